@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
+
+
+def _create_role_groups(**kwargs: object) -> None:
+    from departments.roles import ensure_role_groups
+
+    ensure_role_groups()
+
+
+class DepartmentsConfig(AppConfig):
+    name = "departments"
+    verbose_name = _("Department registry")
+
+    def ready(self) -> None:
+        # After auth has created this app's permissions (its handler is connected first).
+        post_migrate.connect(_create_role_groups, sender=self)

@@ -1,0 +1,43 @@
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+from departments.models import Department, DepartmentKind, LetterKind, TimeLimit
+from departments.registry import department_json
+from departments.http import api_error
+
+
+@require_GET
+def department_list(request: HttpRequest) -> JsonResponse:
+    """GET /api/departments/ — the registry, with each department's letter time limits."""
+    kind = request.GET.get("kind")
+    departments = Department.objects.all()
+    if kind:
+        if kind not in DepartmentKind.values:
+            return api_error(400, "bad_request", f"kind must be one of {', '.join(DepartmentKind.values)}")
+        departments = departments.filter(kind=kind)
+    if request.GET.get("all") != "1":
+        departments = departments.filter(active=True)
+    limits = _time_limits()
+    return JsonResponse(
+        {
+            "departments": [
+                {**department_json(d), "time_limits": limits.get(d.pk, limits[None])} for d in departments
+            ]
+        }
+    )
+
+
+def _time_limits() -> dict[int | None, dict]:
+    """Limits per department id, each kind falling back to the default row (department None)."""
+    by_department: dict[int | None, dict] = {None: {}}
+    for limit in TimeLimit.objects.all():
+        by_department.setdefault(limit.department_id, {})[limit.letter_kind] = {
+            "sign": {"limit": limit.sign_limit, "unit": limit.sign_unit},
+            "reply": {"limit": limit.reply_limit, "unit": limit.reply_unit},
+            "yellow_share": f"{limit.yellow_numerator}/{limit.yellow_denominator}",
+        }
+    defaults = by_department[None]
+    for department_id, own in by_department.items():
+        if department_id is not None:
+            by_department[department_id] = {kind: own.get(kind, defaults.get(kind)) for kind in LetterKind.values}
+    return by_department

@@ -1,0 +1,117 @@
+"""Strict readers for settings that come from the environment.
+
+A value that cannot be parsed stops start-up with a message naming the variable:
+a typo in production must never fall back silently to a default.
+"""
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+
+def _raw(name: str) -> str | None:
+    """The value of NAME, or of the file that NAME_FILE points at (for secrets mounted as files)."""
+    value = os.environ.get(name)
+    path = os.environ.get(f"{name}_FILE")
+    if value is not None and path is not None:
+        raise ImproperlyConfigured(f"{name} and {name}_FILE are both set; set only one.")
+    if path is not None:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE: cannot read {path}: {exc.strerror}") from exc
+    return value
+
+
+def env_str(name: str, default: str | None = None, *, required: bool = False) -> str | None:
+    value = _raw(name)
+    if value is None or value == "":
+        if required:
+            raise ImproperlyConfigured(f"{name} must be set.")
+        return default
+    return value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = _raw(name)
+    if value is None or value == "":
+        return default
+    if value in ("True", "true", "1"):
+        return True
+    if value in ("False", "false", "0"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}.")
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    value = _raw(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}.") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}.")
+    return number
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = _raw(name)
+    if value is None or value.strip() == "":
+        return default
+    items = [item.strip() for item in value.split(",")]
+    if any(not item for item in items):
+        raise ImproperlyConfigured(f"{name} must be a comma-separated list without empty items, not {value!r}.")
+    return items
+
+
+def env_time_zone(name: str, default: str) -> str:
+    value = env_str(name, default)
+    assert value is not None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(f"{name}: unknown time zone {value!r}.") from None
+    return value
+
+
+def env_database(name: str, sqlite_path: Path) -> dict:
+    """DATABASE_URL as a Django DATABASES entry; unset means the embedded SQLite file."""
+    value = env_str(name)
+    if value is None:
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(sqlite_path),
+            # IMMEDIATE takes the write lock at BEGIN, so two writers queue instead of
+            # failing with "database is locked" halfway through a transaction.
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+        }
+    scheme = urlsplit(value).scheme
+    if scheme not in ("postgres", "postgresql", "pgsql"):
+        raise ImproperlyConfigured(f"{name} must be a postgres:// URL, not a {scheme or 'schemeless'} one.")
+    try:
+        config = dict(dj_database_url.parse(value, conn_max_age=60, conn_health_checks=True))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
+    if not config.get("NAME"):
+        raise ImproperlyConfigured(f"{name} must name a database (postgres://host:port/NAME).")
+    return config
+
+
+def env_redis_url(name: str) -> str | None:
+    value = env_str(name)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix" and not parts.hostname):
+        raise ImproperlyConfigured(f"{name} must look like redis://host:port/db, not {value!r}.")
+    try:
+        parts.port  # noqa: B018 — raises ValueError for a non-numeric port
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} has a bad port: {value!r}.") from None
+    return value

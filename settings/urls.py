@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from departments import views as department_views
+from studio import views as studio_views
+
+api = [
+    path("departments/", department_views.department_list),
+    path("broadcasts/", studio_views.broadcast_list),
+    path("broadcasts/<int:broadcast_id>/", studio_views.broadcast_detail),
+    path("broadcasts/<int:broadcast_id>/events/", studio_views.broadcast_events),
+    path("broadcasts/<int:broadcast_id>/questions/", studio_views.ask),
+    path("broadcasts/<int:broadcast_id>/my-questions/", studio_views.my_questions),
+]
+
+urlpatterns = [
+    path("", studio_views.home, name="home"),
+    path("live/<int:broadcast_id>/", studio_views.live_page, name="live"),
+    path("studio/<int:broadcast_id>/", studio_views.studio_page, name="studio"),
+    path("api/", include(api)),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,98 @@
+// The studio console for guests and the host. Every write carries a client_id/action_id and is
+// resent after a reconnect until acknowledged, so nothing is lost or doubled.
+(function () {
+  "use strict";
+  const root = document.getElementById("console");
+  const id = root.dataset.broadcast;
+  const queue = document.getElementById("queue");
+  const conn = document.getElementById("conn");
+  const unacked = {}; // ref -> frame
+  let socket = null;
+  let backoff = 500;
+  const newId = () => (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
+
+  function send(frame) {
+    const ref = frame.client_id || frame.action_id;
+    unacked[ref] = frame;
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+  }
+
+  function addQuestion(q) {
+    if (queue.querySelector('[data-id="' + q.id + '"]')) return;
+    const item = document.createElement("li");
+    item.dataset.id = q.id;
+    const who = document.createElement("p");
+    who.className = "who";
+    who.innerHTML = q.nickname; // server-escaped
+    const text = document.createElement("p");
+    text.className = "text";
+    text.innerHTML = q.text; // server-escaped
+    const label = document.createElement("label");
+    label.htmlFor = "answer-" + q.id;
+    label.textContent = root.dataset.i18nAnswer;
+    const box = document.createElement("textarea");
+    box.id = "answer-" + q.id;
+    box.rows = 3;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = root.dataset.i18nAnswer;
+    button.addEventListener("click", () => {
+      if (!box.value.trim()) return;
+      send({ type: "answer", client_id: newId(), question_id: q.id, text: box.value });
+      button.disabled = true;
+    });
+    item.append(who, text, label, box, button);
+    queue.appendChild(item);
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + location.host + "/ws/studio/" + id + "/");
+    socket.onopen = () => {
+      backoff = 500;
+      conn.textContent = "✓";
+      Object.values(unacked).forEach((frame) => socket.send(JSON.stringify(frame)));
+    };
+    socket.onmessage = (message) => {
+      const frame = JSON.parse(message.data);
+      if (frame.type === "queue") {
+        queue.innerHTML = "";
+        frame.questions.forEach(addQuestion);
+      } else if (frame.type === "question.approved") {
+        addQuestion(frame.question);
+      } else if (frame.type === "question.answered") {
+        const item = queue.querySelector('[data-id="' + frame.question_id + '"]');
+        if (item) item.remove();
+      } else if (frame.type === "ack") {
+        delete unacked[frame.ref];
+      } else if (frame.type === "error") {
+        document.getElementById("console-error").textContent = frame.message;
+        if (frame.ref) delete unacked[frame.ref];
+      }
+    };
+    socket.onclose = (closed) => {
+      conn.textContent = "…";
+      if (closed.code >= 4400 && closed.code < 4500) return;
+      setTimeout(connect, backoff + Math.random() * backoff);
+      backoff = Math.min(backoff * 2, 15000);
+    };
+  }
+
+  const bind = (elementId, handler) => {
+    const node = document.getElementById(elementId);
+    if (node) node.addEventListener("click", handler);
+  };
+  bind("start", () => send({ type: "start", action_id: newId() }));
+  bind("end", () => send({ type: "end", action_id: newId() }));
+  bind("host-send", () => {
+    const box = document.getElementById("host-text");
+    if (box.value.trim()) send({ type: "host.message", client_id: newId(), text: box.value });
+    box.value = "";
+  });
+  bind("statement-send", () => {
+    const box = document.getElementById("statement");
+    if (box.value.trim()) send({ type: "answer", client_id: newId(), question_id: null, text: box.value });
+    box.value = "";
+  });
+  connect();
+})();

@@ -1,0 +1,228 @@
+"""WebSocket endpoints of the live studio: /ws/live/<id>/ (viewers) and /ws/studio/<id>/ (guests, host)."""
+
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from django.utils.translation import gettext as _
+
+from moderation import services as moderation
+from studio import events, services
+from studio.frames import CLOSE_NOT_FOUND, FrameConsumer, netizen_key
+from studio.hub import Room, get_hub, log_room
+from studio.models import Broadcast
+
+
+def _client_ip(scope: dict) -> str | None:
+    client = scope.get("client")
+    return client[0] if client else None
+
+
+class LiveConsumer(FrameConsumer):
+    """A viewer (and, once it asks, a netizen). Public events reach it through the hub, not a group."""
+
+    # No channel-layer channel per viewer: the hub delivers, so the layer would only add a
+    # receive task and a dispatch per message (get_channel_layer returns None for this alias).
+    channel_layer_alias = "__no_layer__"
+    frames = {
+        "ping": {},
+        "ask": {"client_id": (str,), "text": (str,)},
+    }
+
+    room: Room | None = None
+    asker_room: str | None = None
+
+    async def connect(self) -> None:
+        self.broadcast_id = int(self.scope["url_route"]["kwargs"]["broadcast_id"])
+        self.hub = get_hub()
+        self.catching_up = True
+        self.buffer: list[tuple[int | None, str]] = []
+        self.sent_seq = 0
+        after = self._after()
+        await self.accept()
+        try:
+            self.room = await self.hub.join(log_room(self.broadcast_id), self)
+        except Broadcast.DoesNotExist:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        room = self.room
+        snapshot = room.last_seq
+        header = await self._header()
+        await self.send_frame(
+            {"type": "hello", "broadcast": header, "last_seq": snapshot, "online": max(room.online, len(room.members))}
+        )
+        self.sent_seq = snapshot
+        if isinstance(after, int) and after < snapshot:
+            missed = room.events_after(after)
+            if missed is None:  # older than this process remembers: read the log once
+                missed = await database_sync_to_async(self.hub.source.events_between)(
+                    self.broadcast_id, after, snapshot
+                )
+            for seq, text in missed:
+                if seq <= snapshot:
+                    await self.send(text_data=text)
+        elif after == "bad":
+            await self.send_error("bad_frame", _("after must be a whole number."))
+        # Events that arrived while we were catching up, in order, none twice.
+        while self.buffer:
+            pending, self.buffer = self.buffer, []
+            for seq, text in pending:
+                if seq is None or seq > self.sent_seq:
+                    await self.send(text_data=text)
+                    if seq is not None:
+                        self.sent_seq = seq
+        self.catching_up = False
+        if self._query("mine") == "1":  # the page has asked before: follow my questions again
+            await self._join_asker_room()
+
+    def _query(self, name: str) -> str | None:
+        values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get(name)
+        return values[0] if values else None
+
+    def _after(self) -> int | str | None:
+        value = self._query("after")
+        if value is None:
+            return None
+        try:
+            after = int(value)
+        except ValueError:
+            return "bad"
+        return after if after >= 0 else "bad"
+
+    async def _header(self) -> dict:
+        assert self.room is not None
+        if self.room.header is None:
+            self.room.header = await database_sync_to_async(broadcast_header)(self.broadcast_id)
+        return self.room.header
+
+    async def deliver(self, seq: int | None, text: str) -> None:
+        """Called by the hub, in seq order."""
+        if self.catching_up:
+            self.buffer.append((seq, text))
+            return
+        if seq is not None:
+            if seq <= self.sent_seq:
+                return
+            self.sent_seq = seq
+        await self.send(text_data=text)
+
+    async def disconnect(self, code: int) -> None:
+        if self.room is not None:
+            self.hub.leave(self.room.name, self)
+        if self.asker_room is not None:
+            self.hub.leave(self.asker_room, self)
+
+    async def _join_asker_room(self) -> None:
+        if self.asker_room is None:
+            self.asker_room = events.asker_room(self.netizen)
+            await self.hub.join(self.asker_room, self)
+
+    @property
+    def netizen(self) -> str:
+        key = getattr(self, "_netizen", None)
+        if key is None:
+            key = self._netizen = netizen_key(self.scope)
+        return key
+
+    async def frame_ask(self, frame: dict) -> None:
+        # Join first so that no my_question about this question can be missed.
+        await self._join_asker_room()
+        question, _created = await database_sync_to_async(moderation.ask_question)(
+            self.broadcast_id,
+            frame["client_id"],
+            frame["text"],
+            frame.get("nickname"),
+            self.netizen,
+            _client_ip(self.scope),
+        )
+        await self.send_frame(
+            {"type": "ask.ok", "ref": frame["client_id"], "question_id": question.pk, "status": question.status}
+        )
+
+
+def broadcast_header(broadcast_id: int) -> dict:
+    broadcast = Broadcast.objects.select_related("department").get(pk=broadcast_id)
+    return {
+        "id": broadcast.pk,
+        "number": broadcast.number,
+        "title": broadcast.title,
+        "department": {"code": broadcast.department.code, "name": broadcast.department.name},
+        "status": broadcast.status,
+        "starts_at": broadcast.starts_at.isoformat(timespec="milliseconds"),
+    }
+
+
+class StaffConsumer(FrameConsumer):
+    """Base of the staff consoles: login, a role check, and the channel-layer group of the console."""
+
+    console = ""  # "studio" or "moderate"
+
+    async def connect(self) -> None:
+        self.broadcast_id = int(self.scope["url_route"]["kwargs"]["broadcast_id"])
+        await self.accept()
+        exists = await database_sync_to_async(Broadcast.objects.filter(pk=self.broadcast_id).exists)()
+        if not exists:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        if not await self.require_staff(self.allowed):
+            return
+        self.group = events.staff_group(self.console, self.broadcast_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.joined = True
+        await self.send_frame({"type": "queue", "questions": await database_sync_to_async(self.queue)()})
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "joined", False):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def staff_push(self, message: dict) -> None:
+        await self.send(text_data=message["text"])
+
+    def allowed(self, user) -> bool:  # runs in a thread
+        raise NotImplementedError
+
+    def queue(self) -> list[dict]:
+        raise NotImplementedError
+
+
+class StudioConsumer(StaffConsumer):
+    """Guests answer, the host posts messages and starts and ends the programme."""
+
+    console = "studio"
+    frames = {
+        "ping": {},
+        "answer": {"client_id": (str,), "text": (str,)},
+        "host.message": {"client_id": (str,), "text": (str,)},
+        "start": {"action_id": (str,)},
+        "end": {"action_id": (str,)},
+    }
+
+    def allowed(self, user) -> bool:
+        broadcast = Broadcast.objects.get(pk=self.broadcast_id)
+        return broadcast.host_id == user.pk or services.is_guest(self.broadcast_id, user)
+
+    def queue(self) -> list[dict]:
+        return moderation.studio_queue(self.broadcast_id)
+
+    async def frame_answer(self, frame: dict) -> None:
+        question_id = frame.get("question_id")
+        await database_sync_to_async(services.post_answer)(
+            self.broadcast_id, self.scope["user"], frame["client_id"], question_id, frame["text"]
+        )
+        await self.send_frame({"type": "ack", "ref": frame["client_id"]})
+
+    async def frame_host_message(self, frame: dict) -> None:
+        await database_sync_to_async(services.post_host_message)(
+            self.broadcast_id, self.scope["user"], frame["client_id"], frame["text"]
+        )
+        await self.send_frame({"type": "ack", "ref": frame["client_id"]})
+
+    async def frame_start(self, frame: dict) -> None:
+        await self._status(frame, "live")
+
+    async def frame_end(self, frame: dict) -> None:
+        await self._status(frame, "ended")
+
+    async def _status(self, frame: dict, status: str) -> None:
+        await database_sync_to_async(services.set_status)(self.broadcast_id, self.scope["user"], status)
+        await self.send_frame({"type": "ack", "ref": frame["action_id"]})
+

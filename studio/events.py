@@ -1,0 +1,104 @@
+"""The event log: append inside the transaction that makes a change true, publish after commit.
+
+This module is the only writer of studio.Event and the only publisher of live events.
+"""
+
+import json
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from studio import hub
+from studio.models import Broadcast, Event
+
+
+def event_frame(event: Event) -> dict[str, Any]:
+    return {
+        "type": "event",
+        "seq": event.seq,
+        "kind": event.kind,
+        "at": timezone.localtime(event.at).isoformat(timespec="milliseconds"),
+        "data": event.data,
+    }
+
+
+def dumps(frame: dict) -> str:
+    """The one serialisation of a frame; what Redis carries and every viewer receives."""
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+def append_event(broadcast_id: int, kind: str, data: dict) -> Event:
+    """Append one public event with the next seq; it is published once the transaction commits.
+
+    Must run inside the caller's transaction. Locking the broadcast row serialises appenders,
+    so seqs are exactly 1..N even with many processes writing at once.
+    """
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise RuntimeError("append_event must run inside the transaction of the change it records")
+    Broadcast.objects.select_for_update().filter(pk=broadcast_id).update(last_seq=F("last_seq") + 1)
+    seq = Broadcast.objects.values_list("last_seq", flat=True).get(pk=broadcast_id)
+    event = Event.objects.create(broadcast_id=broadcast_id, seq=seq, kind=kind, at=timezone.now(), data=data)
+    text = dumps(event_frame(event))
+    # robust: a Redis outage after commit must not turn a stored change into an error.
+    # Viewers still get the event: every hub compares itself with the log (Hub.catch_up).
+    transaction.on_commit(lambda: hub.publish(hub.log_room(broadcast_id), seq, text), robust=True)
+    return event
+
+
+def publish_after_commit(room: str, frame: dict) -> None:
+    """Push a frame that is not part of the public log (e.g. `my_question`) once the change commits."""
+    text = dumps(frame)
+    transaction.on_commit(lambda: hub.publish(room, None, text), robust=True)
+
+
+def events_after(broadcast_id: int, after: int, limit: int | None = None) -> list[Event]:
+    events = Event.objects.filter(broadcast_id=broadcast_id, seq__gt=after).order_by("seq")
+    return list(events[:limit] if limit else events)
+
+
+class EventLogSource:
+    """What the hub reads from the database: one query to join a room, one per gap."""
+
+    def room_state(self, broadcast_id: int) -> tuple[int, list[tuple[int, str]]]:
+        last_seq = Broadcast.objects.values_list("last_seq", flat=True).get(pk=broadcast_id)
+        recent = Event.objects.filter(broadcast_id=broadcast_id, seq__gt=last_seq - hub.RECENT_EVENTS).order_by(
+            "seq"
+        )
+        return last_seq, [(e.seq, dumps(event_frame(e))) for e in recent if e.seq <= last_seq]
+
+    def events_between(self, broadcast_id: int, after: int, upto: int) -> list[tuple[int, str]]:
+        events = Event.objects.filter(broadcast_id=broadcast_id, seq__gt=after, seq__lte=upto).order_by("seq")
+        return [(e.seq, dumps(event_frame(e))) for e in events]
+
+    def last_seqs(self, broadcast_ids: list[int]) -> dict[int, int]:
+        return dict(Broadcast.objects.filter(pk__in=broadcast_ids).values_list("pk", "last_seq"))
+
+
+def staff_group(kind: str, broadcast_id: int) -> str:
+    """Channel-layer group of a programme's staff consoles: kind is "studio" or "moderate"."""
+    return f"{kind}.{broadcast_id}"
+
+
+def notify_staff(group: str, frame: dict) -> None:
+    """Push a frame to the staff consoles of a group once the change commits.
+
+    Staff consoles are few, so they use the channel layer's groups; viewers never do (see hub).
+    """
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    text = dumps(frame)
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is not None:
+            async_to_sync(layer.group_send)(group, {"type": "staff.push", "text": text})
+
+    transaction.on_commit(send, robust=True)
+
+
+def asker_room(netizen_key: str) -> str:
+    return f"asker.{netizen_key}"

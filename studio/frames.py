@@ -1,0 +1,132 @@
+"""The JSON-frame machinery shared by every WebSocket endpoint (PROTOCOL.md §1)."""
+
+import hashlib
+import json
+import logging
+import uuid
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation.trans_real import get_supported_language_variant, parse_accept_lang_header
+
+from studio.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+CLOSE_TOO_BIG = 4009
+CLOSE_LOGIN_REQUIRED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+
+
+def scope_language(scope: dict) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"accept-language":
+            for code, _q in parse_accept_lang_header(value.decode("latin-1")):
+                try:
+                    return get_supported_language_variant(code)
+                except LookupError:
+                    continue
+    return settings.LANGUAGE_CODE
+
+
+def netizen_key(scope: dict) -> str:
+    """An opaque id for the netizen: a hash of the session key, or a per-connection id.
+
+    Hashed so that stored questions never hold a usable session credential.
+    """
+    session = scope.get("session")
+    key = getattr(session, "session_key", None) if session is not None else None
+    if key:
+        return "s" + hashlib.sha256(key.encode()).hexdigest()[:40]
+    return "c" + uuid.uuid4().hex
+
+
+class FrameConsumer(AsyncWebsocketConsumer):
+    """Parses frames, routes them to `frame_<type>` methods and answers refusals with `error`.
+
+    A bad frame never closes the connection, except one over the size limit (4009).
+    """
+
+    # Frame types this endpoint accepts, with the fields each needs and their JSON types.
+    frames: dict[str, dict[str, tuple[type, ...]]] = {"ping": {}}
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels' dispatch hops to a worker thread before every handler to close stale DB
+        # connections. Our handlers reach the database only through database_sync_to_async,
+        # which does that itself, so the hop is pure cost on every frame.
+        handler = getattr(self, message["type"].replace(".", "_"), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def websocket_connect(self, message: dict) -> None:
+        self.language = scope_language(self.scope)
+        await super().websocket_connect(message)
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
+
+    async def send_error(self, code: str, message: str | None = None, ref: object = None, **extra: Any) -> None:
+        with translation.override(self.language):
+            text = ServiceError(code, message).message
+        frame: dict[str, Any] = {"type": "error", "code": code, "message": text}
+        if isinstance(ref, str):
+            frame["ref"] = ref
+        frame.update(extra)
+        await self.send_frame(frame)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self.send_error("bad_json", "Binary frames are not accepted; send JSON text.")
+            return
+        if len(text_data) > settings.MINXIN_MAX_FRAME_BYTES // 4 and (
+            len(text_data.encode("utf-8", "surrogatepass")) > settings.MINXIN_MAX_FRAME_BYTES
+        ):
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self.send_error("bad_json")
+            return
+        if not isinstance(frame, dict):
+            await self.send_error("bad_json", "A frame must be a JSON object.")
+            return
+        ref = frame.get("client_id", frame.get("action_id"))
+        kind = frame.get("type")
+        fields = self.frames.get(kind) if isinstance(kind, str) else None
+        if fields is None:
+            await self.send_error("bad_frame", f"Unknown frame type {kind!r} here.", ref=ref)
+            return
+        for name, types in fields.items():
+            if name not in frame or not isinstance(frame[name], types) or (
+                isinstance(frame[name], bool) and bool not in types
+            ):
+                await self.send_error("bad_frame", f"Field {name!r} is missing or of the wrong type.", ref=ref)
+                return
+        try:
+            with translation.override(self.language):
+                await getattr(self, "frame_" + kind.replace(".", "_"))(frame)
+        except ServiceError as error:
+            await self.send_error(error.code, error.message, ref=ref)
+        except Exception:
+            log.exception("frame %s failed", kind)
+            await self.send_error("bad_frame", "The server could not handle this frame.", ref=ref)
+
+    async def frame_ping(self, frame: dict) -> None:
+        await self.send_frame({"type": "pong"})
+
+    async def require_staff(self, check: Any) -> bool:
+        """Close with 4401 for anonymous users, 4403 when `check(user)` (run in a thread) is false."""
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_LOGIN_REQUIRED)
+            return False
+        if not await database_sync_to_async(check)(user):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return False
+        return True

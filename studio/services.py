@@ -1,0 +1,142 @@
+"""Every write of the live studio goes through one function here (PROTOCOL.md §1.3).
+
+WebSocket consumers and HTTP views only parse input, check who is asking and call these.
+"""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from studio import events
+from studio.errors import ServiceError
+from studio.models import Answer, Broadcast, BroadcastStatus, EventKind, Guest, HostMessage
+from studio.sanitize import clean_rich
+
+MAX_ANSWER = 5000
+MAX_CLIENT_ID = 64
+
+
+def check_client_id(client_id: object) -> str:
+    if not isinstance(client_id, str) or not client_id or len(client_id) > MAX_CLIENT_ID:
+        raise ServiceError("bad_frame", _("client_id must be a string of 1–64 characters."))
+    return client_id
+
+
+def _rich_text(text: object, limit: int) -> str:
+    if not isinstance(text, str):
+        raise ServiceError("bad_frame", _("text must be a string."))
+    if len(text.strip()) > limit:
+        raise ServiceError("too_long", _("The text is longer than %(limit)d characters.") % {"limit": limit})
+    cleaned = clean_rich(text)
+    if not cleaned:
+        raise ServiceError("empty")
+    return cleaned
+
+
+def locked_broadcast(broadcast_id: int) -> Broadcast:
+    try:
+        return Broadcast.objects.select_for_update().get(pk=broadcast_id)
+    except Broadcast.DoesNotExist:
+        raise ServiceError("not_found") from None
+
+
+def guest_json(guest: Guest) -> dict:
+    return {"name": guest.display_name, "title": guest.title}
+
+
+def answer_json(answer: Answer) -> dict:
+    return {
+        "id": answer.pk,
+        "question_id": answer.question_id,
+        "text": answer.text,
+        "guest": guest_json(answer.guest),
+        "answered_at": timezone.localtime(answer.answered_at).isoformat(timespec="milliseconds"),
+    }
+
+
+def post_answer(broadcast_id: int, user: AbstractBaseUser, client_id: str, question_id: int | None, text: str) -> Answer:
+    """A guest answers a question (or makes a statement) on air. Idempotent on client_id."""
+    from moderation import services as moderation  # the question side; imported here to keep files acyclic
+
+    client_id = check_client_id(client_id)
+    if question_id is not None and (not isinstance(question_id, int) or isinstance(question_id, bool)):
+        raise ServiceError("bad_frame", _("question_id must be a number or null."))
+    text = _rich_text(text, MAX_ANSWER)
+    with transaction.atomic():
+        broadcast = locked_broadcast(broadcast_id)
+        existing = Answer.objects.filter(broadcast=broadcast, client_id=client_id).select_related("guest").first()
+        if existing:
+            return existing
+        guest = Guest.objects.filter(broadcast=broadcast, user=user).first()
+        if guest is None:
+            raise ServiceError("forbidden", _("Only this programme's guests can answer."))
+        if broadcast.status == BroadcastStatus.ENDED:
+            raise ServiceError("closed", _("The programme has ended."))
+        question = moderation.question_for_answer(broadcast, question_id) if question_id is not None else None
+        now = timezone.now()
+        answer = Answer.objects.create(
+            broadcast=broadcast, question=question, guest=guest, client_id=client_id, text=text, answered_at=now
+        )
+        answer.seq = events.append_event(broadcast.pk, EventKind.ANSWER, {"answer": answer_json(answer)}).seq
+        answer.save(update_fields=["seq"])
+        if question is not None:
+            moderation.mark_answered(question, answer)
+    return answer
+
+
+def post_host_message(broadcast_id: int, user: AbstractBaseUser, client_id: str, text: str) -> HostMessage:
+    client_id = check_client_id(client_id)
+    text = _rich_text(text, MAX_ANSWER)
+    with transaction.atomic():
+        broadcast = locked_broadcast(broadcast_id)
+        existing = HostMessage.objects.filter(broadcast=broadcast, client_id=client_id).first()
+        if existing:
+            return existing
+        if broadcast.host_id != user.pk:
+            raise ServiceError("forbidden", _("Only this programme's host can post host messages."))
+        if broadcast.status == BroadcastStatus.ENDED:
+            raise ServiceError("closed", _("The programme has ended."))
+        message = HostMessage.objects.create(
+            broadcast=broadcast, author=user, client_id=client_id, text=text, posted_at=timezone.now()
+        )
+        author = user.get_full_name() or user.get_username()  # type: ignore[attr-defined]
+        data = {"message": {"id": message.pk, "text": message.text, "author": author}}
+        message.seq = events.append_event(broadcast.pk, EventKind.HOST_MESSAGE, data).seq
+        message.save(update_fields=["seq"])
+    return message
+
+
+def set_status(broadcast_id: int, user: AbstractBaseUser, status: str) -> Broadcast:
+    """The host starts (scheduled → live) or ends (live → ended) the programme. Repeating is harmless."""
+    with transaction.atomic():
+        broadcast = locked_broadcast(broadcast_id)
+        if broadcast.host_id != user.pk:
+            raise ServiceError("forbidden", _("Only this programme's host can start or end it."))
+        if broadcast.status == status:
+            return broadcast
+        allowed = {BroadcastStatus.LIVE: BroadcastStatus.SCHEDULED, BroadcastStatus.ENDED: BroadcastStatus.LIVE}
+        if allowed.get(status) != broadcast.status:  # type: ignore[call-overload]
+            raise ServiceError("conflict", _("A %(from)s programme cannot become %(to)s.") % {"from": broadcast.status, "to": status})
+        broadcast.status = status
+        if status == BroadcastStatus.LIVE:
+            broadcast.started_at = timezone.now()
+        else:
+            broadcast.ended_at = timezone.now()
+        broadcast.save(update_fields=["status", "started_at", "ended_at"])
+        events.append_event(broadcast.pk, EventKind.STATUS, {"status": status})
+    return broadcast
+
+
+def is_guest(broadcast_id: int, user: AbstractBaseUser) -> bool:
+    return Guest.objects.filter(broadcast_id=broadcast_id, user=user).exists()
+
+
+def create_broadcast(**fields: object) -> Broadcast:
+    """Used by `createbroadcast` and the admin's numbering: the next programme number."""
+    with transaction.atomic():
+        last = Broadcast.objects.select_for_update().order_by("-number").values_list("number", flat=True).first()
+        try:
+            return Broadcast.objects.create(number=(last or 0) + 1, **fields)
+        except IntegrityError:
+            raise ServiceError("conflict") from None

@@ -1,0 +1,178 @@
+"""HTTP side of the live studio: the JSON API of PROTOCOL.md §2 and the pages."""
+
+import hashlib
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET, require_http_methods
+
+from departments.http import BadRequest, api_error, json_body
+from departments.models import Department
+from departments.registry import department_json
+from moderation import services as moderation
+from moderation.models import QuestionStatus
+from studio import events, services
+from studio.errors import ServiceError
+from studio.models import Broadcast, BroadcastStatus
+
+
+def api_view(view):
+    """Turn service refusals and bad bodies into the API's JSON errors."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except ServiceError as error:
+            return api_error(error.http_status, error.code, error.message)
+        except BadRequest as error:
+            return api_error(error.status, error.code, error.message, error.fields)
+
+    return wrapper
+
+
+def broadcast_json(broadcast: Broadcast) -> dict:
+    return {
+        "id": broadcast.pk,
+        "number": broadcast.number,
+        "title": broadcast.title,
+        "summary": broadcast.summary,
+        "department": department_json(broadcast.department),
+        "status": broadcast.status,
+        "starts_at": timezone.localtime(broadcast.starts_at).isoformat(timespec="milliseconds"),
+        "planned_minutes": broadcast.planned_minutes,
+        "stream_url": broadcast.stream_url or None,
+        "last_seq": broadcast.last_seq,
+    }
+
+
+@require_GET
+@api_view
+def broadcast_list(request: HttpRequest) -> JsonResponse:
+    broadcasts = Broadcast.objects.select_related("department")
+    status = request.GET.get("status")
+    if status:
+        if status not in BroadcastStatus.values:
+            raise BadRequest("bad_request", f"status must be one of {', '.join(BroadcastStatus.values)}")
+        broadcasts = broadcasts.filter(status=status)
+    department = request.GET.get("department")
+    if department:
+        broadcasts = broadcasts.filter(department__code=department)
+    return JsonResponse({"broadcasts": [broadcast_json(b) for b in broadcasts[:500]]}, json_dumps_params={"ensure_ascii": False})
+
+
+@require_GET
+@api_view
+def broadcast_detail(request: HttpRequest, broadcast_id: int) -> JsonResponse:
+    broadcast = get_object_or_404(Broadcast.objects.select_related("department"), pk=broadcast_id)
+    counts = broadcast.questions.aggregate(
+        asked=Count("id"), answered=Count("id", filter=Q(status=QuestionStatus.ANSWERED))
+    )
+    return JsonResponse(
+        {
+            **broadcast_json(broadcast),
+            "guests": [services.guest_json(g) for g in broadcast.guests.all()],
+            "counts": {"questions_asked": counts["asked"], "questions_answered": counts["answered"]},
+        },
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+@require_GET
+@api_view
+def broadcast_events(request: HttpRequest, broadcast_id: int) -> JsonResponse:
+    broadcast = get_object_or_404(Broadcast, pk=broadcast_id)
+    after = _int_param(request, "after", 0, minimum=0)
+    limit = _int_param(request, "limit", 1000, minimum=1, maximum=1000)
+    found = events.events_after(broadcast.pk, after, limit)
+    return JsonResponse(
+        {"events": [events.event_frame(e) for e in found], "last_seq": broadcast.last_seq},
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+def _int_param(request: HttpRequest, name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest("bad_request", f"{name} must be a whole number.", fields={name: "not a number"}) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise BadRequest("bad_request", f"{name} is out of range.", fields={name: "out of range"})
+    return value
+
+
+def request_netizen_key(request: HttpRequest) -> str:
+    """The same netizen id as the WebSocket side derives from the session cookie."""
+    if not request.session.session_key:
+        request.session.save()
+    key = request.session.session_key or ""
+    return "s" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+@require_http_methods(["POST"])
+@api_view
+def ask(request: HttpRequest, broadcast_id: int) -> JsonResponse:
+    """The HTTP twin of the `ask` frame. Idempotent on client_id; 201 when new, 200 on a repeat."""
+    body = json_body(request)
+    question, created = moderation.ask_question(
+        broadcast_id,
+        body.get("client_id"),
+        body.get("text"),
+        body.get("nickname"),
+        request_netizen_key(request),
+        request.META.get("REMOTE_ADDR"),
+    )
+    return JsonResponse(
+        {"question_id": question.pk, "status": question.status, "ref": question.client_id},
+        status=201 if created else 200,
+    )
+
+
+@require_GET
+def my_questions(request: HttpRequest, broadcast_id: int) -> JsonResponse:
+    """The statuses of this session's questions, so the live page can show them after a reload."""
+    if not request.session.session_key:
+        return JsonResponse({"questions": []})
+    return JsonResponse(
+        {"questions": moderation.my_questions(broadcast_id, request_netizen_key(request))},
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    broadcasts = Broadcast.objects.select_related("department").order_by("-starts_at")[:20]
+    live = [b for b in broadcasts if b.status == BroadcastStatus.LIVE]
+    departments = Department.objects.filter(active=True)
+    return render(request, "home.html", {"broadcasts": broadcasts, "live": live, "departments": departments})
+
+
+@ensure_csrf_cookie
+def live_page(request: HttpRequest, broadcast_id: int) -> HttpResponse:
+    broadcast = get_object_or_404(Broadcast.objects.select_related("department"), pk=broadcast_id)
+    request_netizen_key(request)  # a session, so that this browser's questions follow it across reloads
+    return render(
+        request, "studio/live.html", {"broadcast": broadcast, "guests": broadcast.guests.all()}
+    )
+
+
+@login_required
+@ensure_csrf_cookie
+def studio_page(request: HttpRequest, broadcast_id: int) -> HttpResponse:
+    broadcast = get_object_or_404(Broadcast.objects.select_related("department"), pk=broadcast_id)
+    is_host = broadcast.host_id == request.user.pk
+    if not is_host and not services.is_guest(broadcast.pk, request.user):
+        raise Http404
+    return render(
+        request, "studio/console.html", {"broadcast": broadcast, "is_host": is_host, "guests": broadcast.guests.all()}
+    )

@@ -84,6 +84,7 @@ def env_database(name: str, sqlite_path: Path) -> dict:
     """DATABASE_URL as a Django DATABASES entry; unset means the embedded SQLite file."""
     value = env_str(name)
     if value is None:
+        sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(sqlite_path),

@@ -269,6 +269,8 @@ class Hub:
                     backoff = 0.2
                     if message.get("type") == "message":
                         self.receive(message["channel"][len(CHANNEL_PREFIX) :], message["data"])
+                # listen() ends when nothing is subscribed; _subscribe starts a new listener.
+                return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

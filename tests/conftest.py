@@ -1,0 +1,257 @@
+"""Shared fixtures: service markers, named personas, programmes, WebSocket and daphne helpers.
+
+Tests that need a real service are marked (postgres, redis, browser). Outside CI they skip
+with the reason; with CI=true a skip of such a test fails the run instead.
+"""
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI") == "true"
+CHROMIUM = "/usr/bin/chromium"
+ORIGIN = (b"origin", b"http://127.0.0.1")
+
+
+def _missing_service(item: pytest.Item) -> str | None:
+    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        return "needs PostgreSQL: set DATABASE_URL=postgres://… (CI does)"
+    if item.get_closest_marker("redis") and not settings.REDIS_URL:
+        return "needs Redis: set REDIS_URL=redis://127.0.0.1:6379/0 (CI does)"
+    if item.get_closest_marker("browser") and not Path(CHROMIUM).exists():
+        return f"needs Chromium at {CHROMIUM} (apt-get install chromium chromium-driver)"
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _require_services(request: pytest.FixtureRequest) -> None:
+    reason = _missing_service(request.node)
+    if reason:
+        if IN_CI:
+            pytest.fail(f"CI must not skip a service test: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _flush_redis() -> Iterator[None]:
+    """Each test starts with an empty Redis database (channel layer, presence, cache)."""
+    if settings.REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        client.flushdb()
+        client.close()
+    yield
+
+
+# --- personas and programmes ---------------------------------------------------------------
+
+
+@pytest.fixture
+def registry(db) -> None:
+    from departments.registry import load_registry
+
+    load_registry()
+
+
+def make_staff(username: str, role: str, department: str | None = None, name: str = "", title: str = ""):
+    call_command(
+        "createstaff", username, role=role, department=department, password="pw-" + username, name=name,
+        title=title, stdout=open(os.devnull, "w"),  # noqa: SIM115
+    )
+    return get_user_model().objects.get(username=username)
+
+
+@pytest.fixture
+def personas(registry) -> dict:
+    """The named cast: moderator, host, guests of department A and B, handlers, supervisor, operator."""
+    return {
+        "moderator": make_staff("mona", "moderator", name="莫娜"),
+        "host": make_staff("harry", "host", name="李主持"),
+        "guest": make_staff("grace", "guest", "jtw", name="张明", title="市交通委新闻发言人"),
+        "other_guest": make_staff("gary", "guest", "swj", name="孙丽", title="市水务局新闻发言人"),
+        "operator": make_staff("olga", "operator"),
+        "handler_a": make_staff("hank", "handler", "jtw"),
+        "handler_b": make_staff("hilda", "handler", "swj"),
+        "supervisor": make_staff("sam", "supervisor"),
+    }
+
+
+def make_broadcast(department: str, host, guests: list, status: str = "scheduled", title: str = "公交线网优化"):
+    from studio import services
+    from studio.models import Broadcast, Guest
+    from departments.models import Department
+    from django.utils import timezone
+
+    broadcast = services.create_broadcast(
+        title=title, department=Department.objects.get(code=department), starts_at=timezone.now(), host=host
+    )
+    for user in guests:
+        Guest.objects.create(broadcast=broadcast, user=user, display_name=user.first_name, title=user.staff.title)
+    if status != "scheduled":
+        Broadcast.objects.filter(pk=broadcast.pk).update(status=status)
+        broadcast.refresh_from_db()
+    return broadcast
+
+
+@pytest.fixture
+def live_broadcast(personas):
+    """A live programme of department A (jtw) with one guest and the host."""
+    return make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")
+
+
+@pytest.fixture
+def other_broadcast(personas):
+    """A live programme of department B (swj) whose guest is other_guest."""
+    return make_broadcast("swj", personas["host"], [personas["other_guest"]], status="live", title="汛期排水")
+
+
+# --- WebSockets through the real asgi.py stack ---------------------------------------------
+
+
+def session_cookie(user) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+
+
+class Sockets:
+    """Opens communicators on the real application and always disconnects them."""
+
+    def __init__(self) -> None:
+        self.opened: list[WebsocketCommunicator] = []
+
+    async def open(self, path: str, user=None, headers: list | None = None, expect_accept: bool = True):
+        from asgi import application
+
+        all_headers = [ORIGIN, *(headers or [])]
+        if user is not None:
+            from channels.db import database_sync_to_async
+
+            all_headers.append((b"cookie", await database_sync_to_async(session_cookie)(user)))
+        communicator = WebsocketCommunicator(application, path, headers=all_headers)
+        self.opened.append(communicator)
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected == expect_accept
+        return communicator
+
+    async def close_all(self) -> None:
+        async def close(communicator: WebsocketCommunicator) -> None:
+            try:
+                await communicator.disconnect(timeout=3)
+            except Exception:
+                pass
+
+        await asyncio.gather(*(close(c) for c in self.opened))
+        from studio.hub import all_hubs
+
+        for hub in all_hubs():
+            if hub.loop is asyncio.get_running_loop():
+                await hub.close()
+
+
+@pytest.fixture
+async def sockets():
+    opened = Sockets()
+    yield opened
+    await opened.close_all()
+
+
+# --- real daphne processes -----------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def server_env() -> dict:
+    """Environment for a daphne process that sees the test database and the test Redis."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "settings.test", "PYTHONUNBUFFERED": "1"}
+    db = settings.DATABASES["default"]
+    if connection.vendor == "postgresql":
+        env["DATABASE_URL"] = (
+            f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+        )
+    else:
+        env.pop("DATABASE_URL", None)
+        env["SQLITE_PATH"] = str(db["NAME"])
+    return env
+
+
+class Daphne:
+    def __init__(self, port: int, process: subprocess.Popen, log: Path):
+        self.port, self.process, self.log = port, process, log
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_daphne(tmp_path: Path, env: dict | None = None) -> Daphne:
+    port = free_port()
+    log = tmp_path / f"daphne-{port}.log"
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "asgi:application"],
+        cwd=ROOT, env=env or server_env(), stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited early:\n{log.read_text()}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/departments/", timeout=2)
+            return Daphne(port, process, log)
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"daphne did not start:\n{log.read_text()}")
+
+
+@pytest.fixture
+def daphne(transactional_db, tmp_path) -> Iterator:
+    """A factory of real daphne processes on free ports, all stopped at the end of the test."""
+    started: list[Daphne] = []
+
+    def factory() -> Daphne:
+        server = start_daphne(tmp_path)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
+
+
+def chromium_available() -> bool:
+    return Path(CHROMIUM).exists() and shutil.which("chromium") is not None

@@ -3,7 +3,7 @@
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
 from moderation import services as moderation
 from studio import events, services

@@ -10,6 +10,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 from django.utils.translation.trans_real import get_supported_language_variant, parse_accept_lang_header
 
 from studio.errors import ServiceError
@@ -70,9 +71,9 @@ class FrameConsumer(AsyncWebsocketConsumer):
     async def send_frame(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
 
-    async def send_error(self, code: str, message: str | None = None, ref: object = None, **extra: Any) -> None:
+    async def send_error(self, code: str, message: object = None, ref: object = None, **extra: Any) -> None:
         with translation.override(self.language):
-            text = ServiceError(code, message).message
+            text = str(message) if message is not None else ServiceError(code).message
         frame: dict[str, Any] = {"type": "error", "code": code, "message": text}
         if isinstance(ref, str):
             frame["ref"] = ref
@@ -80,8 +81,13 @@ class FrameConsumer(AsyncWebsocketConsumer):
         await self.send_frame(frame)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        # Messages in the client's language (Accept-Language at connect), zh-hans by default.
+        with translation.override(self.language):
+            await self._receive(text_data)
+
+    async def _receive(self, text_data: str | None) -> None:
         if text_data is None:
-            await self.send_error("bad_json", "Binary frames are not accepted; send JSON text.")
+            await self.send_error("bad_json", _("Binary frames are not accepted; send JSON text."))
             return
         if len(text_data) > settings.MINXIN_MAX_FRAME_BYTES // 4 and (
             len(text_data.encode("utf-8", "surrogatepass")) > settings.MINXIN_MAX_FRAME_BYTES
@@ -94,28 +100,29 @@ class FrameConsumer(AsyncWebsocketConsumer):
             await self.send_error("bad_json")
             return
         if not isinstance(frame, dict):
-            await self.send_error("bad_json", "A frame must be a JSON object.")
+            await self.send_error("bad_json", _("A frame must be a JSON object."))
             return
         ref = frame.get("client_id", frame.get("action_id"))
         kind = frame.get("type")
         fields = self.frames.get(kind) if isinstance(kind, str) else None
         if fields is None:
-            await self.send_error("bad_frame", f"Unknown frame type {kind!r} here.", ref=ref)
+            await self.send_error("bad_frame", _("Unknown frame type here: %(type)s") % {"type": kind}, ref=ref)
             return
         for name, types in fields.items():
             if name not in frame or not isinstance(frame[name], types) or (
                 isinstance(frame[name], bool) and bool not in types
             ):
-                await self.send_error("bad_frame", f"Field {name!r} is missing or of the wrong type.", ref=ref)
+                await self.send_error(
+                    "bad_frame", _("Field %(name)s is missing or of the wrong type.") % {"name": name}, ref=ref
+                )
                 return
         try:
-            with translation.override(self.language):
-                await getattr(self, "frame_" + kind.replace(".", "_"))(frame)
+            await getattr(self, "frame_" + kind.replace(".", "_"))(frame)
         except ServiceError as error:
             await self.send_error(error.code, error.message, ref=ref)
         except Exception:
             log.exception("frame %s failed", kind)
-            await self.send_error("bad_frame", "The server could not handle this frame.", ref=ref)
+            await self.send_error("bad_frame", _("The server could not handle this frame."), ref=ref)
 
     async def frame_ping(self, frame: dict) -> None:
         await self.send_frame({"type": "pong"})

@@ -1,0 +1,209 @@
+"""End to end in Debian's Chromium against a real daphne process: the live page and the studio console.
+
+A netizen asks on the live page, a moderator approves, the guest answers from the studio console,
+and every open page follows along without a reload (PROTOCOL.md §1.1, §1.3).
+
+Approval: with REDIS_URL the test calls moderation.services.approve_question in its own process
+and Redis carries the result to daphne. Without Redis each process has its own in-process hub,
+so a `my_question` or `question.approved` frame published here could never reach daphne's
+sockets; the test then approves through a moderator WebSocket on daphne (the same service,
+called in the server's process).
+"""
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.conftest import CHROMIUM, ROOT, make_broadcast, session_cookie
+
+pytestmark = [pytest.mark.browser, pytest.mark.processes]
+
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LIVE_WAIT = 15_000  # ms: a pushed frame arrives at once; 15 s only bounds a failure
+
+
+@contextmanager
+def chromium():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def in_thread(fn, *args, **kwargs):
+    """Run database work off this thread: Playwright's sync API keeps an event loop running here,
+    and Django refuses ORM calls from a thread with a running loop."""
+
+    def run():
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(run).result()
+
+
+class Watched:
+    """A page whose console messages and uncaught errors are kept for failure messages."""
+
+    def __init__(self, browser: Browser, name: str, **context_options):
+        self.name = name
+        self.context = browser.new_context(**context_options)
+        self.page: Page = self.context.new_page()
+        self.console: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.console.append(f"[{m.type}] {m.text}"))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def report(self) -> str:
+        return f"{self.name}: page errors {self.errors!r}; console {self.console!r}"
+
+
+def open_live(browser: Browser, server, broadcast_id: int, name: str, **context_options) -> Watched:
+    viewer = Watched(browser, name, **context_options)
+    viewer.page.goto(f"{server.url}/live/{broadcast_id}/")
+    # "connected" once the socket is open (zh-hans: 已连接, en: connected); "…" before that.
+    expect(viewer.page.locator("#conn")).not_to_have_text("…", timeout=LIVE_WAIT)
+    return viewer
+
+
+def approve_on_server(server, broadcast_id: int, question_id: int, moderator) -> None:
+    """Approve and publish a question so that daphne's sockets hear of it (see the module docstring)."""
+    if settings.REDIS_URL:
+        from moderation.services import approve_question
+
+        approve_question(broadcast_id, question_id, publish=True, by=moderator.username)
+        return
+    from websockets.sync.client import connect
+
+    headers = {"Origin": server.url, "Cookie": session_cookie(moderator).decode()}
+    with connect(f"{server.ws}/ws/moderate/{broadcast_id}/", additional_headers=headers, open_timeout=10) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "queue"
+        ws.send(json.dumps({"type": "approve", "action_id": "ok-1", "question_id": question_id, "publish": True}))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            frame = json.loads(ws.recv(timeout=10))
+            if frame.get("ref") == "ok-1":
+                assert frame["type"] == "ack", frame
+                return
+        raise AssertionError("the moderator socket never acknowledged the approval")
+
+
+def test_a_question_travels_from_the_live_page_through_moderation_to_an_answer_every_page_sees(daphne, personas):
+    from moderation.models import Question
+
+    broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")
+    server = daphne()
+    guest = personas["guest"]
+    guest_title = guest.staff.title
+    question_text = "12路公交什么时候恢复原线路？"
+    answer_text = "12路将于下月一日恢复原线路运行。"
+
+    with chromium() as browser:
+        # A: a netizen on a phone-sized screen; Chinese is the site's default language.
+        netizen = open_live(
+            browser, server, broadcast.pk, "netizen", viewport={"width": 360, "height": 780}, locale="zh-CN"
+        )
+        page = netizen.page
+        assert page.evaluate("document.documentElement.lang") == "zh-hans"
+
+        page.fill("#nickname", "老王")
+        page.fill("#question", question_text)
+        page.click("#ask-form button[type=submit]")
+        mine = page.locator("#mine li[data-id]")
+        expect(mine).to_have_count(1, timeout=LIVE_WAIT)
+        expect(mine).to_have_attribute("data-status", "pending")
+        expect(mine).to_contain_text(question_text)
+        expect(page.locator("#mine li[data-ref]")).to_have_count(0)  # the "sending…" line is replaced
+        question = in_thread(Question.objects.get, broadcast=broadcast)
+        assert (question.text, question.nickname, question.status) == (question_text, "老王", "pending")
+
+        # C: a second viewer, open before anything is published or answered.
+        viewer = open_live(browser, server, broadcast.pk, "viewer", locale="zh-CN")
+
+        in_thread(approve_on_server, server, broadcast.pk, question.pk, personas["moderator"])
+        expect(mine).to_have_attribute("data-status", "approved", timeout=LIVE_WAIT)
+        published = viewer.page.locator("#feed li.question")
+        expect(published).to_have_count(1, timeout=LIVE_WAIT)
+        expect(published).to_contain_text(question_text)
+        expect(published).to_contain_text("老王")
+
+        # B: the guest logs in and answers from the studio console.
+        studio = Watched(browser, "guest", locale="zh-CN")
+        studio.page.goto(f"{server.url}/studio/{broadcast.pk}/")
+        assert "/accounts/login/" in studio.page.url
+        studio.page.fill("#id_username", guest.username)
+        studio.page.fill("#id_password", "pw-" + guest.username)
+        studio.page.click("main form button[type=submit]")
+        studio.page.wait_for_url(f"**/studio/{broadcast.pk}/")
+        queued = studio.page.locator(f"#queue li[data-id='{question.pk}']")
+        expect(queued).to_contain_text(question_text, timeout=LIVE_WAIT)
+        queued.locator("textarea").fill(answer_text)
+        queued.locator("button").click()
+
+        answer = viewer.page.locator("#feed li.answer")
+        expect(answer).to_have_count(1, timeout=LIVE_WAIT)
+        expect(answer).to_contain_text(answer_text)
+        expect(answer).to_contain_text(guest_title)
+        expect(answer).to_have_attribute("data-answers", str(question.pk))
+        expect(mine).to_have_attribute("data-status", "answered", timeout=LIVE_WAIT)
+        expect(queued).to_have_count(0, timeout=LIVE_WAIT)  # gone from the guest's queue
+        expect(page.locator("#feed li.answer")).to_contain_text(answer_text, timeout=LIVE_WAIT)
+
+        # The phone-sized live page: nothing wider than the screen.
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "live-360.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+        for watched in (netizen, viewer, studio):
+            assert watched.errors == [], watched.report()
+
+
+def test_the_live_page_catches_up_after_going_offline_without_missing_or_doubling_answers(daphne, personas):
+    from studio.services import post_answer
+
+    broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")
+    server = daphne()
+    guest = personas["guest"]
+
+    with chromium() as browser:
+        viewer = open_live(browser, server, broadcast.pk, "viewer", locale="zh-CN")
+        page = viewer.page
+        conn = page.locator("#conn")
+        connected = conn.inner_text()
+        in_thread(post_answer, broadcast.pk, guest, "before-1", None, "节目开始，欢迎大家。")
+        expect(page.locator("#feed li.answer")).to_have_count(1, timeout=LIVE_WAIT)
+
+        viewer.context.set_offline(True)
+        expect(conn).not_to_have_text(connected, timeout=LIVE_WAIT)  # the page noticed the drop
+        in_thread(post_answer, broadcast.pk, guest, "offline-1", None, "第一条：地铁末班车延长半小时。")
+        in_thread(post_answer, broadcast.pk, guest, "offline-2", None, "第二条：夜间公交新增三条线路。")
+        viewer.context.set_offline(False)
+
+        answers = page.locator("#feed li.answer .text")
+        expect(answers).to_have_text(
+            ["节目开始，欢迎大家。", "第一条：地铁末班车延长半小时。", "第二条：夜间公交新增三条线路。"], timeout=20_000
+        )
+        expect(conn).to_have_text(connected, timeout=LIVE_WAIT)
+        seqs = page.locator("#feed li.answer").evaluate_all("items => items.map(i => Number(i.dataset.seq))")
+        assert seqs == [1, 2, 3]
+        assert viewer.errors == [], viewer.report()

@@ -28,7 +28,9 @@ def run(*command: str, **kwargs) -> None:
 def setup(extras: str) -> None:
     """Create .venv and install the pinned dependencies, again only when pyproject.toml changed."""
     if sys.version_info[:2] != (3, 11):
-        sys.exit(f"Minxin needs Python 3.11; this is {sys.version.split()[0]}. Run it as: python3.11 dev.py …")
+        sys.exit(
+            f"Minxin needs Python 3.11; this is {sys.version.split()[0]}. Run it as: python3.11 dev.py …"
+        )
     if not (BIN / "python").exists():
         print(f"Creating the virtual environment in {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
@@ -47,7 +49,10 @@ def serve() -> None:
     run(python, "manage.py", "migrate", "--no-input", "-v", "0", env=env)
     run(python, "manage.py", "demo", env=env)
     port = os.environ.get("PORT", "8000")
-    print(f"\nMinxin is running: http://127.0.0.1:{port}/   (staff log in at /accounts/login/; Ctrl-C stops)\n", flush=True)
+    print(
+        f"\nMinxin is running: http://127.0.0.1:{port}/   (staff log in at /accounts/login/; Ctrl-C stops)\n",
+        flush=True,
+    )
     try:
         run(str(BIN / "daphne"), "-b", "127.0.0.1", "-p", port, "asgi:application", env=env)
     except KeyboardInterrupt:

@@ -14,5 +14,6 @@ class DepartmentsConfig(AppConfig):
     verbose_name = _("Department registry")
 
     def ready(self) -> None:
-        # After auth has created this app's permissions (its handler is connected first).
-        post_migrate.connect(_create_role_groups, sender=self)
+        # After every app's post_migrate (auth's handler, connected first, creates that app's
+        # permissions), so each role ends up with the permissions of every migrated app.
+        post_migrate.connect(_create_role_groups, dispatch_uid="minxin-role-groups")

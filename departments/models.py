@@ -73,7 +73,9 @@ class TimeLimit(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["department", "letter_kind"], name="one_limit_per_department_kind"),
+            models.UniqueConstraint(
+                fields=["department", "letter_kind"], name="one_limit_per_department_kind"
+            ),
             models.UniqueConstraint(
                 fields=["letter_kind"],
                 condition=models.Q(department__isnull=True),

@@ -1,9 +1,9 @@
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from departments.http import api_error
 from departments.models import Department, DepartmentKind, LetterKind, TimeLimit
 from departments.registry import department_json
-from departments.http import api_error
 
 
 @require_GET
@@ -39,5 +39,7 @@ def _time_limits() -> dict[int | None, dict]:
     defaults = by_department[None]
     for department_id, own in by_department.items():
         if department_id is not None:
-            by_department[department_id] = {kind: own.get(kind, defaults.get(kind)) for kind in LetterKind.values}
+            by_department[department_id] = {
+                kind: own.get(kind, defaults.get(kind)) for kind in LetterKind.values
+            }
     return by_department

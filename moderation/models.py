@@ -30,7 +30,9 @@ class Question(models.Model):
     flags = models.JSONField(default=list, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["broadcast", "client_id"], name="question_client_id_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["broadcast", "client_id"], name="question_client_id_unique")
+        ]
         indexes = [models.Index(fields=["broadcast", "status"])]
         ordering = ["asked_at", "id"]
         verbose_name = _("question")

@@ -43,7 +43,12 @@ def _my_question(question: Question) -> None:
 
 
 def ask_question(
-    broadcast_id: int, client_id: object, text: object, nickname: object, netizen_key: str, client_ip: str | None
+    broadcast_id: int,
+    client_id: object,
+    text: object,
+    nickname: object,
+    netizen_key: str,
+    client_ip: str | None,
 ) -> tuple[Question, bool]:
     """Store a netizen's question (before anyone acknowledges it). Idempotent on client_id.
 
@@ -60,10 +65,14 @@ def ask_question(
     if not text:
         raise ServiceError("empty", _("Please write your question."))
     if len(text) > MAX_QUESTION:
-        raise ServiceError("too_long", _("A question has at most %(limit)d characters.") % {"limit": MAX_QUESTION})
+        raise ServiceError(
+            "too_long", _("A question has at most %(limit)d characters.") % {"limit": MAX_QUESTION}
+        )
     nickname = clean_plain(nickname).replace("\n", " ") or DEFAULT_NICKNAME
     if len(nickname) > MAX_NICKNAME:
-        raise ServiceError("too_long", _("A nickname has at most %(limit)d characters.") % {"limit": MAX_NICKNAME})
+        raise ServiceError(
+            "too_long", _("A nickname has at most %(limit)d characters.") % {"limit": MAX_NICKNAME}
+        )
 
     with transaction.atomic():
         # The lock orders this ask against "end", so no question slips in after the end.
@@ -173,4 +182,7 @@ def studio_queue(broadcast_id: int) -> list[dict]:
 
 def my_questions(broadcast_id: int, netizen_key: str) -> list[dict]:
     questions = Question.objects.filter(broadcast_id=broadcast_id, netizen_key=netizen_key)
-    return [{"question_id": q.pk, "status": q.status, "text": plain_to_html(q.text), "reason": q.reason} for q in questions]
+    return [
+        {"question_id": q.pk, "status": q.status, "text": plain_to_html(q.text), "reason": q.reason}
+        for q in questions
+    ]

@@ -60,7 +60,9 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env_database("DATABASE_URL", Path(env_str("SQLITE_PATH", str(VAR_DIR / "minxin.sqlite3"))))}
+DATABASES = {
+    "default": env_database("DATABASE_URL", Path(env_str("SQLITE_PATH") or VAR_DIR / "minxin.sqlite3"))
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_redis_url("REDIS_URL")

@@ -48,7 +48,12 @@ class LiveConsumer(FrameConsumer):
         snapshot = room.last_seq
         header = await self._header()
         await self.send_frame(
-            {"type": "hello", "broadcast": header, "last_seq": snapshot, "online": max(room.online, len(room.members))}
+            {
+                "type": "hello",
+                "broadcast": header,
+                "last_seq": snapshot,
+                "online": max(room.online, len(room.members)),
+            }
         )
         self.sent_seq = snapshot
         if isinstance(after, int) and after < snapshot:
@@ -135,7 +140,12 @@ class LiveConsumer(FrameConsumer):
             _client_ip(self.scope),
         )
         await self.send_frame(
-            {"type": "ask.ok", "ref": frame["client_id"], "question_id": question.pk, "status": question.status}
+            {
+                "type": "ask.ok",
+                "ref": frame["client_id"],
+                "question_id": question.pk,
+                "status": question.status,
+            }
         )
 
 
@@ -225,4 +235,3 @@ class StudioConsumer(StaffConsumer):
     async def _status(self, frame: dict, status: str) -> None:
         await database_sync_to_async(services.set_status)(self.broadcast_id, self.scope["user"], status)
         await self.send_frame({"type": "ack", "ref": frame["action_id"]})
-

@@ -64,9 +64,9 @@ class EventLogSource:
 
     def room_state(self, broadcast_id: int) -> tuple[int, list[tuple[int, str]]]:
         last_seq = Broadcast.objects.values_list("last_seq", flat=True).get(pk=broadcast_id)
-        recent = Event.objects.filter(broadcast_id=broadcast_id, seq__gt=last_seq - hub.RECENT_EVENTS).order_by(
-            "seq"
-        )
+        recent = Event.objects.filter(
+            broadcast_id=broadcast_id, seq__gt=last_seq - hub.RECENT_EVENTS
+        ).order_by("seq")
         return last_seq, [(e.seq, dumps(event_frame(e))) for e in recent if e.seq <= last_seq]
 
     def events_between(self, broadcast_id: int, after: int, upto: int) -> list[tuple[int, str]]:

@@ -104,16 +104,21 @@ class FrameConsumer(AsyncWebsocketConsumer):
             return
         ref = frame.get("client_id", frame.get("action_id"))
         kind = frame.get("type")
-        fields = self.frames.get(kind) if isinstance(kind, str) else None
-        if fields is None:
-            await self.send_error("bad_frame", _("Unknown frame type here: %(type)s") % {"type": kind}, ref=ref)
+        if not isinstance(kind, str) or kind not in self.frames:
+            await self.send_error(
+                "bad_frame", _("Unknown frame type here: %(type)s") % {"type": kind}, ref=ref
+            )
             return
-        for name, types in fields.items():
-            if name not in frame or not isinstance(frame[name], types) or (
-                isinstance(frame[name], bool) and bool not in types
+        for name, types in self.frames[kind].items():
+            if (
+                name not in frame
+                or not isinstance(frame[name], types)
+                or (isinstance(frame[name], bool) and bool not in types)
             ):
                 await self.send_error(
-                    "bad_frame", _("Field %(name)s is missing or of the wrong type.") % {"name": name}, ref=ref
+                    "bad_frame",
+                    _("Field %(name)s is missing or of the wrong type.") % {"name": name},
+                    ref=ref,
                 )
                 return
         try:

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 
@@ -133,7 +133,9 @@ class Room:
         assert self.broadcast_id is not None
         if upto <= self.last_seq:
             return
-        missing = await self.hub.run_sync(self.hub.source.events_between, self.broadcast_id, self.last_seq, upto)
+        missing = await self.hub.run_sync(
+            self.hub.source.events_between, self.broadcast_id, self.last_seq, upto
+        )
         for seq, text in missing:
             self.pending.setdefault(seq, text)
         await self._deliver_in_order()
@@ -171,8 +173,8 @@ class Hub:
         self.redis_url = redis_url
         self.rooms: dict[str, Room] = {}
         self._listener: asyncio.Task | None = None
-        self._pubsub = None
-        self._redis = None
+        self._pubsub: Any = None
+        self._redis: Any = None
         self._subscribed: set[str] = set()
         self._presence_task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
@@ -245,7 +247,9 @@ class Hub:
             if self._pubsub is None:
                 from redis import asyncio as aioredis
 
-                self._redis = aioredis.Redis.from_url(self.redis_url, socket_timeout=None, decode_responses=True)
+                self._redis = aioredis.Redis.from_url(
+                    self.redis_url, socket_timeout=None, decode_responses=True
+                )
                 self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             await self._pubsub.subscribe(CHANNEL_PREFIX + name)
             self._subscribed.add(name)

@@ -23,7 +23,9 @@ class Broadcast(models.Model):
     starts_at = models.DateTimeField(_("starts at"))
     planned_minutes = models.PositiveIntegerField(_("planned length (minutes)"), default=60)
     stream_url = models.URLField(_("video or audio stream URL"), blank=True)
-    status = models.CharField(max_length=10, choices=BroadcastStatus.choices, default=BroadcastStatus.SCHEDULED)
+    status = models.CharField(
+        max_length=10, choices=BroadcastStatus.choices, default=BroadcastStatus.SCHEDULED
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     host = models.ForeignKey(
@@ -99,7 +101,12 @@ class Answer(models.Model):
     seq = models.PositiveIntegerField(null=True, help_text=_("its answer.posted event"))
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["broadcast", "client_id"], name="answer_client_id_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["broadcast", "client_id"], name="answer_client_id_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.broadcast_id}#{self.seq} answer"
 
 
 class HostMessage(models.Model):
@@ -111,7 +118,12 @@ class HostMessage(models.Model):
     seq = models.PositiveIntegerField(null=True, help_text=_("its host.message event"))
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["broadcast", "client_id"], name="host_message_client_id_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["broadcast", "client_id"], name="host_message_client_id_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.broadcast_id}#{self.seq} host message"
 
 
 def next_thursday_slot(now: dt.datetime) -> dt.datetime:

@@ -1,6 +1,7 @@
 """What user text may look like once it is shown: escaped plain text, or a small safe HTML subset."""
 
 import html
+from collections.abc import MutableMapping
 import unicodedata
 
 import bleach
@@ -21,7 +22,9 @@ def plain_to_html(text: str) -> str:
     return html.escape(text, quote=True).replace("\n", "<br>")
 
 
-def _rel_nofollow_noopener(attrs: dict, new: bool = False) -> dict:
+def _rel_nofollow_noopener(
+    attrs: MutableMapping[tuple[str | None, str], str], new: bool = False
+) -> MutableMapping[tuple[str | None, str], str]:
     attrs[(None, "rel")] = "nofollow noopener"
     return attrs
 
@@ -31,5 +34,7 @@ def clean_rich(text: str) -> str:
     text = clean_plain(text)
     if "<" not in text:  # typed plain text: keep its line breaks
         text = text.replace("\n", "<br>")
-    cleaned = bleach.clean(text, tags=RICH_TAGS, attributes=RICH_ATTRIBUTES, protocols=RICH_PROTOCOLS, strip=True)
+    cleaned = bleach.clean(
+        text, tags=RICH_TAGS, attributes=RICH_ATTRIBUTES, protocols=RICH_PROTOCOLS, strip=True
+    )
     return bleach.linkify(cleaned, callbacks=[_rel_nofollow_noopener], parse_email=False)

@@ -3,7 +3,7 @@
 WebSocket consumers and HTTP views only parse input, check who is asking and call these.
 """
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -55,7 +55,9 @@ def answer_json(answer: Answer) -> dict:
     }
 
 
-def post_answer(broadcast_id: int, user: AbstractBaseUser, client_id: str, question_id: int | None, text: str) -> Answer:
+def post_answer(
+    broadcast_id: int, user: User, client_id: str, question_id: int | None, text: str
+) -> Answer:
     """A guest answers a question (or makes a statement) on air. Idempotent on client_id."""
     from moderation import services as moderation  # the question side; imported here to keep files acyclic
 
@@ -65,7 +67,9 @@ def post_answer(broadcast_id: int, user: AbstractBaseUser, client_id: str, quest
     text = _rich_text(text, MAX_ANSWER)
     with transaction.atomic():
         broadcast = locked_broadcast(broadcast_id)
-        existing = Answer.objects.filter(broadcast=broadcast, client_id=client_id).select_related("guest").first()
+        existing = (
+            Answer.objects.filter(broadcast=broadcast, client_id=client_id).select_related("guest").first()
+        )
         if existing:
             return existing
         guest = Guest.objects.filter(broadcast=broadcast, user=user).first()
@@ -76,7 +80,12 @@ def post_answer(broadcast_id: int, user: AbstractBaseUser, client_id: str, quest
         question = moderation.question_for_answer(broadcast, question_id) if question_id is not None else None
         now = timezone.now()
         answer = Answer.objects.create(
-            broadcast=broadcast, question=question, guest=guest, client_id=client_id, text=text, answered_at=now
+            broadcast=broadcast,
+            question=question,
+            guest=guest,
+            client_id=client_id,
+            text=text,
+            answered_at=now,
         )
         answer.seq = events.append_event(broadcast.pk, EventKind.ANSWER, {"answer": answer_json(answer)}).seq
         answer.save(update_fields=["seq"])
@@ -85,7 +94,7 @@ def post_answer(broadcast_id: int, user: AbstractBaseUser, client_id: str, quest
     return answer
 
 
-def post_host_message(broadcast_id: int, user: AbstractBaseUser, client_id: str, text: str) -> HostMessage:
+def post_host_message(broadcast_id: int, user: User, client_id: str, text: str) -> HostMessage:
     client_id = check_client_id(client_id)
     text = _rich_text(text, MAX_ANSWER)
     with transaction.atomic():
@@ -100,14 +109,14 @@ def post_host_message(broadcast_id: int, user: AbstractBaseUser, client_id: str,
         message = HostMessage.objects.create(
             broadcast=broadcast, author=user, client_id=client_id, text=text, posted_at=timezone.now()
         )
-        author = user.get_full_name() or user.get_username()  # type: ignore[attr-defined]
+        author = user.get_full_name() or user.get_username()
         data = {"message": {"id": message.pk, "text": message.text, "author": author}}
         message.seq = events.append_event(broadcast.pk, EventKind.HOST_MESSAGE, data).seq
         message.save(update_fields=["seq"])
     return message
 
 
-def set_status(broadcast_id: int, user: AbstractBaseUser, status: str) -> Broadcast:
+def set_status(broadcast_id: int, user: User, status: str) -> Broadcast:
     """The host starts (scheduled → live) or ends (live → ended) the programme. Repeating is harmless."""
     with transaction.atomic():
         broadcast = locked_broadcast(broadcast_id)
@@ -115,9 +124,15 @@ def set_status(broadcast_id: int, user: AbstractBaseUser, status: str) -> Broadc
             raise ServiceError("forbidden", _("Only this programme's host can start or end it."))
         if broadcast.status == status:
             return broadcast
-        allowed = {BroadcastStatus.LIVE: BroadcastStatus.SCHEDULED, BroadcastStatus.ENDED: BroadcastStatus.LIVE}
+        allowed = {
+            BroadcastStatus.LIVE: BroadcastStatus.SCHEDULED,
+            BroadcastStatus.ENDED: BroadcastStatus.LIVE,
+        }
         if allowed.get(status) != broadcast.status:  # type: ignore[call-overload]
-            raise ServiceError("conflict", _("A %(from)s programme cannot become %(to)s.") % {"from": broadcast.status, "to": status})
+            raise ServiceError(
+                "conflict",
+                _("A %(from)s programme cannot become %(to)s.") % {"from": broadcast.status, "to": status},
+            )
         broadcast.status = status
         if status == BroadcastStatus.LIVE:
             broadcast.started_at = timezone.now()
@@ -128,14 +143,16 @@ def set_status(broadcast_id: int, user: AbstractBaseUser, status: str) -> Broadc
     return broadcast
 
 
-def is_guest(broadcast_id: int, user: AbstractBaseUser) -> bool:
+def is_guest(broadcast_id: int, user: User) -> bool:
     return Guest.objects.filter(broadcast_id=broadcast_id, user=user).exists()
 
 
 def create_broadcast(**fields: object) -> Broadcast:
     """Used by `createbroadcast` and the admin's numbering: the next programme number."""
     with transaction.atomic():
-        last = Broadcast.objects.select_for_update().order_by("-number").values_list("number", flat=True).first()
+        last = (
+            Broadcast.objects.select_for_update().order_by("-number").values_list("number", flat=True).first()
+        )
         try:
             return Broadcast.objects.create(number=(last or 0) + 1, **fields)
         except IntegrityError:

@@ -63,7 +63,10 @@ def broadcast_list(request: HttpRequest) -> JsonResponse:
     department = request.GET.get("department")
     if department:
         broadcasts = broadcasts.filter(department__code=department)
-    return JsonResponse({"broadcasts": [broadcast_json(b) for b in broadcasts[:500]]}, json_dumps_params={"ensure_ascii": False})
+    return JsonResponse(
+        {"broadcasts": [broadcast_json(b) for b in broadcasts[:500]]},
+        json_dumps_params={"ensure_ascii": False},
+    )
 
 
 @require_GET
@@ -96,14 +99,18 @@ def broadcast_events(request: HttpRequest, broadcast_id: int) -> JsonResponse:
     )
 
 
-def _int_param(request: HttpRequest, name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+def _int_param(
+    request: HttpRequest, name: str, default: int, minimum: int, maximum: int | None = None
+) -> int:
     raw = request.GET.get(name)
     if raw is None or raw == "":
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise BadRequest("bad_request", f"{name} must be a whole number.", fields={name: "not a number"}) from None
+        raise BadRequest(
+            "bad_request", f"{name} must be a whole number.", fields={name: "not a number"}
+        ) from None
     if value < minimum or (maximum is not None and value > maximum):
         raise BadRequest("bad_request", f"{name} is out of range.", fields={name: "out of range"})
     return value
@@ -161,9 +168,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def live_page(request: HttpRequest, broadcast_id: int) -> HttpResponse:
     broadcast = get_object_or_404(Broadcast.objects.select_related("department"), pk=broadcast_id)
     request_netizen_key(request)  # a session, so that this browser's questions follow it across reloads
-    return render(
-        request, "studio/live.html", {"broadcast": broadcast, "guests": broadcast.guests.all()}
-    )
+    return render(request, "studio/live.html", {"broadcast": broadcast, "guests": broadcast.guests.all()})
 
 
 @login_required
@@ -171,8 +176,10 @@ def live_page(request: HttpRequest, broadcast_id: int) -> HttpResponse:
 def studio_page(request: HttpRequest, broadcast_id: int) -> HttpResponse:
     broadcast = get_object_or_404(Broadcast.objects.select_related("department"), pk=broadcast_id)
     is_host = broadcast.host_id == request.user.pk
-    if not is_host and not services.is_guest(broadcast.pk, request.user):
+    if not is_host and not services.is_guest(broadcast.pk, request.user):  # type: ignore[arg-type]
         raise Http404
     return render(
-        request, "studio/console.html", {"broadcast": broadcast, "is_host": is_host, "guests": broadcast.guests.all()}
+        request,
+        "studio/console.html",
+        {"broadcast": broadcast, "is_host": is_host, "guests": broadcast.guests.all()},
     )

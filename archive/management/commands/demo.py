@@ -89,8 +89,14 @@ class Command(BaseCommand):
         users = {}
         for username, role, department, name, title in STAFF:
             call_command(
-                "createstaff", username, role=role, department=department, password=PASSWORD, name=name, title=title,
-                stdout=open("/dev/null", "w"),  # noqa: SIM115 — createstaff's line per account is noise here
+                "createstaff",
+                username,
+                role=role,
+                department=department,
+                password=PASSWORD,
+                name=name,
+                title=title,
+                stdout=open("/dev/null", "w"),
             )
             users[username] = get_user_model().objects.get(username=username)
         if not Broadcast.objects.exists():
@@ -112,13 +118,19 @@ class Command(BaseCommand):
 
         department = Department.objects.get(code=spec["department"])
         broadcast = studio.create_broadcast(
-            title=spec["title"], department=department, starts_at=starts, host=users["host"],
+            title=spec["title"],
+            department=department,
+            starts_at=starts,
+            host=users["host"],
             summary=f"{department.name}做客走进直播间。",
         )
         guests = [users[name] for name in spec["guests"]]
         for user in guests:
             Guest.objects.create(
-                broadcast=broadcast, user=user, display_name=user.first_name, title=user.staff.title,
+                broadcast=broadcast,
+                user=user,
+                display_name=user.first_name,
+                title=user.staff.title,
                 department=department,
             )
         host = users["host"]
@@ -135,7 +147,9 @@ class Command(BaseCommand):
             else:
                 studio.post_answer(broadcast.pk, guests[step % len(guests)], client_id, question_id, text)
         if end:
-            moderation.ask_question(broadcast.pk, uuid.uuid4().hex, "地铁夜间能不能延长运营时间？", "夜归人", "demo", None)
+            moderation.ask_question(
+                broadcast.pk, uuid.uuid4().hex, "地铁夜间能不能延长运营时间？", "夜归人", "demo", None
+            )
             studio.set_status(broadcast.pk, host, BroadcastStatus.ENDED)
         # Spread the log over the programme's hour so that replays have a pace.
         for event in Event.objects.filter(broadcast=broadcast):

@@ -49,4 +49,6 @@ class Command(BaseCommand):
             profile.title = options["title"]
         profile.save()
         verb = "Created" if created else "Updated"
-        self.stdout.write(f"{verb} {user.username} as {role.name}" + (f" of {department.code}" if department else ""))
+        self.stdout.write(
+            f"{verb} {user.username} as {role.name}" + (f" of {department.code}" if department else "")
+        )

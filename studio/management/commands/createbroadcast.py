@@ -1,4 +1,3 @@
-
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
@@ -69,5 +68,3 @@ class Command(BaseCommand):
                 department=(profile.department if profile and profile.department else department),
             )
         self.stdout.write(str(broadcast.pk))
-
-

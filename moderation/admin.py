@@ -1,10 +1,11 @@
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
-from moderation import services
-from moderation.models import Question, QuestionStatus
+from moderation import screening, services
+from moderation.models import BannedWord, BannedWordList, ModerationAction, Question, QuestionStatus
+from moderation.views import write_audit_csv
 from studio.errors import ServiceError
 
 
@@ -45,3 +46,51 @@ class QuestionAdmin(admin.ModelAdmin):
     def reject(self, request: HttpRequest, queryset: QuerySet) -> None:
         by = request.user.get_username()
         self._act(request, queryset, lambda q: services.reject_question(q.broadcast_id, q.pk, "", by=by))
+
+
+class BannedWordInline(admin.TabularInline):
+    model = BannedWord
+    extra = 3
+
+
+@admin.register(BannedWordList)
+class BannedWordListAdmin(admin.ModelAdmin):
+    """Edits here reach every process's automaton at its next screening (screening.words_changed)."""
+
+    list_display = ["name", "level", "active"]
+    inlines = [BannedWordInline]
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        screening.words_changed()
+
+    def delete_model(self, request, obj) -> None:
+        super().delete_model(request, obj)
+        screening.words_changed()
+
+    def delete_queryset(self, request, queryset) -> None:
+        super().delete_queryset(request, queryset)
+        screening.words_changed()
+
+
+@admin.register(ModerationAction)
+class ModerationActionAdmin(admin.ModelAdmin):
+    list_display = ["at", "by", "action", "broadcast", "question"]
+    list_filter = ["action", "broadcast"]
+    search_fields = ["by"]
+    actions = ["export_csv"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description=_("Export as CSV"))
+    def export_csv(self, request, queryset):
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="moderation-audit.csv"'
+        return write_audit_csv(queryset.order_by("at", "id"), response)

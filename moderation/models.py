@@ -27,7 +27,14 @@ class Question(models.Model):
     status = models.CharField(max_length=10, choices=QuestionStatus.choices, default=QuestionStatus.PENDING)
     reason = models.CharField(_("reason"), max_length=200, blank=True)
     published_seq = models.PositiveIntegerField(null=True, blank=True)
+    # "sensitive:<word>" for each review-list word found, "personal_data" for numbers and addresses.
     flags = models.JSONField(default=list, blank=True)
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged"
+    )
+    support_count = models.PositiveIntegerField(_("supports"), default=0)
+    # Earlier questions of the programme that read alike: suggested duplicates for the moderator.
+    similar = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [
@@ -40,3 +47,73 @@ class Question(models.Model):
 
     def __str__(self) -> str:
         return self.text[:40]
+
+
+WORDS_VERSION_KEY = "minxin:banned-words-version"
+
+
+class WordLevel(models.TextChoices):
+    BLOCK = "block", _("Block: the netizen is told the question cannot be accepted")
+    REVIEW = "review", _("Review: flag the question for the moderator")
+
+
+class BannedWordList(models.Model):
+    name = models.CharField(_("name"), max_length=60, unique=True)
+    level = models.CharField(_("level"), max_length=10, choices=WordLevel.choices)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("banned-word list")
+        verbose_name_plural = _("banned-word lists")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BannedWord(models.Model):
+    word_list = models.ForeignKey(BannedWordList, on_delete=models.CASCADE, related_name="words")
+    word = models.CharField(_("word"), max_length=60)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["word_list", "word"], name="word_once_per_list")]
+        verbose_name = _("banned word")
+        verbose_name_plural = _("banned words")
+
+    def __str__(self) -> str:
+        return self.word
+
+
+class ModerationAction(models.Model):
+    """The audit trail: every moderator action with who, when, and the question before and after."""
+
+    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="moderation_actions")
+    question = models.ForeignKey(
+        Question, null=True, blank=True, on_delete=models.CASCADE, related_name="actions"
+    )
+    action = models.CharField(_("action"), max_length=20)
+    by = models.CharField(_("by"), max_length=150)
+    at = models.DateTimeField(_("at"))
+    before = models.JSONField(_("before"), default=dict)
+    after = models.JSONField(_("after"), default=dict)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("moderation action")
+        verbose_name_plural = _("moderation actions")
+
+    def __str__(self) -> str:
+        return f"{self.by} {self.action} #{self.question_id}"
+
+
+class Support(models.Model):
+    """附议: one netizen supports one published question once."""
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="supports")
+    netizen_key = models.CharField(max_length=64)
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["question", "netizen_key"], name="support_once")]
+
+    def __str__(self) -> str:
+        return f"+1 #{self.question_id}"

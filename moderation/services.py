@@ -1,36 +1,57 @@
-"""Every write on questions goes through one function here; the live and HTTP endpoints call these."""
+"""Every write on questions goes through one function here; the live, moderate, studio and HTTP
+endpoints (and the admin) call these, so they cannot drift apart.
 
+Moderator actions lock the question row and check its status, so when two moderators act on one
+question the first wins and the second gets `conflict`. Each action is written to the audit trail.
+"""
+
+from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from moderation.models import Question, QuestionStatus
+from moderation import ratelimit, screening
+from moderation.models import ModerationAction, Question, QuestionStatus, Support
 from studio import events
 from studio.errors import ServiceError
-from studio.models import Answer, Broadcast, EventKind
+from studio.models import Answer, Broadcast, Event, EventKind
 from studio.sanitize import clean_plain, plain_to_html
 from studio.services import check_client_id, locked_broadcast
 
 MAX_QUESTION = 500
 MAX_NICKNAME = 30
+MAX_REASON = 200
 DEFAULT_NICKNAME = "网友"
+SIMILAR_THRESHOLD = 0.5
+SIMILAR_WINDOW = 300  # compare with this many recent questions of the programme
 
 
 def public_question_json(question: Question) -> dict:
+    """What viewers see: escaped text with personal data masked."""
     return {
         "id": question.pk,
-        "text": plain_to_html(question.text),
+        "text": plain_to_html(screening.mask_personal_data(question.text)),
         "nickname": plain_to_html(question.nickname),
         "asked_at": timezone.localtime(question.asked_at).isoformat(timespec="milliseconds"),
     }
 
 
 def staff_question_json(question: Question) -> dict:
+    """What moderators and guests see: the text as moderated, the original, flags and hints."""
     return {
-        **public_question_json(question),
+        "id": question.pk,
+        "text": plain_to_html(question.text),
+        "nickname": plain_to_html(question.nickname),
+        "asked_at": timezone.localtime(question.asked_at).isoformat(timespec="milliseconds"),
         "status": question.status,
         "flags": question.flags,
         "original_text": plain_to_html(question.original_text),
+        "similar": question.similar,
+        "support": question.support_count,
+        "published": question.published_seq is not None,
+        "merged_into": question.merged_into_id,
+        "reason": question.reason,
     }
 
 
@@ -39,7 +60,65 @@ def _my_question(question: Question) -> None:
         frame = {"type": "my_question", "question_id": question.pk, "status": question.status}
         if question.reason:
             frame["reason"] = question.reason
+        if question.merged_into_id:
+            frame["merged_into"] = question.merged_into_id
         events.publish_after_commit(events.asker_room(question.netizen_key), frame)
+
+
+def _snapshot(question: Question) -> dict:
+    return {
+        "status": question.status,
+        "text": question.text,
+        "reason": question.reason,
+        "merged_into": question.merged_into_id,
+        "published_seq": question.published_seq,
+    }
+
+
+def _audit(
+    broadcast: Broadcast, question: Question | None, action: str, by: str, before: dict, after: dict
+) -> None:
+    ModerationAction.objects.create(
+        broadcast=broadcast,
+        question=question,
+        action=action,
+        by=by,
+        at=timezone.now(),
+        before=before,
+        after=after,
+    )
+
+
+def _moderated(broadcast: Broadcast, question: Question, action: str, by: str, before: dict) -> None:
+    """After a moderator changed a question: audit, tell the other moderators and the netizen."""
+    _audit(broadcast, question, action, by, before, _snapshot(question))
+    events.notify_staff(
+        events.staff_group("moderate", broadcast.pk),
+        {"type": "question.updated", "question": staff_question_json(question), "by": by},
+    )
+    _my_question(question)
+
+
+def _check_rate(netizen_key: str, client_ip: str | None) -> None:
+    waits = [ratelimit.hit("ask", netizen_key, settings.MINXIN_QUESTION_LIMITS_PER_NETIZEN)]
+    if client_ip:
+        waits.append(ratelimit.hit("ask-ip", client_ip, settings.MINXIN_QUESTION_LIMITS_PER_ADDRESS))
+    wait = max((w for w in waits if w is not None), default=None)
+    if wait is not None:
+        raise ServiceError("rate_limited", retry_after=wait)
+
+
+def _question_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise ServiceError("bad_frame", _("text must be a string."))
+    text = clean_plain(text)
+    if not text:
+        raise ServiceError("empty", _("Please write your question."))
+    if len(text) > MAX_QUESTION:
+        raise ServiceError(
+            "too_long", _("A question has at most %(limit)d characters.") % {"limit": MAX_QUESTION}
+        )
+    return text
 
 
 def ask_question(
@@ -50,29 +129,36 @@ def ask_question(
     netizen_key: str,
     client_ip: str | None,
 ) -> tuple[Question, bool]:
-    """Store a netizen's question (before anyone acknowledges it). Idempotent on client_id.
+    """Screen and store a netizen's question (before anyone acknowledges it). Idempotent on client_id.
 
-    Returns the question and whether it was new.
+    Returns the question and whether it was new. A repeat is answered before the rate limit, so a
+    client retrying after a dropped connection is never refused its own question.
     """
     client_id = check_client_id(client_id)
-    if not isinstance(text, str):
-        raise ServiceError("bad_frame", _("text must be a string."))
+    text = _question_text(text)
     if nickname is None:
         nickname = ""
     if not isinstance(nickname, str):
         raise ServiceError("bad_frame", _("nickname must be a string."))
-    text = clean_plain(text)
-    if not text:
-        raise ServiceError("empty", _("Please write your question."))
-    if len(text) > MAX_QUESTION:
-        raise ServiceError(
-            "too_long", _("A question has at most %(limit)d characters.") % {"limit": MAX_QUESTION}
-        )
     nickname = clean_plain(nickname).replace("\n", " ") or DEFAULT_NICKNAME
     if len(nickname) > MAX_NICKNAME:
         raise ServiceError(
             "too_long", _("A nickname has at most %(limit)d characters.") % {"limit": MAX_NICKNAME}
         )
+
+    existing = Question.objects.filter(broadcast_id=broadcast_id, client_id=client_id).first()
+    if existing:
+        return existing, False
+    _check_rate(netizen_key, client_ip)
+    found = screening.screen(text + "\n" + nickname, screening.current_matcher())
+    if found.blocked:
+        raise ServiceError("blocked_content")
+    recent = list(
+        Question.objects.filter(broadcast_id=broadcast_id)
+        .order_by("-id")
+        .values_list("id", "text")[:SIMILAR_WINDOW]
+    )
+    similar = [qid for qid, other in recent if screening.similar(text, other) >= SIMILAR_THRESHOLD][:5]
 
     with transaction.atomic():
         # The lock orders this ask against "end", so no question slips in after the end.
@@ -91,6 +177,8 @@ def ask_question(
             netizen_key=netizen_key[:64],
             client_ip=client_ip,
             asked_at=timezone.now(),
+            flags=found.flags,
+            similar=similar,
         )
         events.notify_staff(
             events.staff_group("moderate", broadcast.pk),
@@ -108,13 +196,20 @@ def _locked_question(broadcast: Broadcast, question_id: object) -> Question:
     return question
 
 
+def _pending(broadcast: Broadcast, question_id: object) -> tuple[Question, dict]:
+    question = _locked_question(broadcast, question_id)
+    if question.status != QuestionStatus.PENDING:
+        raise ServiceError("conflict")
+    return question, _snapshot(question)
+
+
 def approve_question(broadcast_id: int, question_id: object, publish: bool, by: str = "") -> Question:
     """Send a waiting question to the guests' queue; with `publish`, also show it to viewers."""
+    if not isinstance(publish, bool):
+        raise ServiceError("bad_frame", _("publish must be true or false."))
     with transaction.atomic():
         broadcast = locked_broadcast(broadcast_id)
-        question = _locked_question(broadcast, question_id)
-        if question.status != QuestionStatus.PENDING:
-            raise ServiceError("conflict")
+        question, before = _pending(broadcast, question_id)
         question.status = QuestionStatus.APPROVED
         if publish:
             event = events.append_event(
@@ -126,31 +221,104 @@ def approve_question(broadcast_id: int, question_id: object, publish: bool, by: 
             events.staff_group("studio", broadcast.pk),
             {"type": "question.approved", "question": staff_question_json(question)},
         )
-        events.notify_staff(
-            events.staff_group("moderate", broadcast.pk),
-            {"type": "question.updated", "question": staff_question_json(question), "by": by},
-        )
-        _my_question(question)
+        _moderated(broadcast, question, "approve_publish" if publish else "approve", by, before)
     return question
 
 
 def reject_question(broadcast_id: int, question_id: object, reason: object, by: str = "") -> Question:
     if not isinstance(reason, str):
         raise ServiceError("bad_frame", _("reason must be a string."))
+    reason = clean_plain(reason).replace("\n", " ")
+    if len(reason) > MAX_REASON:
+        raise ServiceError(
+            "too_long", _("A reason has at most %(limit)d characters.") % {"limit": MAX_REASON}
+        )
     with transaction.atomic():
         broadcast = locked_broadcast(broadcast_id)
-        question = _locked_question(broadcast, question_id)
-        if question.status != QuestionStatus.PENDING:
-            raise ServiceError("conflict")
+        question, before = _pending(broadcast, question_id)
         question.status = QuestionStatus.REJECTED
-        question.reason = clean_plain(reason)[:200]
+        question.reason = reason
         question.save(update_fields=["status", "reason"])
-        events.notify_staff(
-            events.staff_group("moderate", broadcast.pk),
-            {"type": "question.updated", "question": staff_question_json(question), "by": by},
-        )
-        _my_question(question)
+        _moderated(broadcast, question, "reject", by, before)
     return question
+
+
+def merge_question(broadcast_id: int, question_id: object, into: object, by: str = "") -> Question:
+    """Mark a waiting question as a duplicate of another question of the same programme."""
+    with transaction.atomic():
+        broadcast = locked_broadcast(broadcast_id)
+        question, before = _pending(broadcast, question_id)
+        target = _locked_question(broadcast, into)
+        if target.pk == question.pk:
+            raise ServiceError("bad_frame", _("A question cannot be merged into itself."))
+        if target.status in (QuestionStatus.MERGED, QuestionStatus.REJECTED):
+            raise ServiceError("conflict", _("The target question was itself merged or rejected."))
+        question.status = QuestionStatus.MERGED
+        question.merged_into = target
+        question.save(update_fields=["status", "merged_into"])
+        _moderated(broadcast, question, "merge", by, before)
+    return question
+
+
+def edit_question(broadcast_id: int, question_id: object, text: object, by: str = "") -> Question:
+    """Correct a waiting question's text (e.g. remove a phone number); the original stays on record."""
+    text = _question_text(text)
+    with transaction.atomic():
+        broadcast = locked_broadcast(broadcast_id)
+        question, before = _pending(broadcast, question_id)
+        question.text = text
+        found = screening.screen(text, screening.current_matcher())
+        question.flags = found.flags
+        question.save(update_fields=["text", "flags"])
+        _moderated(broadcast, question, "edit", by, before)
+    return question
+
+
+def withdraw_event(broadcast_id: int, seq: object, by: str = "") -> Event:
+    """Take down an earlier public event; live pages remove it and replays hide it."""
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        raise ServiceError("bad_frame", _("seq must be a number."))
+    with transaction.atomic():
+        broadcast = locked_broadcast(broadcast_id)
+        target = Event.objects.filter(broadcast=broadcast, seq=seq).first()
+        if target is None:
+            raise ServiceError("not_found", _("No such event in this programme."))
+        if target.kind in (EventKind.WITHDRAWN, EventKind.STATUS):
+            raise ServiceError("bad_frame", _("This kind of event cannot be withdrawn."))
+        if Event.objects.filter(broadcast=broadcast, kind=EventKind.WITHDRAWN, data__seq=seq).exists():
+            raise ServiceError("conflict", _("That event was already withdrawn."))
+        event = events.append_event(broadcast.pk, EventKind.WITHDRAWN, {"seq": seq})
+        question = Question.objects.filter(broadcast=broadcast, published_seq=seq).first()
+        _audit(
+            broadcast,
+            question,
+            "withdraw",
+            by,
+            {"seq": seq, "kind": target.kind},
+            {"withdrawn_by_seq": event.seq},
+        )
+    return event
+
+
+def support_question(broadcast_id: int, question_id: object, netizen_key: str) -> int:
+    """附议: a netizen supports a published question, once. Returns the new count."""
+    if not isinstance(question_id, int) or isinstance(question_id, bool):
+        raise ServiceError("bad_frame", _("question_id must be a number."))
+    question = Question.objects.filter(broadcast_id=broadcast_id, pk=question_id).first()
+    if question is None or question.published_seq is None:
+        raise ServiceError("not_found", _("Only published questions can be supported."))
+    if Support.objects.filter(question=question, netizen_key=netizen_key).exists():
+        return question.support_count
+    wait = ratelimit.hit("support", netizen_key, settings.MINXIN_SUPPORT_LIMITS_PER_NETIZEN)
+    if wait is not None:
+        raise ServiceError("rate_limited", retry_after=wait)
+    with transaction.atomic():
+        _support, created = Support.objects.get_or_create(
+            question=question, netizen_key=netizen_key, defaults={"at": timezone.now()}
+        )
+        if created:
+            Question.objects.filter(pk=question.pk).update(support_count=F("support_count") + 1)
+    return Question.objects.values_list("support_count", flat=True).get(pk=question.pk)
 
 
 def question_for_answer(broadcast: Broadcast, question_id: int) -> Question:
@@ -171,6 +339,10 @@ def mark_answered(question: Question, answer: Answer) -> None:
         events.staff_group("studio", question.broadcast_id),
         {"type": "question.answered", "question_id": question.pk, "answer_id": answer.pk},
     )
+    events.notify_staff(
+        events.staff_group("moderate", question.broadcast_id),
+        {"type": "question.updated", "question": staff_question_json(question), "by": ""},
+    )
     _my_question(question)
 
 
@@ -180,9 +352,32 @@ def studio_queue(broadcast_id: int) -> list[dict]:
     return [staff_question_json(q) for q in questions]
 
 
+def moderation_queue(broadcast_id: int) -> list[dict]:
+    """Questions still waiting for a moderator, oldest first."""
+    questions = Question.objects.filter(broadcast_id=broadcast_id, status=QuestionStatus.PENDING)
+    return [staff_question_json(q) for q in questions]
+
+
+def support_counts(question_ids: list[int]) -> dict[str, int]:
+    return {
+        str(pk): n
+        for pk, n in Question.objects.filter(pk__in=question_ids).values_list("pk", "support_count")
+    }
+
+
 def my_questions(broadcast_id: int, netizen_key: str) -> list[dict]:
     questions = Question.objects.filter(broadcast_id=broadcast_id, netizen_key=netizen_key)
     return [
         {"question_id": q.pk, "status": q.status, "text": plain_to_html(q.text), "reason": q.reason}
         for q in questions
     ]
+
+
+def may_moderate(broadcast_id: int, user) -> bool:
+    """Its named moderators, or every moderator when the programme names none."""
+    from departments.roles import has_role
+
+    if not has_role(user, "moderator"):
+        return False
+    named = Broadcast.moderators.through.objects.filter(broadcast_id=broadcast_id)
+    return not named.exists() or named.filter(user_id=user.pk).exists()

@@ -120,3 +120,10 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Rate limits for netizens' writes, as (window seconds, most actions) pairs; shared across
+# processes through the cache (Redis in production).
+MINXIN_QUESTION_LIMITS_PER_NETIZEN = [(60, 3), (3600, 20)]
+# A whole office or campus can share one address, hence the larger numbers.
+MINXIN_QUESTION_LIMITS_PER_ADDRESS = [(60, 30), (3600, 300)]
+MINXIN_SUPPORT_LIMITS_PER_NETIZEN = [(60, 30)]

@@ -1,12 +1,15 @@
 """Tests: the same settings as dev, faster password hashing."""
 
+import os
+
 from settings.dev import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # A file, not memory, so that the daphne processes that tests start see the same data.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}  # noqa: F405
+    # One file per test run, so that two runs on one checkout do not share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
 
 # Test threads must not keep connections open, or the test database cannot be dropped.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
@@ -15,3 +18,8 @@ if REDIS_URL:  # noqa: F405
     # A staff socket's disconnect waits out the layer's blocking poll; 1 s instead of 5 s
     # keeps the suite fast. Production keeps the library's default.
     CHANNEL_LAYERS["default"]["BACKEND"] = "tests.layers.QuickRedisChannelLayer"  # noqa: F405
+
+# Most tests ask many questions from one session; the rate-limit tests set small limits themselves.
+MINXIN_QUESTION_LIMITS_PER_NETIZEN = [(60, 10_000)]
+MINXIN_QUESTION_LIMITS_PER_ADDRESS = [(60, 10_000)]
+MINXIN_SUPPORT_LIMITS_PER_NETIZEN = [(60, 10_000)]

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from departments import views as department_views
+from moderation import views as moderation_views
 from studio import views as studio_views
 
 api = [
@@ -18,6 +19,8 @@ urlpatterns = [
     path("", studio_views.home, name="home"),
     path("live/<int:broadcast_id>/", studio_views.live_page, name="live"),
     path("studio/<int:broadcast_id>/", studio_views.studio_page, name="studio"),
+    path("moderate/<int:broadcast_id>/", moderation_views.console, name="moderate"),
+    path("moderate/<int:broadcast_id>/audit.csv", moderation_views.audit_csv, name="moderation-audit"),
     path("api/", include(api)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

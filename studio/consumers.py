@@ -3,9 +3,11 @@
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from moderation import services as moderation
+from moderation.supports import batcher
 from studio import events, services
 from studio.frames import CLOSE_NOT_FOUND, FrameConsumer, netizen_key
 from studio.hub import Room, get_hub, log_room
@@ -26,6 +28,7 @@ class LiveConsumer(FrameConsumer):
     frames = {
         "ping": {},
         "ask": {"client_id": (str,), "text": (str,)},
+        "support": {"question_id": (int,)},
     }
 
     room: Room | None = None
@@ -55,7 +58,9 @@ class LiveConsumer(FrameConsumer):
                 "online": max(room.online, len(room.members)),
             }
         )
-        self.sent_seq = snapshot
+        # A viewer may already hold events past what this process has seen (it resumed from a
+        # process further ahead): never send those again.
+        self.sent_seq = max(snapshot, after) if isinstance(after, int) else snapshot
         if isinstance(after, int) and after < snapshot:
             missed = room.events_after(after)
             if missed is None:  # older than this process remembers: read the log once
@@ -148,6 +153,14 @@ class LiveConsumer(FrameConsumer):
             }
         )
 
+    async def frame_support(self, frame: dict) -> None:
+        """附议 (PROTOCOL.md §4): counts come back to everyone in batched `support` frames."""
+        count = await database_sync_to_async(moderation.support_question)(
+            self.broadcast_id, frame["question_id"], self.netizen
+        )
+        batcher().add(self.broadcast_id, frame["question_id"])
+        await self.send_frame({"type": "support.ok", "question_id": frame["question_id"], "support": count})
+
 
 def broadcast_header(broadcast_id: int) -> dict:
     broadcast = Broadcast.objects.select_related("department").get(pk=broadcast_id)
@@ -157,7 +170,7 @@ def broadcast_header(broadcast_id: int) -> dict:
         "title": broadcast.title,
         "department": {"code": broadcast.department.code, "name": broadcast.department.name},
         "status": broadcast.status,
-        "starts_at": broadcast.starts_at.isoformat(timespec="milliseconds"),
+        "starts_at": timezone.localtime(broadcast.starts_at).isoformat(timespec="milliseconds"),
     }
 
 

@@ -30,9 +30,10 @@ MESSAGES = {
 
 
 class ServiceError(Exception):
-    def __init__(self, code: str, message: str | None = None):
+    def __init__(self, code: str, message: str | None = None, retry_after: int | None = None):
         self.code = code
         self.detail = message
+        self.retry_after = retry_after  # seconds, with rate_limited
         super().__init__(message or code)
 
     @property

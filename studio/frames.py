@@ -124,7 +124,8 @@ class FrameConsumer(AsyncWebsocketConsumer):
         try:
             await getattr(self, "frame_" + kind.replace(".", "_"))(frame)
         except ServiceError as error:
-            await self.send_error(error.code, error.message, ref=ref)
+            extra = {"retry_after": error.retry_after} if error.retry_after is not None else {}
+            await self.send_error(error.code, error.message, ref=ref, **extra)
         except Exception:
             log.exception("frame %s failed", kind)
             await self.send_error("bad_frame", _("The server could not handle this frame."), ref=ref)

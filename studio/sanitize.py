@@ -1,8 +1,8 @@
 """What user text may look like once it is shown: escaped plain text, or a small safe HTML subset."""
 
 import html
-from collections.abc import MutableMapping
 import unicodedata
+from collections.abc import MutableMapping
 
 import bleach
 

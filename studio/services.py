@@ -55,9 +55,7 @@ def answer_json(answer: Answer) -> dict:
     }
 
 
-def post_answer(
-    broadcast_id: int, user: User, client_id: str, question_id: int | None, text: str
-) -> Answer:
+def post_answer(broadcast_id: int, user: User, client_id: str, question_id: int | None, text: str) -> Answer:
     """A guest answers a question (or makes a statement) on air. Idempotent on client_id."""
     from moderation import services as moderation  # the question side; imported here to keep files acyclic
 

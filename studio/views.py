@@ -29,9 +29,11 @@ def api_view(view):
         try:
             return view(request, *args, **kwargs)
         except ServiceError as error:
-            return api_error(error.http_status, error.code, error.message)
+            return api_error(error.http_status, error.code, error.message, retry_after=error.retry_after)
         except BadRequest as error:
             return api_error(error.status, error.code, error.message, error.fields)
+        except Http404:
+            return api_error(404, "not_found", ServiceError("not_found").message)
 
     return wrapper
 

@@ -31,6 +31,17 @@
       item.appendChild(el("span", "who", d.question.nickname + " " + t("asks")));
       item.appendChild(el("p", "text", d.question.text));
       item.dataset.question = d.question.id;
+      const support = el("button", "support");
+      support.type = "button";
+      support.dataset.count = "0";
+      support.textContent = t("support") + " 0";
+      support.addEventListener("click", () => {
+        if (socket && socket.readyState === WebSocket.OPEN) {
+          socket.send(JSON.stringify({ type: "support", question_id: d.question.id }));
+          support.disabled = true;
+        }
+      });
+      item.appendChild(support);
     } else if (ev.kind === "answer.posted") {
       item = el("li", "answer");
       item.appendChild(el("span", "who", "")).textContent = d.answer.guest.name + " " + d.answer.guest.title;
@@ -97,6 +108,10 @@
         showMine(frame.question_id, frame.status, ask ? escapeText(ask.text) : null);
         const pending = mine.querySelector('[data-ref="' + frame.ref + '"]');
         if (pending) pending.remove();
+      } else if (frame.type === "support") {
+        Object.entries(frame.counts).forEach(([qid, n]) => setSupport(qid, n));
+      } else if (frame.type === "support.ok") {
+        setSupport(frame.question_id, frame.support);
       } else if (frame.type === "my_question") {
         showMine(frame.question_id, frame.status, null, frame.reason);
       } else if (frame.type === "error") {
@@ -114,6 +129,11 @@
       setTimeout(connect, backoff + Math.random() * backoff);
       backoff = Math.min(backoff * 2, 15000);
     };
+  }
+
+  function setSupport(questionId, count) {
+    const button = feed.querySelector('[data-question="' + questionId + '"] .support');
+    if (button) button.textContent = t("support") + " " + count;
   }
 
   function escapeText(text) {

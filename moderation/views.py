@@ -1,0 +1,58 @@
+"""Pages of the moderators: the live screening console and the audit trail as CSV."""
+
+import csv
+import json
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.csrf import ensure_csrf_cookie
+
+from departments.roles import has_role
+from moderation.models import ModerationAction
+from moderation.services import may_moderate
+from studio.models import Broadcast
+
+AUDIT_COLUMNS = ["at", "by", "action", "question", "before", "after"]
+
+
+@login_required
+@ensure_csrf_cookie
+def console(request: HttpRequest, broadcast_id: int) -> HttpResponse:
+    broadcast = get_object_or_404(Broadcast.objects.select_related("department"), pk=broadcast_id)
+    if not may_moderate(broadcast.pk, request.user):
+        raise Http404
+    return render(request, "moderation/console.html", {"broadcast": broadcast})
+
+
+def write_audit_csv(actions, response: HttpResponse) -> HttpResponse:
+    # A BOM so that spreadsheet programs open the Chinese text as UTF-8.
+    response.write("\ufeff")
+    writer = csv.writer(response)
+    writer.writerow(AUDIT_COLUMNS)
+    for action in actions:
+        writer.writerow(
+            [
+                timezone.localtime(action.at).isoformat(timespec="seconds"),
+                action.by,
+                action.action,
+                action.question_id or "",
+                json.dumps(action.before, ensure_ascii=False),
+                json.dumps(action.after, ensure_ascii=False),
+            ]
+        )
+    return response
+
+
+@login_required
+def audit_csv(request: HttpRequest, broadcast_id: int) -> HttpResponse:
+    """Every moderator action of one programme; for its moderators and for supervisors."""
+    broadcast = get_object_or_404(Broadcast, pk=broadcast_id)
+    if not (may_moderate(broadcast.pk, request.user) or has_role(request.user, "supervisor")):
+        raise Http404
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="audit-{broadcast.number}.csv"'
+    return write_audit_csv(
+        ModerationAction.objects.filter(broadcast=broadcast).order_by("at", "id"), response
+    )

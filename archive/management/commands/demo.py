@@ -99,6 +99,7 @@ class Command(BaseCommand):
                 stdout=open("/dev/null", "w"),
             )
             users[username] = get_user_model().objects.get(username=username)
+        self._banned_words()
         if not Broadcast.objects.exists():
             for programme in PROGRAMMES:
                 starts = timezone.now() - dt.timedelta(days=int(programme["days_ago"]))  # type: ignore[call-overload]
@@ -111,7 +112,24 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {username:<12} {role:<10} {department or '':<5} {name}")
             live = Broadcast.objects.filter(status=BroadcastStatus.LIVE).first()
             if live:
-                self.stdout.write(f"Live programme: /live/{live.pk}/  (studio console: /studio/{live.pk}/)")
+                self.stdout.write(
+                    f"Live programme: /live/{live.pk}/  (studio console: /studio/{live.pk}/ as guest_wjw or host;"
+                    f" moderation: /moderate/{live.pk}/ as moderator)"
+                )
+
+    def _banned_words(self) -> None:
+        from moderation.models import BannedWord, BannedWordList
+        from moderation.screening import words_changed
+
+        lists = {
+            ("禁用词（演示）", "block"): ["法轮功", "代开发票", "六合彩"],
+            ("待审词（演示）", "review"): ["腐败", "上访", "群体事件"],
+        }
+        for (name, level), words in lists.items():
+            word_list, _ = BannedWordList.objects.get_or_create(name=name, defaults={"level": level})
+            for word in words:
+                BannedWord.objects.get_or_create(word_list=word_list, word=word)
+        words_changed()
 
     def _programme(self, spec: dict, users: dict, starts: dt.datetime, end: bool) -> Broadcast:
         from departments.models import Department

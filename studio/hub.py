@@ -80,6 +80,7 @@ class Room:
         self.members: set[Member] = set()
         self.broadcast_id: int | None = int(name.split(".", 1)[1]) if name.startswith("live.") else None
         self.ready = asyncio.Event()
+        self.failed: BaseException | None = None  # why the first join could not open the room
         self.last_seq = 0
         self.recent: OrderedDict[int, str] = OrderedDict()
         self.pending: dict[int, str] = {}
@@ -199,12 +200,17 @@ class Hub:
                     last_seq, recent = await self.run_sync(self.source.room_state, room.broadcast_id)
                     room.last_seq = last_seq
                     room.recent.update(recent)
-            except BaseException:
+            except BaseException as exc:
+                # Joiners waiting on this room must fail too, not wait forever.
+                room.failed = exc
+                room.ready.set()
                 self._drop(room)
                 raise
             room.ready.set()
         else:
             await room.ready.wait()
+            if room.failed is not None:
+                raise room.failed
         room.members.add(member)
         if room.is_log:
             self._ensure_presence_loop()
@@ -320,14 +326,15 @@ class Hub:
         interval = settings.MINXIN_PRESENCE_INTERVAL
         while True:
             await asyncio.sleep(interval)
-            try:
-                await self.refresh_presence()
-                # Also a safety net: an event whose publish was lost shows up within an interval.
-                await self.catch_up()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("presence/catch-up round failed: %s", exc)
+            # Separately: while Redis is down presence fails, but catching up from the database
+            # still brings viewers every event within an interval.
+            for step in (self.refresh_presence, self.catch_up):
+                try:
+                    await step()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("hub %s round failed: %s", step.__name__, exc)
 
     async def refresh_presence(self) -> None:
         """Count viewers across processes and tell local viewers when the number changed."""

@@ -2,8 +2,10 @@
 
 Banned words are matched with one Aho–Corasick automaton (pyahocorasick) over a normalised copy of
 the text, so that 10,000 words cost one pass, not 10,000 `in` tests. Normalisation undoes the usual
-evasions: full-width forms and compatibility characters (NFKC), case, characters split apart by
-spaces, punctuation or zero-width characters, and traditional characters (OpenCC t2s).
+evasions: full-width forms and compatibility characters (NFKC), case, zero-width characters,
+traditional characters (OpenCC t2s), and characters split apart by spaces or symbols; a word found
+only across a clause break (，。！？…) is flagged for the moderator rather than blocked, because
+"意见很大。麻烦…" is not "大麻" (see WordMatcher.match).
 
 Personal data (mobile and landline numbers, resident ID numbers with a valid check digit, e-mail
 addresses) is flagged for the moderator and masked whenever the question is published.
@@ -34,15 +36,29 @@ def _is_noise(ch: str) -> bool:
     return category[0] in "ZPS" or category in ("Cf", "Cc")
 
 
-# One translate() table for the noise of the Basic Multilingual Plane (built once; a few ms).
+# Marks that end a clause: a word "found" across one of them is more likely two words than an evasion.
+CLAUSE_BREAKS = set("，。！？；：、,!?;:\n\r\t") | {"\u3000"}
+
+# translate() tables for the Basic Multilingual Plane (built once; a few ms).
 _NOISE = {code: None for code in range(0x10000) if _is_noise(chr(code))}
+# Invisible characters (zero-width, format, controls) never separate two words, so they always go;
+# line breaks and tabs stay, because they do.
+_INVISIBLE = {
+    code: None
+    for code in range(0x10000)
+    if unicodedata.category(chr(code)) in ("Cf", "Cc") and chr(code) not in "\n\t\r"
+}
+
+
+def normalize_light(text: str) -> str:
+    """Full-width and case folded, traditional to simplified, invisible characters removed."""
+    text = unicodedata.normalize("NFKC", text).casefold().translate(_INVISIBLE)
+    return _to_simplified.convert(text)
 
 
 def normalize(text: str) -> str:
-    """The form both the banned words and the questions are compared in."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = text.translate(_NOISE)
-    return _to_simplified.convert(text)
+    """The light form with spaces, punctuation and symbols removed too: how words are compared."""
+    return normalize_light(text).translate(_NOISE)
 
 
 @dataclass
@@ -69,20 +85,39 @@ class WordMatcher:
             existing = self.automaton.get(key, None)
             # A word on both a block and a review list blocks.
             if existing is None or (level == BLOCK and existing[0] != BLOCK):
-                self.automaton.add_word(key, (level, word))
+                self.automaton.add_word(key, (level, word, len(key)))
                 count += 1
         self.size = count
         if count:
             self.automaton.make_automaton()
 
-    def match(self, normalized: str) -> tuple[list[str], list[str]]:
+    def match(self, light: str) -> tuple[list[str], list[str]]:
+        """Blocked and review words in text normalised with normalize_light.
+
+        One automaton pass over the text with spaces and punctuation removed undoes 法 轮·功, but
+        also joins clauses ("意见很大。麻烦…" reads "很大麻烦"). A block-list word found only across a
+        clause break is flagged for review, not blocked: the moderator sees every question anyway,
+        and a plain question is never refused.
+        """
         blocked: list[str] = []
         review: list[str] = []
-        if self.size:
-            for _end, (level, word) in self.automaton.iter(normalized):
-                target = blocked if level == BLOCK else review
-                if word not in target:
-                    target.append(word)
+        if not self.size:
+            return blocked, review
+        loose = light.translate(_NOISE)
+        positions: list[int] | None = None
+        for end, (level, word, length) in self.automaton.iter(loose):
+            if word in blocked or word in review:
+                continue
+            if level == BLOCK and len(loose) != len(light):
+                if positions is None:  # where each character of `loose` stands in `light`
+                    positions = [
+                        i for i, ch in enumerate(light) if ord(ch) >= 0x10000 or ord(ch) not in _NOISE
+                    ]
+                start = end - length + 1
+                if set(light[positions[start] : positions[end] + 1]) & CLAUSE_BREAKS:
+                    review.append(word)
+                    continue
+            (blocked if level == BLOCK else review).append(word)
         return blocked, review
 
 
@@ -149,7 +184,7 @@ _matcher_version: object = None
 
 
 def screen(text: str, matcher: WordMatcher) -> Screening:
-    blocked, review = matcher.match(normalize(text))
+    blocked, review = matcher.match(normalize_light(text))
     return Screening(blocked=blocked, review=review, personal=find_personal_data(text))
 
 

@@ -72,8 +72,14 @@ def registry(db) -> None:
 
 def make_staff(username: str, role: str, department: str | None = None, name: str = "", title: str = ""):
     call_command(
-        "createstaff", username, role=role, department=department, password="pw-" + username, name=name,
-        title=title, stdout=open(os.devnull, "w"),  # noqa: SIM115
+        "createstaff",
+        username,
+        role=role,
+        department=department,
+        password="pw-" + username,
+        name=name,
+        title=title,
+        stdout=open(os.devnull, "w"),
     )
     return get_user_model().objects.get(username=username)
 
@@ -93,17 +99,22 @@ def personas(registry) -> dict:
     }
 
 
-def make_broadcast(department: str, host, guests: list, status: str = "scheduled", title: str = "公交线网优化"):
+def make_broadcast(
+    department: str, host, guests: list, status: str = "scheduled", title: str = "公交线网优化"
+):
+    from django.utils import timezone
+
+    from departments.models import Department
     from studio import services
     from studio.models import Broadcast, Guest
-    from departments.models import Department
-    from django.utils import timezone
 
     broadcast = services.create_broadcast(
         title=title, department=Department.objects.get(code=department), starts_at=timezone.now(), host=host
     )
     for user in guests:
-        Guest.objects.create(broadcast=broadcast, user=user, display_name=user.first_name, title=user.staff.title)
+        Guest.objects.create(
+            broadcast=broadcast, user=user, display_name=user.first_name, title=user.staff.title
+        )
     if status != "scheduled":
         Broadcast.objects.filter(pk=broadcast.pk).update(status=status)
         broadcast.refresh_from_db()
@@ -159,6 +170,13 @@ class Sockets:
                 pass
 
         await asyncio.gather(*(close(c) for c in self.opened))
+        # A database session can outlive channels' own close_old_connections in asgiref's worker
+        # thread; closing it from inside a database_sync_to_async body reaches it, so that the
+        # PostgreSQL test database can be dropped at the end of the run.
+        from channels.db import database_sync_to_async
+        from django.db import close_old_connections
+
+        await database_sync_to_async(close_old_connections)()
         from studio.hub import all_hubs
 
         for hub in all_hubs():
@@ -223,7 +241,10 @@ def start_daphne(tmp_path: Path, env: dict | None = None) -> Daphne:
     log = tmp_path / f"daphne-{port}.log"
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "asgi:application"],
-        cwd=ROOT, env=env or server_env(), stdout=log.open("w"), stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env or server_env(),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -73,7 +73,9 @@ def process_pair(request: pytest.FixtureRequest, servers) -> tuple[Daphne, Daphn
 @asynccontextmanager
 async def socket(server: Daphne, path: str, cookie: str | None = None) -> AsyncIterator[ClientConnection]:
     headers = {"Cookie": cookie} if cookie else None
-    async with connect(server.ws + path, origin=Origin(server.url), additional_headers=headers, open_timeout=10) as ws:
+    async with connect(
+        server.ws + path, origin=Origin(server.url), additional_headers=headers, open_timeout=10
+    ) as ws:
         yield ws
 
 
@@ -108,7 +110,9 @@ async def open_studio(ws: ClientConnection) -> None:
 
 async def answer(studio: ClientConnection, client_id: str, text: str) -> None:
     """A guest answers on air and waits for the server's ack."""
-    await studio.send(json.dumps({"type": "answer", "client_id": client_id, "question_id": None, "text": text}))
+    await studio.send(
+        json.dumps({"type": "answer", "client_id": client_id, "question_id": None, "text": text})
+    )
     while True:
         frame = await next_frame(studio)
         assert frame["type"] != "error", frame
@@ -162,8 +166,12 @@ def test_four_processes_writing_one_programme_at_once_leave_seqs_one_to_two_hund
             args = [str(live_broadcast.pk), str(personas["guest"].pk), str(writer), str(per_writer)]
             processes.append(
                 subprocess.Popen(
-                    [sys.executable, "-c", WRITER, *args], cwd=ROOT, env=env, text=True,
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    [sys.executable, "-c", WRITER, *args],
+                    cwd=ROOT,
+                    env=env,
+                    text=True,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
                     stderr=(tmp_path / f"writer-{writer}.log").open("w"),
                 )
             )
@@ -263,7 +271,9 @@ async def test_a_viewer_who_reconnects_to_another_process_gets_every_missed_answ
     assert seen == list(range(1, 11))
 
 
-async def test_a_viewer_resuming_after_the_last_event_gets_nothing_replayed(process_pair, live_broadcast, personas):
+async def test_a_viewer_resuming_after_the_last_event_gets_nothing_replayed(
+    process_pair, live_broadcast, personas
+):
     a, b = process_pair
     cookie = await login_cookie(personas["guest"])
     async with socket(a, f"/ws/studio/{live_broadcast.pk}/", cookie) as studio:
@@ -285,8 +295,11 @@ async def test_viewers_spread_over_processes_are_all_told_the_total_online_withi
     a, b = process_pair
     path = f"/ws/live/{live_broadcast.pk}/"
     async with (
-        socket(a, path) as v1, socket(a, path) as v2, socket(a, path) as v3,
-        socket(b, path) as v4, socket(b, path) as v5,
+        socket(a, path) as v1,
+        socket(a, path) as v2,
+        socket(a, path) as v3,
+        socket(b, path) as v4,
+        socket(b, path) as v5,
     ):
         viewers = [v1, v2, v3, v4, v5]
         for viewer in viewers:

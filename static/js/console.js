@@ -17,10 +17,19 @@
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
   }
 
+  // Guests may start with what most people asked (附议) or take questions in order.
+  function sortQueue() {
+    const bySupport = document.getElementById("sort").value === "support";
+    const items = [...queue.children];
+    items.sort((a, b) => (bySupport ? Number(b.dataset.support) - Number(a.dataset.support) : 0) || Number(a.dataset.id) - Number(b.dataset.id));
+    items.forEach((item) => queue.appendChild(item));
+  }
+
   function addQuestion(q) {
     if (queue.querySelector('[data-id="' + q.id + '"]')) return;
     const item = document.createElement("li");
     item.dataset.id = q.id;
+    item.dataset.support = q.support || 0;
     const who = document.createElement("p");
     who.className = "who";
     who.innerHTML = q.nickname; // server-escaped
@@ -41,8 +50,13 @@
       send({ type: "answer", client_id: newId(), question_id: q.id, text: box.value });
       button.disabled = true;
     });
+    const support = document.createElement("span");
+    support.className = "meta support";
+    support.textContent = root.dataset.i18nSupport + " " + (q.support || 0);
+    who.append(" ", support);
     item.append(who, text, label, box, button);
     queue.appendChild(item);
+    sortQueue();
   }
 
   function connect() {
@@ -63,6 +77,14 @@
       } else if (frame.type === "question.answered") {
         const item = queue.querySelector('[data-id="' + frame.question_id + '"]');
         if (item) item.remove();
+      } else if (frame.type === "support") {
+        Object.entries(frame.counts).forEach(([qid, n]) => {
+          const item = queue.querySelector('[data-id="' + qid + '"]');
+          if (!item) return;
+          item.dataset.support = n;
+          item.querySelector(".support").textContent = root.dataset.i18nSupport + " " + n;
+        });
+        sortQueue();
       } else if (frame.type === "ack") {
         delete unacked[frame.ref];
       } else if (frame.type === "error") {
@@ -82,6 +104,7 @@
     const node = document.getElementById(elementId);
     if (node) node.addEventListener("click", handler);
   };
+  document.getElementById("sort").addEventListener("change", sortQueue);
   bind("start", () => send({ type: "start", action_id: newId() }));
   bind("end", () => send({ type: "end", action_id: newId() }));
   bind("host-send", () => {

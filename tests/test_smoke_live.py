@@ -19,7 +19,9 @@ async def test_viewer_gets_hello_and_a_posted_answer_live(sockets, live_broadcas
 
 
 @pytest.mark.redis
-async def test_a_staff_console_round_trip_goes_through_the_real_redis_channel_layer(sockets, live_broadcast, personas):
+async def test_a_staff_console_round_trip_goes_through_the_real_redis_channel_layer(
+    sockets, live_broadcast, personas
+):
     from channels.db import database_sync_to_async
     from channels.layers import get_channel_layer
     from channels_redis.core import RedisChannelLayer

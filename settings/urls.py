@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from archive import views as archive_views
 from departments import views as department_views
 from moderation import views as moderation_views
 from studio import views as studio_views
@@ -21,6 +22,7 @@ urlpatterns = [
     path("studio/<int:broadcast_id>/", studio_views.studio_page, name="studio"),
     path("moderate/<int:broadcast_id>/", moderation_views.console, name="moderate"),
     path("moderate/<int:broadcast_id>/audit.csv", moderation_views.audit_csv, name="moderation-audit"),
+    path("replay/<int:broadcast_id>/", archive_views.replay, name="replay"),
     path("api/", include(api)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

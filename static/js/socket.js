@@ -1,0 +1,49 @@
+// One reconnecting WebSocket for every page: backoff with jitter, and frames that carry a
+// client_id/action_id are kept until acknowledged and resent after a reconnect, so a dropped
+// connection neither loses nor (the server dedupes on the id) doubles a write.
+(function () {
+  "use strict";
+
+  // path: a string, or a function returning the path (e.g. with ?after=<last seq>).
+  // handlers: onFrame(frame), onOpen(), onClose(closeEvent). Close codes 4400–4499 are final.
+  function open(path, handlers) {
+    const self = { socket: null, unacked: {}, backoff: 500 };
+
+    function connect() {
+      const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+      const socket = new WebSocket(scheme + location.host + (typeof path === "function" ? path() : path));
+      self.socket = socket;
+      socket.onopen = () => {
+        self.backoff = 500;
+        if (handlers.onOpen) handlers.onOpen();
+        Object.values(self.unacked).forEach((frame) => socket.send(JSON.stringify(frame)));
+      };
+      socket.onmessage = (message) => handlers.onFrame(JSON.parse(message.data));
+      socket.onclose = (closed) => {
+        if (handlers.onClose) handlers.onClose(closed);
+        if (closed.code >= 4400 && closed.code < 4500) return;
+        setTimeout(connect, self.backoff + Math.random() * self.backoff);
+        self.backoff = Math.min(self.backoff * 2, 15000);
+      };
+    }
+
+    // Send now if connected; a frame with a ref is also kept until settle(ref).
+    self.send = (frame, ref) => {
+      if (ref) self.unacked[ref] = frame;
+      if (self.socket && self.socket.readyState === WebSocket.OPEN) {
+        self.socket.send(JSON.stringify(frame));
+        return true;
+      }
+      return false;
+    };
+    self.settle = (ref) => {
+      const frame = self.unacked[ref];
+      delete self.unacked[ref];
+      return frame;
+    };
+    connect();
+    return self;
+  }
+
+  window.MinxinSocket = { open: open };
+})();

@@ -7,13 +7,14 @@ from departments import views as department_views
 from moderation import views as moderation_views
 from studio import views as studio_views
 
-api = [
+api = [  # PROTOCOL.md §2
     path("departments/", department_views.department_list),
     path("broadcasts/", studio_views.broadcast_list),
     path("broadcasts/<int:broadcast_id>/", studio_views.broadcast_detail),
     path("broadcasts/<int:broadcast_id>/events/", studio_views.broadcast_events),
     path("broadcasts/<int:broadcast_id>/questions/", studio_views.ask),
     path("broadcasts/<int:broadcast_id>/my-questions/", studio_views.my_questions),
+    path("broadcasts/<int:broadcast_id>/transcript/", archive_views.transcript),
 ]
 
 urlpatterns = [

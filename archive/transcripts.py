@@ -1,0 +1,118 @@
+"""A programme's transcript: question–answer pairs and host messages in order, read from the event log."""
+
+import html
+
+import bleach
+from django.utils import timezone
+
+from moderation.models import Question
+from moderation.services import public_question_json
+from studio.models import Broadcast, Event, EventKind
+
+
+def transcript(broadcast: Broadcast) -> dict:
+    """Items in log order: questions (with their answers), statements and host messages.
+
+    Withdrawn events are left out. An answer to a question that was approved but not published on
+    screen brings its question along (masked like a published one), so every answer reads in context.
+    """
+    events = list(Event.objects.filter(broadcast=broadcast).order_by("seq"))
+    withdrawn = {e.data["seq"] for e in events if e.kind == EventKind.WITHDRAWN}
+    items: list[dict] = []
+    questions: dict[int, dict] = {}
+    unpublished_ids = {
+        e.data["answer"]["question_id"]
+        for e in events
+        if e.kind == EventKind.ANSWER and e.seq not in withdrawn and e.data["answer"]["question_id"]
+    } - {e.data["question"]["id"] for e in events if e.kind == EventKind.QUESTION and e.seq not in withdrawn}
+    unpublished = {q.pk: q for q in Question.objects.filter(pk__in=unpublished_ids)}
+    for event in events:
+        if event.seq in withdrawn or event.kind in (EventKind.WITHDRAWN, EventKind.STATUS):
+            continue
+        at = timezone.localtime(event.at).isoformat(timespec="seconds")
+        if event.kind == EventKind.QUESTION:
+            entry = {
+                "type": "question",
+                "seq": event.seq,
+                "at": at,
+                "question": event.data["question"],
+                "answers": [],
+            }
+            questions[event.data["question"]["id"]] = entry
+            items.append(entry)
+        elif event.kind == EventKind.ANSWER:
+            answer = {"seq": event.seq, "at": at, **event.data["answer"]}
+            question_id = answer["question_id"]
+            if question_id in questions:
+                questions[question_id]["answers"].append(answer)
+            elif question_id in unpublished:
+                entry = {
+                    "type": "question",
+                    "seq": event.seq,
+                    "at": at,
+                    "question": public_question_json(unpublished[question_id]),
+                    "answers": [answer],
+                }
+                questions[question_id] = entry
+                items.append(entry)
+            else:
+                items.append({"type": "statement", "seq": event.seq, "at": at, "answer": answer})
+        elif event.kind == EventKind.HOST_MESSAGE:
+            items.append({"type": "host", "seq": event.seq, "at": at, "message": event.data["message"]})
+    return {
+        "broadcast": {
+            "id": broadcast.pk,
+            "number": broadcast.number,
+            "title": broadcast.title,
+            "department": broadcast.department.name,
+            "starts_at": timezone.localtime(broadcast.starts_at).isoformat(timespec="seconds"),
+        },
+        "items": items,
+    }
+
+
+_MARKDOWN_SPECIALS = str.maketrans({ch: "\\" + ch for ch in "\\`*_[]#|"})
+
+
+def _text(fragment: str) -> str:
+    """Sanitised HTML as Markdown text: tags dropped, line breaks kept, and nothing a netizen typed
+    can become markup in whatever renders the file (<, > and & stay escaped, Markdown's marks get
+    a backslash)."""
+    fragment = fragment.replace("<br>", "\n").replace("</p>", "\n")
+    text = html.unescape(bleach.clean(fragment, tags=[], strip=True)).strip()
+    return html.escape(text, quote=False).translate(_MARKDOWN_SPECIALS)
+
+
+def _quote(text: str) -> str:
+    return "\n".join("> " + line if line else ">" for line in text.splitlines())
+
+
+def as_markdown(data: dict) -> str:
+    b = data["broadcast"]
+    lines = [f"# 第{b['number']}期 {_text(b['title'])}", "", f"{b['department']} · {b['starts_at']}", ""]
+    for item in data["items"]:
+        time = item["at"][11:19]
+        if item["type"] == "host":
+            lines += [
+                f"**{time} 主持人 {_text(item['message']['author'])}：** {_text(item['message']['text'])}",
+                "",
+            ]
+        elif item["type"] == "statement":
+            answer = item["answer"]
+            lines += [
+                f"**{time} {_text(answer['guest']['name'])}（{_text(answer['guest']['title'])}）：**",
+                _text(answer["text"]),
+                "",
+            ]
+        else:
+            question = item["question"]
+            lines += [f"**{time} 网友 {_text(question['nickname'])} 问：** {_text(question['text'])}", ""]
+            for answer in item["answers"]:
+                lines += [
+                    _quote(
+                        f"**{answer['at'][11:19]} {_text(answer['guest']['name'])}"
+                        f"（{_text(answer['guest']['title'])}）答：** {_text(answer['text'])}"
+                    ),
+                    "",
+                ]
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,62 @@
+"""GET /api/broadcasts/<id>/transcript/: question–answer pairs and host messages in log order."""
+
+import pytest
+
+from moderation import services as moderation
+from studio import services as studio
+from tests.conftest import make_broadcast
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def programme(personas):
+    broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")
+    host, guest = personas["host"], personas["guest"]
+    studio.post_host_message(broadcast.pk, host, "h1", "欢迎收看")
+    published, _ = moderation.ask_question(
+        broadcast.pk, "q1", "一卡通怎么办？电话13812345678", "小王", "k", None
+    )
+    moderation.approve_question(broadcast.pk, published.pk, True)
+    quiet, _ = moderation.ask_question(broadcast.pk, "q2", "<b>末班车</b>能延后吗？", "夜归人", "k", None)
+    moderation.ask_question(broadcast.pk, "q3", "不会被回答", "*粗体*", "k", None)
+    moderation.approve_question(broadcast.pk, quiet.pk, False)
+    wrong = studio.post_answer(broadcast.pk, guest, "a0", published.pk, "说错了")
+    moderation.withdraw_event(broadcast.pk, wrong.seq)
+    studio.post_answer(broadcast.pk, guest, "a1", published.pk, "到地铁站客服中心办理。")
+    studio.post_answer(broadcast.pk, guest, "a2", quiet.pk, "下月起延后半小时。")
+    studio.post_answer(broadcast.pk, guest, "a3", None, "欢迎继续提问。")
+    studio.set_status(broadcast.pk, host, "ended")
+    return broadcast
+
+
+def test_transcript_pairs_answers_with_their_questions_in_log_order(client, programme):
+    data = client.get(f"/api/broadcasts/{programme.pk}/transcript/").json()
+    kinds = [item["type"] for item in data["items"]]
+    assert kinds == ["host", "question", "question", "statement"]
+    first, second = data["items"][1], data["items"][2]
+    assert [a["text"] for a in first["answers"]] == ["到地铁站客服中心办理。"]  # the withdrawn one is gone
+    assert "13812345678" not in first["question"]["text"] and "138" in first["question"]["text"]
+    # Approved without being shown on screen, but answered on air: it comes with its answer.
+    assert second["question"]["text"] == "&lt;b&gt;末班车&lt;/b&gt;能延后吗？"
+    assert [a["text"] for a in second["answers"]] == ["下月起延后半小时。"]
+    assert data["items"][3]["answer"]["text"] == "欢迎继续提问。"
+
+
+def test_transcript_as_markdown_reads_as_plain_text(client, programme):
+    response = client.get(f"/api/broadcasts/{programme.pk}/transcript/?format=md")
+    assert response["Content-Type"].startswith("text/markdown")
+    text = response.content.decode()
+    assert text.startswith(f"# 第{programme.number}期")
+    assert "小王 问：** 一卡通怎么办？电话138" in text
+    assert "> **" in text and "到地铁站客服中心办理。" in text
+    # What a netizen typed never becomes markup where the file is rendered.
+    assert "&lt;b&gt;末班车&lt;/b&gt;能延后吗？" in text and "<b>" not in text
+    assert "说错了" not in text
+
+
+def test_transcript_refuses_an_unknown_programme_and_an_unknown_format(client, programme):
+    missing = client.get("/api/broadcasts/999999/transcript/")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    bad = client.get(f"/api/broadcasts/{programme.pk}/transcript/?format=pdf")
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"

@@ -106,7 +106,7 @@ class WordMatcher:
         loose = light.translate(_NOISE)
         positions: list[int] | None = None
         for end, (level, word, length) in self.automaton.iter(loose):
-            if word in blocked or word in review:
+            if word in blocked or (word in review and level != BLOCK):
                 continue
             if level == BLOCK and len(loose) != len(light):
                 if positions is None:  # where each character of `loose` stands in `light`
@@ -115,9 +115,15 @@ class WordMatcher:
                     ]
                 start = end - length + 1
                 if set(light[positions[start] : positions[end] + 1]) & CLAUSE_BREAKS:
-                    review.append(word)
+                    if word not in review:
+                        review.append(word)
                     continue
-            (blocked if level == BLOCK else review).append(word)
+            if level == BLOCK:
+                if word in review:  # seen across a clause break before, and now plainly: it blocks
+                    review.remove(word)
+                blocked.append(word)
+            else:
+                review.append(word)
         return blocked, review
 
 
@@ -145,8 +151,13 @@ def valid_id_number(number: str) -> bool:
     return _ID_CHECK[total % 11] == number[17].upper()
 
 
+# Full-width digits, letters and the marks numbers and addresses use, mapped one character to one
+# character, so that positions found in the mapped text are positions in the original.
+_HALF_WIDTH = str.maketrans({chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)})
+
+
 def _personal_spans(text: str) -> list[tuple[int, int, str]]:
-    # \d also matches full-width digits (１３８…), so the original text is searched as it is.
+    text = text.translate(_HALF_WIDTH)  # １３８１２３４５６７８ is a phone number too
     spans: list[tuple[int, int, str]] = []
     for kind, pattern in PERSONAL_PATTERNS:
         for found in pattern.finditer(text):

@@ -1,21 +1,16 @@
 // The studio console for guests and the host. Every write carries a client_id/action_id and is
-// resent after a reconnect until acknowledged, so nothing is lost or doubled.
+// resent after a reconnect until acknowledged (socket.js), so nothing is lost or doubled.
 (function () {
   "use strict";
   const root = document.getElementById("console");
   const id = root.dataset.broadcast;
   const queue = document.getElementById("queue");
   const conn = document.getElementById("conn");
-  const unacked = {}; // ref -> frame
-  let socket = null;
-  let backoff = 500;
+  let studio = null;
   const newId = () => (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
 
-  function send(frame) {
-    const ref = frame.client_id || frame.action_id;
-    unacked[ref] = frame;
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
-  }
+  const send = (frame) => studio.send(frame, frame.client_id || frame.action_id);
+
 
   // Guests may start with what most people asked (附议) or take questions in order.
   function sortQueue() {
@@ -59,45 +54,29 @@
     sortQueue();
   }
 
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + location.host + "/ws/studio/" + id + "/");
-    socket.onopen = () => {
-      backoff = 500;
-      conn.textContent = "✓";
-      Object.values(unacked).forEach((frame) => socket.send(JSON.stringify(frame)));
-    };
-    socket.onmessage = (message) => {
-      const frame = JSON.parse(message.data);
-      if (frame.type === "queue") {
-        queue.innerHTML = "";
-        frame.questions.forEach(addQuestion);
-      } else if (frame.type === "question.approved") {
-        addQuestion(frame.question);
-      } else if (frame.type === "question.answered") {
-        const item = queue.querySelector('[data-id="' + frame.question_id + '"]');
-        if (item) item.remove();
-      } else if (frame.type === "support") {
-        Object.entries(frame.counts).forEach(([qid, n]) => {
-          const item = queue.querySelector('[data-id="' + qid + '"]');
-          if (!item) return;
-          item.dataset.support = n;
-          item.querySelector(".support").textContent = root.dataset.i18nSupport + " " + n;
-        });
-        sortQueue();
-      } else if (frame.type === "ack") {
-        delete unacked[frame.ref];
-      } else if (frame.type === "error") {
-        document.getElementById("console-error").textContent = frame.message;
-        if (frame.ref) delete unacked[frame.ref];
-      }
-    };
-    socket.onclose = (closed) => {
-      conn.textContent = "…";
-      if (closed.code >= 4400 && closed.code < 4500) return;
-      setTimeout(connect, backoff + Math.random() * backoff);
-      backoff = Math.min(backoff * 2, 15000);
-    };
+  function onFrame(frame) {
+    if (frame.type === "queue") {
+      queue.innerHTML = "";
+      frame.questions.forEach(addQuestion);
+    } else if (frame.type === "question.approved") {
+      addQuestion(frame.question);
+    } else if (frame.type === "question.answered") {
+      const item = queue.querySelector('[data-id="' + frame.question_id + '"]');
+      if (item) item.remove();
+    } else if (frame.type === "support") {
+      Object.entries(frame.counts).forEach(([qid, n]) => {
+        const item = queue.querySelector('[data-id="' + qid + '"]');
+        if (!item) return;
+        item.dataset.support = n;
+        item.querySelector(".support").textContent = root.dataset.i18nSupport + " " + n;
+      });
+      sortQueue();
+    } else if (frame.type === "ack") {
+      studio.settle(frame.ref);
+    } else if (frame.type === "error") {
+      document.getElementById("console-error").textContent = frame.message;
+      if (frame.ref) studio.settle(frame.ref);
+    }
   }
 
   const bind = (elementId, handler) => {
@@ -117,5 +96,9 @@
     if (box.value.trim()) send({ type: "answer", client_id: newId(), question_id: null, text: box.value });
     box.value = "";
   });
-  connect();
+  studio = MinxinSocket.open("/ws/studio/" + id + "/", {
+    onFrame: onFrame,
+    onOpen: () => (conn.textContent = "✓"),
+    onClose: () => (conn.textContent = "…"),
+  });
 })();

@@ -7,23 +7,24 @@
   const queue = document.getElementById("queue");
   const conn = document.getElementById("conn");
   const questions = new Map(); // id -> question
-  const unacked = {};
-  let socket = null;
-  let backoff = 500;
+  let moderation = null;
   let selected = null;
   const newId = () => (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
 
   function send(frame) {
     frame.action_id = newId();
-    unacked[frame.action_id] = frame;
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+    moderation.send(frame, frame.action_id);
   }
+
+
+  // The server's escaping (Python's html.escape), so a flagged word matches the escaped text.
+  const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;" };
 
   // Highlight the flagged words inside already-escaped HTML (the words are escaped the same way).
   function highlight(html, flags) {
     let out = html;
     flags.filter((f) => f.startsWith("sensitive:")).forEach((f) => {
-      const word = f.slice(10).replace(/[&<>"']/g, (c) => "&#" + c.charCodeAt(0) + ";");
+      const word = f.slice(10).replace(/[&<>"']/g, (c) => ESCAPES[c]);
       if (word) out = out.split(word).join("<mark>" + word + "</mark>");
     });
     return out;
@@ -41,6 +42,8 @@
     const sortBy = document.getElementById("sort").value;
     const items = [...questions.values()].filter((q) => q.status === "pending");
     items.sort((a, b) => (sortBy === "support" ? b.support - a.support : 0) || a.id - b.id);
+    // Re-rendering replaces the items: keep keyboard focus on the selected one.
+    const hadFocus = queue.contains(document.activeElement);
     queue.innerHTML = "";
     items.forEach((q) => {
       const li = document.createElement("li");
@@ -86,6 +89,10 @@
       queue.appendChild(li);
     });
     document.getElementById("count").textContent = items.length;
+    if (hadFocus) {
+      const current = queue.querySelector('[data-id="' + selected + '"]') || queue.querySelector("li");
+      if (current) current.focus();
+    }
   }
 
   function mark() {
@@ -141,51 +148,40 @@
     selected = items[index + 1] || items[index - 1] || null;
   }
 
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + location.host + "/ws/moderate/" + id + "/");
-    socket.onopen = () => {
-      backoff = 500;
-      conn.textContent = "✓";
-      Object.values(unacked).forEach((frame) => socket.send(JSON.stringify(frame)));
-    };
-    socket.onmessage = (message) => {
-      const frame = JSON.parse(message.data);
-      if (frame.type === "queue") {
-        questions.clear();
-        frame.questions.forEach((q) => questions.set(q.id, q));
-        if (selected === null && frame.questions.length) selected = frame.questions[0].id;
-        render();
-      } else if (frame.type === "question.new") {
-        questions.set(frame.question.id, frame.question);
-        if (selected === null) selected = frame.question.id;
-        render();
-      } else if (frame.type === "question.updated") {
-        if (frame.question.status !== "pending") afterRemoval(frame.question.id);
-        questions.set(frame.question.id, frame.question);
-        if (frame.by) document.getElementById("moderate-status").textContent = "#" + frame.question.id + " " + frame.question.status + " " + t("by") + " " + frame.by;
-        render();
-        const li = queue.querySelector('[data-id="' + selected + '"]');
-        if (li && document.activeElement && document.activeElement.closest && document.activeElement.closest("#queue")) li.focus();
-      } else if (frame.type === "support") {
-        Object.entries(frame.counts).forEach(([qid, n]) => {
-          const q = questions.get(Number(qid));
-          if (q) q.support = n;
-        });
-        render();
-      } else if (frame.type === "ack") {
-        delete unacked[frame.ref];
-      } else if (frame.type === "error") {
-        document.getElementById("moderate-error").textContent = frame.message;
-        if (frame.ref) delete unacked[frame.ref];
-      }
-    };
-    socket.onclose = (closed) => {
-      conn.textContent = "…";
-      if (closed.code >= 4400 && closed.code < 4500) return;
-      setTimeout(connect, backoff + Math.random() * backoff);
-      backoff = Math.min(backoff * 2, 15000);
-    };
+  function onFrame(frame) {
+    if (frame.type === "queue") {
+      questions.clear();
+      frame.questions.forEach((q) => questions.set(q.id, q));
+      if (selected === null && frame.questions.length) selected = frame.questions[0].id;
+      render();
+    } else if (frame.type === "question.new") {
+      questions.set(frame.question.id, frame.question);
+      if (selected === null) selected = frame.question.id;
+      render();
+    } else if (frame.type === "question.updated") {
+      if (frame.question.status !== "pending") afterRemoval(frame.question.id);
+      questions.set(frame.question.id, frame.question);
+      if (frame.by) document.getElementById("moderate-status").textContent = "#" + frame.question.id + " " + frame.question.status + " " + t("by") + " " + frame.by;
+      render();
+      const li = queue.querySelector('[data-id="' + selected + '"]');
+      if (li && document.activeElement && document.activeElement.closest && document.activeElement.closest("#queue")) li.focus();
+    } else if (frame.type === "support") {
+      Object.entries(frame.counts).forEach(([qid, n]) => {
+        const q = questions.get(Number(qid));
+        if (q) q.support = n;
+      });
+      render();
+    } else if (frame.type === "ack") {
+      moderation.settle(frame.ref);
+    } else if (frame.type === "error") {
+      document.getElementById("moderate-error").textContent = frame.message;
+      if (frame.ref) moderation.settle(frame.ref);
+    }
   }
-  connect();
+
+  moderation = MinxinSocket.open("/ws/moderate/" + id + "/", {
+    onFrame: onFrame,
+    onOpen: () => (conn.textContent = "✓"),
+    onClose: () => (conn.textContent = "…"),
+  });
 })();

@@ -4,6 +4,7 @@ Safe to run twice: what exists is kept.
 """
 
 import datetime as dt
+import os
 import uuid
 
 from django.contrib.auth import get_user_model
@@ -86,6 +87,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         count = load_registry()
+        from letters.models import CalendarYear
+
+        if not CalendarYear.objects.exists():  # China's holidays 2004–2026, for letter deadlines
+            call_command("loadcalendar", all_known=True, stdout=open(os.devnull, "w"))  # noqa: SIM115
         users = {}
         for username, role, department, name, title in STAFF:
             call_command(
@@ -159,7 +164,8 @@ class Command(BaseCommand):
             if action == "host":
                 studio.post_host_message(broadcast.pk, host, client_id, text)
             elif action == "ask":
-                question, _ = moderation.ask_question(broadcast.pk, client_id, text, rest[0], "demo", None)
+                # Each question from its own netizen, as in a real programme.
+                question, _ = moderation.ask_question(broadcast.pk, client_id, text, rest[0], client_id, None)
                 moderation.approve_question(broadcast.pk, question.pk, publish=True, by="moderator")
                 question_id = question.pk
             else:

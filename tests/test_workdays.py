@@ -343,7 +343,7 @@ def test_an_operator_enters_2027_in_the_admin_and_open_deadlines_are_told(
 
 def test_the_admin_refuses_a_day_filed_under_another_year(calendar_2026, admin_user_client):
     data = _year_form("2027", ("2026-12-31", False, "元旦"))
-    response = admin_user_client.post("/admin/letters/calendaryear/add/", data)
+    response = admin_user_client.post("/admin/letters/calendaryear/add/", data, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200
     assert "The date must lie in 2027." in response.content.decode()
     assert not calendar_known(2027)

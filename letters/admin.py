@@ -4,7 +4,7 @@ from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from letters.models import SOURCE_OPERATOR, CalendarDay, CalendarYear
+from letters.models import SOURCE_OPERATOR, CalendarDay, CalendarYear, Letter, LetterLog
 from letters.workdays import calendar_changed
 
 
@@ -69,3 +69,29 @@ class CalendarYearAdmin(admin.ModelAdmin):
         years = list(queryset.values_list("year", flat=True))
         super().delete_queryset(request, queryset)
         calendar_changed(years)
+
+
+class LetterLogInline(admin.TabularInline):
+    model = LetterLog
+    extra = 0
+    can_delete = False
+    readonly_fields = ["at", "action", "by", "from_status", "to_status", "note", "data"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Letter)
+class LetterAdmin(admin.ModelAdmin):
+    """Read-only here: every change goes through letters.services (the API), which logs it."""
+
+    list_display = ["code", "kind", "subject", "department", "status", "light", "submitted_at"]
+    list_filter = ["status", "light", "kind", "department"]
+    search_fields = ["code", "subject"]
+    inlines = [LetterLogInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in Letter._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

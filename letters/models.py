@@ -1,8 +1,10 @@
-"""The letter module's data. So far: the working-day calendar that letter deadlines count in."""
+"""The letter module's data: letters, their log, lights and extensions, and the working-day calendar."""
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+from departments.models import Department, LetterKind, TimeUnit
 
 # The State Council publishes each year's calendar late in the year before; a package release
 # follows, or an operator enters the year first (DESIGN.md "Working days").
@@ -55,3 +57,138 @@ class CalendarDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date} {self.name}"
+
+
+class LetterStatus(models.TextChoices):
+    SUBMITTED = "submitted", _("Waiting to be forwarded")
+    FORWARDED = "forwarded", _("Forwarded, waiting to be signed for")
+    SIGNED = "signed", _("Signed for, being handled")
+    REPLIED = "replied", _("Replied")
+    CLOSED = "closed", _("Closed")
+
+
+class Rating(models.TextChoices):
+    SATISFIED = "satisfied", _("Satisfied")
+    BASIC = "basic", _("Basically satisfied")
+    UNSATISFIED = "unsatisfied", _("Unsatisfied")
+
+
+class Light(models.TextChoices):
+    GREEN = "green", _("green")
+    YELLOW = "yellow", _("yellow")
+    RED = "red", _("red")
+
+
+class Letter(models.Model):
+    """A netizen's letter to a department. Its workflow lives in letters.services, one function a step.
+
+    Deadlines are stored, and recomputable from what is stored beside them: the stage's start, the
+    limit in force when the stage began, and the approved extension days (see services.schedule).
+    """
+
+    code = models.CharField(_("tracking code"), max_length=20, unique=True)
+    key_hash = models.CharField(max_length=64)
+    idempotency_key = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=LetterKind.choices)
+    subject = models.CharField(_("subject"), max_length=100)
+    body = models.TextField(_("body"))
+    name = models.CharField(_("name"), max_length=50)
+    contact = models.CharField(_("contact"), max_length=100)
+    public = models.BooleanField(_("public"), default=True)
+    status = models.CharField(max_length=10, choices=LetterStatus.choices, default=LetterStatus.SUBMITTED)
+    department = models.ForeignKey(
+        Department, null=True, blank=True, on_delete=models.PROTECT, related_name="letters"
+    )
+    submitted_at = models.DateTimeField()
+    forwarded_at = models.DateTimeField(null=True, blank=True)
+    signed_at = models.DateTimeField(null=True, blank=True)
+    reply_started_at = models.DateTimeField(null=True, blank=True, help_text=_("signing, or the last redo"))
+    replied_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # The limits in force when each stage began, so that later edits of the registry do not move them.
+    sign_limit = models.PositiveIntegerField(null=True, blank=True)
+    sign_unit = models.CharField(max_length=20, choices=TimeUnit.choices, blank=True)
+    reply_limit = models.PositiveIntegerField(null=True, blank=True)
+    reply_unit = models.CharField(max_length=20, choices=TimeUnit.choices, blank=True)
+    yellow_numerator = models.PositiveSmallIntegerField(default=1)
+    yellow_denominator = models.PositiveSmallIntegerField(default=3)
+    extension_days = models.PositiveIntegerField(default=0)
+    sign_deadline = models.DateTimeField(null=True, blank=True)
+    sign_yellow_at = models.DateTimeField(null=True, blank=True)
+    reply_deadline = models.DateTimeField(null=True, blank=True)
+    reply_yellow_at = models.DateTimeField(null=True, blank=True)
+    # Verdicts frozen when a stage ends; later calendar changes do not rewrite history.
+    sign_on_time = models.BooleanField(null=True, blank=True)
+    reply_on_time = models.BooleanField(null=True, blank=True)
+    # The light of the open stage as the supervision sweep last recorded it.
+    light = models.CharField(max_length=6, choices=Light.choices, blank=True)
+    reply = models.TextField(_("reply"), blank=True, help_text=_("sanitized HTML"))
+    rating = models.CharField(max_length=12, choices=Rating.choices, blank=True)
+    rating_comment = models.CharField(max_length=500, blank=True)
+    redo_count = models.PositiveIntegerField(default=0)
+    wrong_sign_count = models.PositiveIntegerField(default=0, help_text=_("returned after signing for"))
+    wrong_closure = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "department"]),
+            models.Index(fields=["department", "submitted_at"]),
+        ]
+        verbose_name = _("letter")
+        verbose_name_plural = _("letters")
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.subject}"
+
+
+class LetterLog(models.Model):
+    """Every step of a letter's life: who, when, from which status to which, and why."""
+
+    letter = models.ForeignKey(Letter, on_delete=models.CASCADE, related_name="log")
+    at = models.DateTimeField()
+    action = models.CharField(max_length=20)
+    by = models.CharField(max_length=150, blank=True)
+    from_status = models.CharField(max_length=10, blank=True)
+    to_status = models.CharField(max_length=10, blank=True)
+    note = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.letter_id} {self.action}"
+
+
+class LightChange(models.Model):
+    """A change of a letter's traffic light, as recorded by the supervision sweep."""
+
+    letter = models.ForeignKey(Letter, on_delete=models.CASCADE, related_name="light_changes")
+    stage = models.CharField(max_length=6)  # "sign" or "reply"
+    light = models.CharField(max_length=6, choices=Light.choices)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.letter_id} {self.stage} {self.light}"
+
+
+class Extension(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending", _("pending")
+        APPROVED = "approved", _("approved")
+        REFUSED = "refused", _("refused")
+
+    letter = models.ForeignKey(Letter, on_delete=models.CASCADE, related_name="extensions")
+    days = models.PositiveIntegerField()
+    reason = models.CharField(max_length=500)
+    requested_at = models.DateTimeField()
+    requested_by = models.CharField(max_length=150)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.CharField(max_length=150, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.letter_id} +{self.days}"

@@ -47,8 +47,11 @@ def calendar_changed(years: Iterable[int]) -> None:
     The letter module will recompute the open deadlines (and the yellow-light times) of the
     letters whose limits touch these years here, since a stored deadline computed with an unknown
     or wrong calendar is otherwise never corrected (Alaveteli #7292). Verdicts already frozen at a
-    stage's end stay as they are. For now there are no letters, so there is nothing to do.
+    stage's end stay as they are.
     """
+    from letters.services import recompute_open_deadlines  # services builds on this module
+
+    recompute_open_deadlines()
 
 
 def deadline_day(deadline: dt.datetime) -> dt.date:

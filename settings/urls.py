@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from archive import views as archive_views
 from departments import views as department_views
+from letters import views as letter_views
 from moderation import views as moderation_views
 from studio import views as studio_views
 
@@ -15,6 +16,13 @@ api = [  # PROTOCOL.md §2
     path("broadcasts/<int:broadcast_id>/questions/", studio_views.ask),
     path("broadcasts/<int:broadcast_id>/my-questions/", studio_views.my_questions),
     path("broadcasts/<int:broadcast_id>/transcript/", archive_views.transcript),
+    path("letters/", letter_views.letters),
+    path("letters/<str:code>/", letter_views.letter_detail),
+    path(
+        "letters/<str:code>/extensions/<int:extension_id>/<str:decision>/",
+        letter_views.extension_decision,
+    ),
+    path("letters/<str:code>/<str:action>/", letter_views.letter_action),
 ]
 
 urlpatterns = [

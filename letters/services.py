@@ -1,0 +1,476 @@
+"""The letter workflow as one explicit state machine: every step is one function here.
+
+    submitted ──forward──▶ forwarded ──sign──▶ signed ──reply──▶ replied ──evaluate──▶ closed
+        ▲                      │                 │  ▲                │  ▲                 │
+        └───────return─────────┴─────return──────┘  └──────redo───────┴──┴───────redo──────┘
+
+A step not allowed from the letter's status raises LetterError("conflict") and changes nothing.
+Every step is written to the letter's log. Deadlines are stored with what they were computed from
+(the stage's start, its limit, approved extension days), so `schedule` can recompute them when a
+year's calendar is entered; an on-time verdict is frozen when its stage ends.
+"""
+
+import datetime as dt
+import hashlib
+import secrets
+from fractions import Fraction
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from departments.models import Department, LetterKind, TimeLimit, TimeUnit
+from departments.roles import has_role
+from letters.models import Extension, Letter, LetterLog, LetterStatus, Light, Rating
+from letters.workdays import WorkCalendar
+from studio.sanitize import clean_plain, clean_rich
+
+MAX_SUBJECT, MAX_BODY, MAX_NAME, MAX_CONTACT, MAX_REASON, MAX_REPLY, MAX_COMMENT = (
+    100,
+    5000,
+    50,
+    100,
+    500,
+    10000,
+    500,
+)
+MAX_EXTENSION_DAYS = 30
+IDEMPOTENCY_SECONDS = 24 * 3600
+
+S = LetterStatus
+
+
+class LetterError(Exception):
+    """A refusal with an API error code: bad_request (400), forbidden (403), not_found (404), conflict (409)."""
+
+    STATUS = {"bad_request": 400, "forbidden": 403, "not_found": 404, "conflict": 409}
+
+    def __init__(self, code: str, message: str, fields: dict | None = None):
+        super().__init__(message)
+        self.code, self.message, self.fields = code, message, fields or {}
+
+    @property
+    def http_status(self) -> int:
+        return self.STATUS[self.code]
+
+
+# --- input -------------------------------------------------------------------------------------
+
+
+def _text(data: dict, name: str, limit: int, *, required: bool = True, rich: bool = False) -> str:
+    value = data.get(name, "")
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise LetterError("bad_request", _("%(name)s must be text.") % {"name": name}, {name: "not text"})
+    if len(value.strip()) > limit:
+        raise LetterError(
+            "bad_request",
+            _("%(name)s is longer than %(limit)d characters.") % {"name": name, "limit": limit},
+            {name: "too long"},
+        )
+    value = clean_rich(value) if rich else clean_plain(value)
+    if required and not value:
+        raise LetterError("bad_request", _("%(name)s must not be empty.") % {"name": name}, {name: "empty"})
+    return value
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _new_code(now: dt.datetime) -> str:
+    return f"MX{timezone.localtime(now):%y%m%d}{secrets.token_hex(3).upper()}"
+
+
+# --- deadlines and lights ----------------------------------------------------------------------
+
+
+def _limit(department: Department, kind: str) -> TimeLimit:
+    own = TimeLimit.objects.filter(department=department, letter_kind=kind).first()
+    return own or TimeLimit.objects.get(department=None, letter_kind=kind)
+
+
+def _deadline(
+    calendar: WorkCalendar, start: dt.datetime, limit: int, unit: str, extra_days: int, share: Fraction
+):
+    """(deadline, moment the yellow light comes on) for a stage that began at `start`."""
+    if unit == TimeUnit.HOURS:
+        deadline = calendar.add_hours(start, limit + 24 * extra_days)
+        return deadline, calendar.share_reached_at(start, deadline, share, working_days=False)
+    deadline = calendar.add_working_days(start, limit + extra_days)
+    return deadline, calendar.share_reached_at(start, deadline, share)
+
+
+def schedule(letter: Letter, calendar: WorkCalendar | None = None) -> None:
+    """Compute the open stage's deadline and yellow moment from what the letter stores."""
+    calendar = calendar or WorkCalendar()
+    share = Fraction(letter.yellow_numerator, letter.yellow_denominator)
+    if letter.status == S.FORWARDED and letter.forwarded_at and letter.sign_limit:
+        letter.sign_deadline, letter.sign_yellow_at = _deadline(
+            calendar, letter.forwarded_at, letter.sign_limit, letter.sign_unit, 0, share
+        )
+    if letter.status == S.SIGNED and letter.reply_started_at and letter.reply_limit:
+        letter.reply_deadline, letter.reply_yellow_at = _deadline(
+            calendar,
+            letter.reply_started_at,
+            letter.reply_limit,
+            letter.reply_unit,
+            letter.extension_days,
+            share,
+        )
+
+
+def recompute_open_deadlines() -> int:
+    """After a year's calendar is entered or edited: move every open deadline. Returns how many letters."""
+    calendar = WorkCalendar()
+    count = 0
+    with transaction.atomic():
+        for letter in Letter.objects.select_for_update().filter(status__in=[S.FORWARDED, S.SIGNED]):
+            schedule(letter, calendar)
+            letter.save(
+                update_fields=["sign_deadline", "sign_yellow_at", "reply_deadline", "reply_yellow_at"]
+            )
+            count += 1
+    return count
+
+
+def open_stage(letter: Letter) -> tuple[str, dt.datetime | None, dt.datetime | None] | None:
+    if letter.status == S.FORWARDED:
+        return "sign", letter.sign_deadline, letter.sign_yellow_at
+    if letter.status == S.SIGNED:
+        return "reply", letter.reply_deadline, letter.reply_yellow_at
+    return None
+
+
+def light_at(letter: Letter, now: dt.datetime) -> str | None:
+    """The light of the open stage at `now`; the supervision sweep uses the same rule as a query."""
+    stage = open_stage(letter)
+    if stage is None:
+        return None
+    _name, deadline, yellow_at = stage
+    if deadline is None:
+        return None
+    if now >= deadline:
+        return Light.RED
+    if yellow_at is not None and now >= yellow_at:
+        return Light.YELLOW
+    return Light.GREEN
+
+
+# --- permissions -------------------------------------------------------------------------------
+
+
+def _name(user: User) -> str:
+    return user.get_username()
+
+
+def _require(user: User, *roles: str) -> None:
+    if not any(has_role(user, role) for role in roles):
+        raise LetterError("forbidden", _("Your role may not do this."))
+
+
+def _require_handler(user: User, letter: Letter) -> None:
+    """A handler acts on its own department's letters only."""
+    profile = getattr(user, "staff", None)
+    if not has_role(user, "handler") or profile is None or profile.department_id != letter.department_id:
+        raise LetterError("forbidden", _("Only a handler of the letter's department may do this."))
+
+
+def can_see_everything(user: Any, department_id: int | None) -> bool:
+    """Operators, supervisors and the department's own handlers see private letters and contacts."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if has_role(user, "operator") or has_role(user, "supervisor"):
+        return True
+    profile = getattr(user, "staff", None)
+    return has_role(user, "handler") and profile is not None and profile.department_id == department_id
+
+
+# --- the steps ---------------------------------------------------------------------------------
+
+
+def _locked(code: object) -> Letter:
+    if not isinstance(code, str):
+        raise LetterError("not_found", _("No such letter."))
+    letter = Letter.objects.select_for_update().filter(code=code).first()
+    if letter is None:
+        raise LetterError("not_found", _("No such letter."))
+    return letter
+
+
+def _step(
+    letter: Letter, action: str, by: str, allowed: tuple[str, ...], to: str | None, note: str = "", **data
+):
+    """Check the transition, log it and move the letter (the caller saves its other fields)."""
+    if letter.status not in allowed:
+        raise LetterError(
+            "conflict",
+            _("A letter that is %(status)s cannot be %(action)s.")
+            % {"status": letter.status, "action": action},
+        )
+    LetterLog.objects.create(
+        letter=letter,
+        at=timezone.now(),
+        action=action,
+        by=by,
+        from_status=letter.status,
+        to_status=to or letter.status,
+        note=note,
+        data=data,
+    )
+    if to:
+        letter.status = to
+
+
+def submit(data: dict, idempotency_key: str | None = None) -> tuple[dict, bool]:
+    """A netizen writes a letter. Returns ({"code", "key"}, created). A repeat of the same
+    idempotency key within a day returns the first answer and stores nothing."""
+    if idempotency_key is not None and (
+        not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 64
+    ):
+        raise LetterError(
+            "bad_request", _("The idempotency key must be 1–64 characters."), {"client_id": "invalid"}
+        )
+    if idempotency_key:
+        earlier = cache.get(f"minxin:letter-idem:{idempotency_key}")
+        if earlier:
+            return earlier, False
+    kind = data.get("kind")
+    if kind not in LetterKind.values:
+        raise LetterError(
+            "bad_request",
+            _("kind must be one of %(kinds)s.") % {"kinds": ", ".join(LetterKind.values)},
+            {"kind": "unknown"},
+        )
+    public = data.get("public", True)
+    if not isinstance(public, bool):
+        raise LetterError("bad_request", _("public must be true or false."), {"public": "not a boolean"})
+    fields = {
+        "subject": _text(data, "subject", MAX_SUBJECT),
+        "body": _text(data, "body", MAX_BODY),
+        "name": _text(data, "name", MAX_NAME),
+        "contact": _text(data, "contact", MAX_CONTACT),
+    }
+    now = timezone.now()
+    key = secrets.token_urlsafe(12)
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                if idempotency_key and Letter.objects.filter(idempotency_key=idempotency_key).exists():
+                    found = Letter.objects.get(idempotency_key=idempotency_key)
+                    return {
+                        "code": found.code
+                    }, False  # the key cannot be shown again (only its hash is kept)
+                letter = Letter.objects.create(
+                    code=_new_code(now),
+                    key_hash=_hash(key),
+                    idempotency_key=idempotency_key or None,
+                    kind=kind,
+                    public=public,
+                    submitted_at=now,
+                    **fields,
+                )
+                LetterLog.objects.create(letter=letter, at=now, action="submit", to_status=S.SUBMITTED)
+            break
+        except IntegrityError:
+            if idempotency_key and Letter.objects.filter(idempotency_key=idempotency_key).exists():
+                return {"code": Letter.objects.get(idempotency_key=idempotency_key).code}, False
+            continue  # a code collision: draw another
+    else:
+        raise LetterError("conflict", _("Please try again."))
+    answer = {"code": letter.code, "key": key}
+    if idempotency_key:
+        cache.set(f"minxin:letter-idem:{idempotency_key}", answer, IDEMPOTENCY_SECONDS)
+    return answer, True
+
+
+def check_key(letter: Letter, key: object) -> bool:
+    return isinstance(key, str) and secrets.compare_digest(letter.key_hash, _hash(key))
+
+
+@transaction.atomic
+def forward(code: str, department_code: object, user: User) -> Letter:
+    _require(user, "operator")
+    letter = _locked(code)
+    department = (
+        Department.objects.filter(code=department_code, active=True).first()
+        if isinstance(department_code, str)
+        else None
+    )
+    if department is None:
+        raise LetterError("bad_request", _("Unknown department."), {"department": "unknown"})
+    _step(letter, "forward", _name(user), (S.SUBMITTED,), S.FORWARDED, department=department.code)
+    limit = _limit(department, letter.kind)
+    letter.department = department
+    letter.forwarded_at = timezone.now()
+    letter.sign_limit, letter.sign_unit = limit.sign_limit, limit.sign_unit
+    letter.reply_limit, letter.reply_unit = limit.reply_limit, limit.reply_unit
+    letter.yellow_numerator, letter.yellow_denominator = limit.yellow_numerator, limit.yellow_denominator
+    letter.sign_on_time = None
+    schedule(letter)
+    letter.light = Light.GREEN
+    letter.save()
+    return letter
+
+
+@transaction.atomic
+def sign(code: str, user: User) -> Letter:
+    letter = _locked(code)
+    _require_handler(user, letter)
+    _step(letter, "sign", _name(user), (S.FORWARDED,), S.SIGNED)
+    now = timezone.now()
+    letter.signed_at = letter.reply_started_at = now
+    assert letter.sign_deadline is not None
+    letter.sign_on_time = now < letter.sign_deadline
+    letter.extension_days = 0
+    schedule(letter)
+    letter.light = Light.GREEN
+    letter.save()
+    return letter
+
+
+@transaction.atomic
+def return_letter(code: str, reason: object, user: User) -> Letter:
+    """Not this department's: back to the operators. After signing for it, it counts as a wrong sign-for."""
+    letter = _locked(code)
+    _require_handler(user, letter)
+    reason = _text({"reason": reason}, "reason", MAX_REASON)
+    was_signed = letter.status == S.SIGNED
+    _step(
+        letter,
+        "return",
+        _name(user),
+        (S.FORWARDED, S.SIGNED),
+        S.SUBMITTED,
+        note=reason,
+        department=letter.department.code if letter.department else None,
+    )
+    if was_signed:
+        letter.wrong_sign_count += 1
+    letter.department = None
+    letter.forwarded_at = letter.signed_at = letter.reply_started_at = None
+    letter.sign_deadline = letter.sign_yellow_at = letter.reply_deadline = letter.reply_yellow_at = None
+    letter.sign_on_time = None
+    letter.light = ""
+    letter.save()
+    return letter
+
+
+@transaction.atomic
+def request_extension(code: str, days: object, reason: object, user: User) -> Extension:
+    letter = _locked(code)
+    _require_handler(user, letter)
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_EXTENSION_DAYS:
+        raise LetterError(
+            "bad_request",
+            _("days must be a whole number from 1 to %(max)d.") % {"max": MAX_EXTENSION_DAYS},
+            {"days": "out of range"},
+        )
+    reason = _text({"reason": reason}, "reason", MAX_REASON)
+    if letter.status != S.SIGNED:
+        raise LetterError("conflict", _("Only a letter being handled can be extended."))
+    assert letter.reply_deadline is not None
+    if timezone.now() >= letter.reply_deadline:
+        raise LetterError("conflict", _("An extension must be asked for before the deadline."))
+    if letter.extensions.filter(state=Extension.State.PENDING).exists():
+        raise LetterError("conflict", _("An extension is already waiting for a decision."))
+    _step(letter, "extend", _name(user), (S.SIGNED,), None, note=reason, days=days)
+    return Extension.objects.create(
+        letter=letter, days=days, reason=reason, requested_at=timezone.now(), requested_by=_name(user)
+    )
+
+
+@transaction.atomic
+def decide_extension(code: str, extension_id: object, approve: bool, user: User) -> Letter:
+    _require(user, "operator", "supervisor")
+    letter = _locked(code)
+    extension = letter.extensions.filter(pk=extension_id if isinstance(extension_id, int) else -1).first()
+    if extension is None:
+        raise LetterError("not_found", _("No such extension."))
+    if extension.state != Extension.State.PENDING:
+        raise LetterError("conflict", _("This extension was already decided."))
+    _step(
+        letter,
+        "approve_extension" if approve else "refuse_extension",
+        _name(user),
+        (S.SIGNED,),
+        None,
+        days=extension.days,
+    )
+    extension.state = Extension.State.APPROVED if approve else Extension.State.REFUSED
+    extension.decided_at, extension.decided_by = timezone.now(), _name(user)
+    extension.save()
+    if approve:
+        letter.extension_days += extension.days
+        schedule(letter)
+        letter.save()
+    return letter
+
+
+@transaction.atomic
+def reply(code: str, text: object, user: User) -> Letter:
+    letter = _locked(code)
+    _require_handler(user, letter)
+    text = _text({"text": text}, "text", MAX_REPLY, rich=True)
+    _step(letter, "reply", _name(user), (S.SIGNED,), S.REPLIED)
+    now = timezone.now()
+    letter.reply, letter.replied_at = text, now
+    assert letter.reply_deadline is not None
+    letter.reply_on_time = now < letter.reply_deadline
+    letter.light = ""
+    letter.save()
+    return letter
+
+
+@transaction.atomic
+def evaluate(code: str, key: object, rating: object, comment: object) -> Letter:
+    """The writer rates the reply (with the letter's secret key); that closes the letter."""
+    letter = _locked(code)
+    if not check_key(letter, key):
+        raise LetterError("forbidden", _("Wrong key for this letter."))
+    if rating not in Rating.values:
+        raise LetterError(
+            "bad_request",
+            _("rating must be one of %(ratings)s.") % {"ratings": ", ".join(Rating.values)},
+            {"rating": "unknown"},
+        )
+    comment = _text({"comment": comment}, "comment", MAX_COMMENT, required=False)
+    _step(letter, "evaluate", "", (S.REPLIED,), S.CLOSED, note=comment, rating=rating)
+    letter.rating, letter.rating_comment, letter.closed_at = str(rating), comment, timezone.now()
+    letter.save()
+    return letter
+
+
+@transaction.atomic
+def redo(code: str, reason: object, user: User) -> Letter:
+    """A supervisor orders a replied (or closed) letter handled again, with a new reply deadline."""
+    _require(user, "supervisor")
+    letter = _locked(code)
+    reason = _text({"reason": reason}, "reason", MAX_REASON)
+    _step(letter, "redo", _name(user), (S.REPLIED, S.CLOSED), S.SIGNED, note=reason)
+    letter.redo_count += 1
+    letter.reply_started_at = timezone.now()
+    letter.reply_on_time = None
+    letter.extension_days = 0
+    letter.rating, letter.rating_comment, letter.closed_at = "", "", None
+    schedule(letter)
+    letter.light = Light.GREEN
+    letter.save()
+    return letter
+
+
+@transaction.atomic
+def mark_wrong_closure(code: str, reason: object, user: User) -> Letter:
+    _require(user, "supervisor")
+    letter = _locked(code)
+    reason = _text({"reason": reason}, "reason", MAX_REASON)
+    if letter.wrong_closure:
+        raise LetterError("conflict", _("This closure is already marked wrong."))
+    _step(letter, "wrong_closure", _name(user), (S.CLOSED,), None, note=reason)
+    letter.wrong_closure = True
+    letter.save()
+    return letter

@@ -1,0 +1,168 @@
+"""The letters JSON API (PROTOCOL.md §2 "Letters"): views parse and check, letters.services acts."""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from departments.http import BadRequest, api_error, json_body
+from departments.models import Department
+from letters import services
+from letters.models import Letter, LetterStatus
+from letters.services import LetterError
+
+PAGE = 100
+
+
+def letter_api(view: Callable) -> Callable:
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except LetterError as error:
+            return api_error(error.http_status, error.code, error.message, error.fields)
+        except BadRequest as error:
+            return api_error(error.status, error.code, error.message, error.fields)
+
+    return wrapper
+
+
+def _iso(moment) -> str | None:
+    return timezone.localtime(moment).isoformat(timespec="seconds") if moment else None
+
+
+def letter_json(letter: Letter, *, private: bool) -> dict:
+    """What anyone may read of a public letter; with `private`, also the writer and the workflow."""
+    data: dict[str, Any] = {
+        "code": letter.code,
+        "kind": letter.kind,
+        "subject": letter.subject,
+        "body": letter.body,
+        "status": letter.status,
+        "department": {"code": letter.department.code, "name": letter.department.name}
+        if letter.department
+        else None,
+        "submitted_at": _iso(letter.submitted_at),
+        "sign_deadline": _iso(letter.sign_deadline),
+        "reply_deadline": _iso(letter.reply_deadline),
+        "light": services.light_at(letter, timezone.now()),
+        "reply": letter.reply or None,
+        "replied_at": _iso(letter.replied_at),
+        "rating": letter.rating or None,
+    }
+    if private:
+        data.update(
+            {
+                "name": letter.name,
+                "contact": letter.contact,
+                "public": letter.public,
+                "signed_at": _iso(letter.signed_at),
+                "sign_on_time": letter.sign_on_time,
+                "reply_on_time": letter.reply_on_time,
+                "extension_days": letter.extension_days,
+                "redo_count": letter.redo_count,
+                "wrong_closure": letter.wrong_closure,
+                "pending_extensions": [
+                    {"id": e.pk, "days": e.days, "reason": e.reason}
+                    for e in letter.extensions.filter(state="pending")
+                ],
+            }
+        )
+    return data
+
+
+def _json(data: dict, status: int = 200) -> JsonResponse:
+    return JsonResponse(data, status=status, json_dumps_params={"ensure_ascii": False})
+
+
+@require_http_methods(["GET", "POST"])
+@letter_api
+def letters(request: HttpRequest) -> JsonResponse:
+    if request.method == "POST":
+        body = json_body(request)
+        key = request.headers.get("Idempotency-Key") or body.get("client_id")
+        answer, created = services.submit(body, key)
+        return _json(answer, status=201 if created else 200)
+    return _letter_list(request)
+
+
+def _letter_list(request: HttpRequest) -> JsonResponse:
+    """Public letters with replies for everyone; every letter of a department for its staff."""
+    code = request.GET.get("department") or None
+    status = request.GET.get("status") or None
+    if status and status not in LetterStatus.values:
+        raise LetterError(
+            "bad_request", "status must be one of " + ", ".join(LetterStatus.values), {"status": "unknown"}
+        )
+    department = Department.objects.filter(code=code).first() if code else None
+    if code and department is None:
+        raise LetterError("bad_request", "Unknown department.", {"department": "unknown"})
+    found = Letter.objects.select_related("department").order_by("-submitted_at")
+    if department:
+        found = found.filter(department=department)
+    if status:
+        found = found.filter(status=status)
+    # Handlers see their own department's letters when they ask for that department.
+    private = services.can_see_everything(request.user, department.pk if department else None)
+    if not private:
+        found = found.filter(public=True, status__in=[LetterStatus.REPLIED, LetterStatus.CLOSED])
+    return _json({"letters": [letter_json(letter, private=private) for letter in found[:PAGE]]})
+
+
+@require_GET
+@letter_api
+def letter_detail(request: HttpRequest, code: str) -> JsonResponse:
+    letter = Letter.objects.select_related("department").filter(code=code).first()
+    if letter is None:
+        raise LetterError("not_found", "No such letter.")
+    if services.check_key(letter, request.GET.get("key")) or services.can_see_everything(
+        request.user, letter.department_id
+    ):
+        return _json(letter_json(letter, private=True))
+    if letter.public and letter.status in (LetterStatus.REPLIED, LetterStatus.CLOSED):
+        return _json(letter_json(letter, private=False))
+    raise LetterError("forbidden", "This letter needs its key.")
+
+
+def _staff(request: HttpRequest):
+    if not request.user.is_authenticated:
+        raise LetterError("forbidden", "Log in first.")
+    return request.user
+
+
+@require_http_methods(["POST"])
+@letter_api
+def letter_action(request: HttpRequest, code: str, action: str) -> JsonResponse:
+    # Steps without fields (sign) may come with no body at all; fields always come as JSON.
+    body = json_body(request) if request.body and request.content_type == "application/json" else {}
+    if action == "evaluation":
+        letter = services.evaluate(code, body.get("key"), body.get("rating"), body.get("comment", ""))
+        return _json({"code": letter.code, "status": letter.status})
+    user = _staff(request)
+    steps = {
+        "forward": lambda: services.forward(code, body.get("department"), user),
+        "sign": lambda: services.sign(code, user),
+        "return": lambda: services.return_letter(code, body.get("reason"), user),
+        "reply": lambda: services.reply(code, body.get("text"), user),
+        "redo": lambda: services.redo(code, body.get("reason"), user),
+        "wrong-closure": lambda: services.mark_wrong_closure(code, body.get("reason"), user),
+    }
+    if action == "extend":
+        extension = services.request_extension(code, body.get("days"), body.get("reason"), user)
+        return _json({"code": code, "extension": {"id": extension.pk, "days": extension.days}}, status=201)
+    if action not in steps:
+        raise LetterError("not_found", "No such action.")
+    letter = steps[action]()
+    return _json(letter_json(letter, private=True))
+
+
+@require_http_methods(["POST"])
+@letter_api
+def extension_decision(request: HttpRequest, code: str, extension_id: int, decision: str) -> JsonResponse:
+    if decision not in ("approve", "refuse"):
+        raise LetterError("not_found", "No such decision: approve or refuse.")
+    letter = services.decide_extension(code, extension_id, decision == "approve", _staff(request))
+    return _json(letter_json(letter, private=True))

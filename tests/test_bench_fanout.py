@@ -1,0 +1,44 @@
+"""Smoke test of the fan-out benchmark (bench/fanout.py) at tiny sizes: every design, every message.
+
+The bench keeps its own PostgreSQL database (the test run's name + "_bench") and its own Redis db
+number, so it never touches the test database or flushes the test's Redis.
+"""
+
+import os
+
+import pytest
+from django.conf import settings
+
+from bench import fanout
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.processes]
+
+
+def test_every_design_of_the_fanout_bench_delivers_every_message_once_to_every_viewer(capsys):
+    database_url = fanout.default_database_url(dict(os.environ))
+    redis_url = fanout.default_redis_url(dict(os.environ))
+    test_database = settings.DATABASES["default"]["NAME"]
+    assert fanout.database_name(database_url) not in (test_database, f"test_{test_database}")
+    assert fanout.redis_db(redis_url) != fanout.redis_db(settings.REDIS_URL)
+
+    result = fanout.main(
+        [
+            "--viewers", "20", "--messages", "3", "--processes", "2", "--interval", "0.2",
+            "--database-url", database_url, "--redis-url", redis_url,
+        ]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+
+    assert [row.design for row in result.rows] == list(fanout.DESIGNS)
+    for row in result.rows:
+        assert row.error is None, row.error
+        assert (row.viewers, row.connected, row.failed) == (20, 20, 0), row
+        assert row.expected == 20 * 3 and row.delivered == row.expected, row
+        assert row.duplicates == 0, row
+        assert 0 <= row.p50 <= row.p99 <= row.max < 5, row
+    assert [row.processes for row in result.rows] == [2, 1, 1]
+    table = [line for line in out.splitlines() if " | " in line]
+    assert table[0].startswith("design") and "CPU µs/delivery" in table[0] and "KiB/conn" in table[0]
+    assert [line.split(" | ")[0].strip() for line in table[1:]] == list(fanout.DESIGNS)
+    assert "vs textbook Channels: CPU/delivery" in out and "vs websockets broadcast(): CPU/delivery" in out
+    assert "machine" in out and "channels_redis 4.3.0" in out

@@ -1,16 +1,18 @@
 """The letters JSON API (PROTOCOL.md §2 "Letters"): views parse and check, letters.services acts."""
 
+import datetime as dt
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from departments.http import BadRequest, api_error, json_body
 from departments.models import Department
-from letters import services
+from departments.roles import has_role
+from letters import reports, services
 from letters.models import Letter, LetterStatus
 from letters.services import LetterError
 
@@ -166,3 +168,45 @@ def extension_decision(request: HttpRequest, code: str, extension_id: int, decis
         raise LetterError("not_found", "No such decision: approve or refuse.")
     letter = services.decide_extension(code, extension_id, decision == "approve", _staff(request))
     return _json(letter_json(letter, private=True))
+
+
+@require_GET
+def scoreboard(request: HttpRequest) -> JsonResponse:
+    """GET /api/departments/scoreboard/: the public scoreboard, current to the minute."""
+    return _json(reports.scoreboard())
+
+
+@require_GET
+@letter_api
+def assessment(request: HttpRequest) -> HttpResponse:
+    """GET /api/assessment/?from=&to=&format=json|csv|xlsx, for supervisors and operators."""
+    if not (has_role(request.user, "supervisor") or has_role(request.user, "operator")):
+        raise LetterError("forbidden", "The assessment is for supervisors and operators.")
+    try:
+        period = reports.parse_period(request.GET.get("from"), request.GET.get("to"))
+    except ValueError as error:
+        raise LetterError(
+            "bad_request", f"from/to must be dates (YYYY-MM-DD): {error}", {"from": "invalid"}
+        ) from None
+    rows = reports.assessment(period)
+    output = request.GET.get("format", "json")
+    name = f"assessment-{period.start:%Y%m%d}-{period.end - dt.timedelta(days=1):%Y%m%d}"
+    if output == "csv":
+        response = HttpResponse(reports.assessment_csv(rows), content_type="text/csv; charset=utf-8")
+    elif output == "xlsx":
+        response = HttpResponse(
+            reports.assessment_xlsx(rows, period),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    elif output == "json":
+        return _json(
+            {
+                "from": period.start.date().isoformat(),
+                "to": period.end.date().isoformat(),
+                "departments": rows,
+            }
+        )
+    else:
+        raise LetterError("bad_request", "format must be json, csv or xlsx", {"format": "unknown"})
+    response["Content-Disposition"] = f'attachment; filename="{name}.{output}"'
+    return response

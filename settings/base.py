@@ -127,3 +127,18 @@ MINXIN_QUESTION_LIMITS_PER_NETIZEN = [(60, 3), (3600, 20)]
 # A whole office or campus can share one address, hence the larger numbers.
 MINXIN_QUESTION_LIMITS_PER_ADDRESS = [(60, 30), (3600, 300)]
 MINXIN_SUPPORT_LIMITS_PER_NETIZEN = [(60, 30)]
+
+# Letters: rankings on the public scoreboard need at least this many letters received.
+MINXIN_SCOREBOARD_MIN_LETTERS = 10
+# The assessment (docs/ASSESSMENT.md): weights of the measures, efficiency then quality (sum 100).
+MINXIN_ASSESSMENT_WEIGHTS = {
+    "timely_sign_for": 15,
+    "timely_reply": 25,
+    "no_extension": 10,
+    "no_wrong_sign_for": 10,
+    "no_wrong_closure": 10,
+    "no_complaint": 15,
+    "substantive_closure": 15,
+}
+# Volume adjustment: each department's score is pulled toward the mean by this many letters.
+MINXIN_ASSESSMENT_PRIOR_LETTERS = 20

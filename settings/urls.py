@@ -10,6 +10,8 @@ from studio import views as studio_views
 
 api = [  # PROTOCOL.md §2
     path("departments/", department_views.department_list),
+    path("departments/scoreboard/", letter_views.scoreboard),
+    path("assessment/", letter_views.assessment),
     path("broadcasts/", studio_views.broadcast_list),
     path("broadcasts/<int:broadcast_id>/", studio_views.broadcast_detail),
     path("broadcasts/<int:broadcast_id>/events/", studio_views.broadcast_events),

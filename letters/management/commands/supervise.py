@@ -2,6 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from letters.reports import scoreboard
 from letters.supervision import sweep
 
 
@@ -15,6 +16,7 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options) -> None:
         while True:
             changed = sweep()
+            scoreboard(refresh=True)  # the public scoreboard, current to the minute
             self.stdout.write(" ".join(f"{light}={count}" for light, count in changed.items()))
             if not options["loop"]:
                 return

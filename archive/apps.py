@@ -5,3 +5,11 @@ from django.utils.translation import gettext_lazy as _
 class ArchiveConfig(AppConfig):
     name = "archive"
     verbose_name = _("Archive")
+
+    def ready(self) -> None:
+        from archive.bridge import letters_for_unanswered
+        from archive.search import index_programme
+        from studio.signals import programme_ended
+
+        programme_ended.connect(letters_for_unanswered, dispatch_uid="archive-letters-for-unanswered")
+        programme_ended.connect(index_programme, dispatch_uid="archive-index-programme")

@@ -78,9 +78,13 @@ def _text(fragment: str) -> str:
     """Sanitised HTML as Markdown text: tags dropped, line breaks kept, and nothing a netizen typed
     can become markup in whatever renders the file (<, > and & stay escaped, Markdown's marks get
     a backslash)."""
+    return html.escape(plain_text(fragment), quote=False).translate(_MARKDOWN_SPECIALS)
+
+
+def plain_text(fragment: str) -> str:
+    """Sanitised HTML as the plain text it shows: tags dropped, line breaks kept, entities decoded."""
     fragment = fragment.replace("<br>", "\n").replace("</p>", "\n")
-    text = html.unescape(bleach.clean(fragment, tags=[], strip=True)).strip()
-    return html.escape(text, quote=False).translate(_MARKDOWN_SPECIALS)
+    return html.unescape(bleach.clean(fragment, tags=[], strip=True)).strip()
 
 
 def _quote(text: str) -> str:

@@ -1,13 +1,20 @@
-"""The archive's pages: replaying a programme from its event log."""
+"""The archive's pages and API: replay, transcripts, search, statistics, and my questions' letters."""
+
+import datetime as dt
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from archive import transcripts
+from archive import search, stats, transcripts
+from archive.models import QuestionLetter
 from departments.http import api_error
+from departments.models import Department
+from moderation import services as moderation
 from studio.errors import ServiceError
 from studio.models import Broadcast
+from studio.views import request_netizen_key
 
 
 def replay(request: HttpRequest, broadcast_id: int) -> HttpResponse:
@@ -31,3 +38,63 @@ def transcript(request: HttpRequest, broadcast_id: int) -> HttpResponse:
     if output != "json":
         return api_error(400, "bad_request", "format must be json or md")
     return JsonResponse(data, json_dumps_params={"ensure_ascii": False})
+
+
+@require_GET
+def search_view(request: HttpRequest) -> HttpResponse:
+    """GET /api/search/?q=&department=&from=&to= across every transcript."""
+    query = (request.GET.get("q") or "").strip()
+    if not query:
+        return api_error(400, "bad_request", "q must not be empty", {"q": "empty"})
+    if len(query) > 100:
+        return api_error(400, "bad_request", "q is longer than 100 characters", {"q": "too long"})
+    try:
+        start = _day(request.GET.get("from"))
+        end = _day(request.GET.get("to"), next_day=True)
+    except ValueError:
+        return api_error(400, "bad_request", "from and to must be dates (YYYY-MM-DD)", {"from": "invalid"})
+    return JsonResponse(
+        search.search(query, request.GET.get("department") or None, start, end),
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+def _day(value: str | None, next_day: bool = False) -> dt.datetime | None:
+    if not value:
+        return None
+    day = dt.date.fromisoformat(value) + dt.timedelta(days=1 if next_day else 0)
+    return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_default_timezone())
+
+
+@require_GET
+def stats_view(request: HttpRequest) -> HttpResponse:
+    """GET /api/stats/ (?department=CODE for one department): the seed's figures, from the data."""
+    department = request.GET.get("department") or None
+    if department and not Department.objects.filter(code=department).exists():
+        return api_error(400, "bad_request", "unknown department", {"department": "unknown"})
+    return JsonResponse(stats.figures(department), json_dumps_params={"ensure_ascii": False})
+
+
+@require_GET
+def my_questions(request: HttpRequest, broadcast_id: int) -> HttpResponse:
+    """This session's questions in a programme, with the letter each unanswered one became."""
+    if not request.session.session_key:
+        return JsonResponse({"questions": []})
+    key = request_netizen_key(request)
+    links = {
+        link.question_id: link.letter
+        for link in QuestionLetter.objects.filter(
+            question__broadcast_id=broadcast_id, question__netizen_key=key
+        ).select_related("letter")
+    }
+    questions = moderation.my_questions(broadcast_id, key)
+    for question in questions:
+        letter = links.get(question["question_id"])
+        if letter is not None:
+            question["letter"] = {
+                "code": letter.code,
+                "status": letter.status,
+                "department": letter.department.name if letter.department else None,
+                "reply": letter.reply or None,
+            }
+    return JsonResponse({"questions": questions}, json_dumps_params={"ensure_ascii": False})

@@ -304,6 +304,12 @@ def forward(code: str, department_code: object, user: User) -> Letter:
     if department is None:
         raise LetterError("bad_request", _("Unknown department."), {"department": "unknown"})
     _step(letter, "forward", _name(user), (S.SUBMITTED,), S.FORWARDED, department=department.code)
+    _arrive(letter, department)
+    return letter
+
+
+def _arrive(letter: Letter, department: Department) -> None:
+    """The letter reaches a department: its limits of that moment, its sign-for deadline, green."""
     limit = _limit(department, letter.kind)
     letter.department = department
     letter.forwarded_at = timezone.now()
@@ -314,7 +320,6 @@ def forward(code: str, department_code: object, user: User) -> Letter:
     schedule(letter)
     letter.light = Light.GREEN
     letter.save()
-    return letter
 
 
 @transaction.atomic
@@ -473,4 +478,28 @@ def mark_wrong_closure(code: str, reason: object, user: User) -> Letter:
     _step(letter, "wrong_closure", _name(user), (S.CLOSED,), None, note=reason)
     letter.wrong_closure = True
     letter.save()
+    return letter
+
+
+@transaction.atomic
+def submit_forwarded(
+    kind: str, subject: str, body: str, name: str, department: Department, by: str
+) -> Letter:
+    """A letter written on a netizen's behalf and forwarded at once (a question a programme left
+    unanswered). It has no contact and no key: the netizen follows it where it came from."""
+    now = timezone.now()
+    letter = Letter.objects.create(
+        code=_new_code(now),
+        key_hash=_hash(secrets.token_urlsafe(12)),
+        kind=kind,
+        public=True,
+        submitted_at=now,
+        subject=clean_plain(subject)[:MAX_SUBJECT],
+        body=clean_plain(body)[:MAX_BODY],
+        name=clean_plain(name)[:MAX_NAME],
+        contact="",
+    )
+    LetterLog.objects.create(letter=letter, at=now, action="submit", by=by, to_status=S.SUBMITTED)
+    _step(letter, "forward", by, (S.SUBMITTED,), S.FORWARDED, department=department.code)
+    _arrive(letter, department)
     return letter

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from studio import events
+from studio import events, signals
 from studio.errors import ServiceError
 from studio.models import Answer, Broadcast, BroadcastStatus, EventKind, Guest, HostMessage
 from studio.sanitize import clean_rich
@@ -138,6 +138,8 @@ def set_status(broadcast_id: int, user: User, status: str) -> Broadcast:
             broadcast.ended_at = timezone.now()
         broadcast.save(update_fields=["status", "started_at", "ended_at"])
         events.append_event(broadcast.pk, EventKind.STATUS, {"status": status})
+        if status == BroadcastStatus.ENDED:
+            signals.programme_ended.send(sender=Broadcast, broadcast=broadcast)
     return broadcast
 
 

@@ -145,17 +145,6 @@ def ask(request: HttpRequest, broadcast_id: int) -> JsonResponse:
     )
 
 
-@require_GET
-def my_questions(request: HttpRequest, broadcast_id: int) -> JsonResponse:
-    """The statuses of this session's questions, so the live page can show them after a reload."""
-    if not request.session.session_key:
-        return JsonResponse({"questions": []})
-    return JsonResponse(
-        {"questions": moderation.my_questions(broadcast_id, request_netizen_key(request))},
-        json_dumps_params={"ensure_ascii": False},
-    )
-
-
 # --- pages ---------------------------------------------------------------------------------
 
 

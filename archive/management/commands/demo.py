@@ -171,9 +171,12 @@ class Command(BaseCommand):
             else:
                 studio.post_answer(broadcast.pk, guests[step % len(guests)], client_id, question_id, text)
         if end:
-            moderation.ask_question(
-                broadcast.pk, uuid.uuid4().hex, "地铁夜间能不能延长运营时间？", "夜归人", "demo", None
+            # Approved but not answered on air: ending the programme turns it into a letter (件件有着落).
+            late = uuid.uuid4().hex
+            unanswered, _ = moderation.ask_question(
+                broadcast.pk, late, "地铁夜间能不能延长运营时间？", "夜归人", late, None
             )
+            moderation.approve_question(broadcast.pk, unanswered.pk, publish=False, by="moderator")
             studio.set_status(broadcast.pk, host, BroadcastStatus.ENDED)
         # Spread the log over the programme's hour so that replays have a pace.
         for event in Event.objects.filter(broadcast=broadcast):

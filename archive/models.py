@@ -1,0 +1,41 @@
+"""What the archive keeps beside the live data: the letters questions became, and the search index."""
+
+from django.db import models
+
+from departments.models import Department
+from letters.models import Letter
+from moderation.models import Question
+from studio.models import Broadcast
+
+
+class QuestionLetter(models.Model):
+    """件件有着落: an approved question the programme left unanswered, and the letter it became."""
+
+    question = models.OneToOneField(Question, on_delete=models.CASCADE, related_name="letter_link")
+    letter = models.OneToOneField(Letter, on_delete=models.PROTECT, related_name="question_link")
+
+    def __str__(self) -> str:
+        return f"question {self.question_id} → letter {self.letter_id}"
+
+
+class TranscriptEntry(models.Model):
+    """One searchable item of a programme's transcript (a question, an answer or a host message).
+
+    `tokens` is the text cut into words by jieba and joined by spaces, so that PostgreSQL's plain
+    full-text search (which cannot segment Chinese) and the SQLite fallback both match words.
+    """
+
+    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="transcript_entries")
+    department = models.ForeignKey(Department, on_delete=models.PROTECT)
+    seq = models.PositiveIntegerField()
+    kind = models.CharField(max_length=20)  # question, answer, host
+    at = models.DateTimeField()
+    text = models.TextField()  # plain text, as shown
+    tokens = models.TextField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["broadcast", "seq"], name="transcript_entry_once")]
+        indexes = [models.Index(fields=["department", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.broadcast_id}#{self.seq}"

@@ -1,0 +1,418 @@
+"""The letter pages: netizens write, track, read and rate; operators forward; handlers handle;
+supervisors watch the lights, order redos and read the assessment.
+
+Pages are rendered here; every write goes through letters.services. The write form posts to the
+JSON API (letters.views) from static/js/letters.js with an Idempotency-Key; the staff forms and the
+rating form post to these views, which call the service step and redirect back (or re-render the
+page with the refusal, at the refusal's HTTP status, so a typed reply is not lost).
+Mounted under /letters/ by settings/urls.py (`include("letters.pages")`).
+"""
+
+import datetime as dt
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Case, CharField, Count, F, Value, When
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_http_methods
+
+from departments.models import Department, LetterKind
+from departments.roles import ROLES, has_role
+from letters import reports, services
+from letters.models import Extension, Letter, LetterLog, LetterStatus, LightChange, Rating
+from letters.services import LetterError
+
+S = LetterStatus
+OPEN = (S.FORWARDED, S.SIGNED)
+LIGHT_ORDER = {"red": 0, "yellow": 1, "green": 2, None: 3}
+NEW_LIGHT_HOURS = 24  # a yellow or red light is "new" for a day after it came on
+SUPERVISOR_RECENT = 50  # replied and closed letters listed for redo / wrong closure
+
+
+def role_page(*roles: str) -> Callable:
+    """Log in first (a redirect for anonymous visitors); then a 403 page for any other role."""
+
+    def decorate(view: Callable) -> Callable:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not any(has_role(request.user, role) for role in roles):
+                wanted = ", ".join(str(ROLES[role].label) for role in roles)
+                return render(request, "letters/forbidden.html", {"roles": wanted}, status=403)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _refused(request: HttpRequest, template: str, context: dict, error: LetterError) -> HttpResponse:
+    return render(request, template, {**context, "error": error.message}, status=error.http_status)
+
+
+def _departments():
+    return Department.objects.filter(active=True)
+
+
+# --- lights ------------------------------------------------------------------------------------
+
+
+def light_case(now: dt.datetime) -> Case:
+    """The open stage's light at `now` as a database expression: the rule of services.light_at and
+    of the supervision sweep (red from the deadline on, yellow from the yellow moment on)."""
+    return Case(
+        When(status=S.FORWARDED, sign_deadline__lte=now, then=Value("red")),
+        When(status=S.FORWARDED, sign_deadline__gt=now, sign_yellow_at__lte=now, then=Value("yellow")),
+        When(status=S.FORWARDED, sign_deadline__gt=now, then=Value("green")),
+        When(status=S.SIGNED, reply_deadline__lte=now, then=Value("red")),
+        When(status=S.SIGNED, reply_deadline__gt=now, reply_yellow_at__lte=now, then=Value("yellow")),
+        When(status=S.SIGNED, reply_deadline__gt=now, then=Value("green")),
+        default=Value(""),
+        output_field=CharField(),
+    )
+
+
+def _with_lights(letters: list[Letter], now: dt.datetime) -> list[Letter]:
+    """Set .now_light, .stage, .deadline, .light_since and .light_new on each open letter."""
+    since: dict[tuple[int, str, str], dt.datetime] = {}
+    for change in LightChange.objects.filter(letter__in=letters).order_by("at", "id"):
+        since[(change.letter_id, change.stage, change.light)] = change.at
+    fresh = now - dt.timedelta(hours=NEW_LIGHT_HOURS)
+    for letter in letters:
+        stage = services.open_stage(letter)
+        letter.stage, letter.deadline = (stage[0], stage[1]) if stage else ("", None)  # type: ignore[attr-defined]
+        light = services.light_at(letter, now)
+        letter.now_light = light  # type: ignore[attr-defined]
+        at = since.get((letter.pk, letter.stage, light or ""))  # type: ignore[attr-defined]
+        letter.light_since = at  # type: ignore[attr-defined]
+        # Not yet recorded by the sweep, or recorded within the last day.
+        letter.light_new = light in ("yellow", "red") and (at is None or at >= fresh)  # type: ignore[attr-defined]
+    return letters
+
+
+def _by_light(letters: list[Letter]) -> list[Letter]:
+    far = dt.datetime.max.replace(tzinfo=dt.UTC)
+    return sorted(
+        letters,
+        key=lambda x: (LIGHT_ORDER[x.now_light], x.deadline or far),  # type: ignore[attr-defined]
+    )
+
+
+def _pending_extensions():
+    return (
+        Extension.objects.filter(state=Extension.State.PENDING, letter__status=S.SIGNED)
+        .select_related("letter", "letter__department")
+        .order_by("requested_at")
+    )
+
+
+def _decide(request: HttpRequest, template: str, context: Callable[[], dict], here: str) -> HttpResponse:
+    """Approve or refuse an extension (operators and supervisors)."""
+    code = request.POST.get("code", "")
+    approve = request.POST.get("action") == "approve"
+    try:
+        extension_id = int(request.POST.get("extension", ""))
+    except ValueError:
+        extension_id = -1
+    try:
+        services.decide_extension(code, extension_id, approve, request.user)  # type: ignore[arg-type]
+    except LetterError as error:
+        return _refused(request, template, context(), error)
+    if approve:
+        messages.success(request, _("The extension of letter %(code)s was approved.") % {"code": code})
+    else:
+        messages.success(request, _("The extension of letter %(code)s was refused.") % {"code": code})
+    return redirect(here)
+
+
+# --- netizens ----------------------------------------------------------------------------------
+
+
+def public_letters(request: HttpRequest) -> HttpResponse:
+    """Public letters with their replies, newest first, by department."""
+    departments = list(_departments())
+    chosen = next((d for d in departments if d.code == request.GET.get("department")), None)
+    found = Letter.objects.filter(public=True, status__in=[S.REPLIED, S.CLOSED]).select_related("department")
+    if chosen:
+        found = found.filter(department=chosen)
+    page = Paginator(found.order_by("-replied_at", "-id"), 20).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "letters/public.html",
+        {"departments": departments, "chosen": chosen, "page": page},
+    )
+
+
+@ensure_csrf_cookie
+def write(request: HttpRequest) -> HttpResponse:
+    """The form; static/js/letters.js posts it to /api/letters/ with an Idempotency-Key."""
+    return render(
+        request,
+        "letters/write.html",
+        {
+            "kinds": LetterKind.choices,
+            "limits": {
+                "subject": services.MAX_SUBJECT,
+                "body": services.MAX_BODY,
+                "name": services.MAX_NAME,
+                "contact": services.MAX_CONTACT,
+            },
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def track(request: HttpRequest) -> HttpResponse:
+    """Look a letter up by code and key (POSTed, so the key stays out of addresses and logs);
+    rate the reply from the same page."""
+    context: dict[str, Any] = {"ratings": Rating.choices, "max_comment": services.MAX_COMMENT}
+    if request.method == "GET":
+        return render(request, "letters/track.html", context)
+    code = request.POST.get("code", "").strip().upper()
+    key = request.POST.get("key", "").strip()
+    context.update(code=code, key=key)
+    letter = Letter.objects.select_related("department").filter(code=code).first() if code else None
+    if letter is None or not services.check_key(letter, key):
+        context["error"] = _("No letter matches this tracking code and key. Check both and try again.")
+        return render(request, "letters/track.html", context, status=404)
+    if request.POST.get("action") == "rate":
+        try:
+            letter = services.evaluate(code, key, request.POST.get("rating"), request.POST.get("comment", ""))
+        except LetterError as error:
+            context["error"] = error.message
+            context["letter"] = _with_lights([letter], timezone.now())[0]
+            return render(request, "letters/track.html", context, status=error.http_status)
+        context["done"] = _("Thank you. Your rating was recorded and the letter is closed.")
+    context["letter"] = _with_lights([letter], timezone.now())[0]
+    return render(request, "letters/track.html", context)
+
+
+def scoreboard(request: HttpRequest) -> HttpResponse:
+    data = reports.scoreboard()
+    rows = sorted(
+        data["departments"],
+        key=lambda r: (r["rank"] is None, r["rank"] or 0, -r["received"]),
+    )
+    return render(
+        request,
+        "letters/scoreboard.html",
+        {
+            "rows": rows,
+            "minimum": data["minimum_for_ranking"],
+            "computed_at": dt.datetime.fromisoformat(data["computed_at"]),
+        },
+    )
+
+
+# --- operators ---------------------------------------------------------------------------------
+
+
+def _operator_context() -> dict:
+    queue = list(Letter.objects.filter(status=S.SUBMITTED).order_by("submitted_at", "id"))
+    returns = {
+        log.letter_id: log
+        for log in LetterLog.objects.filter(letter__in=queue, action="return").order_by("at", "id")
+    }
+    for letter in queue:
+        letter.returned = returns.get(letter.pk)  # type: ignore[attr-defined]
+    return {"queue": queue, "departments": _departments(), "extensions": _pending_extensions()}
+
+
+@role_page("operator")
+@require_http_methods(["GET", "POST"])
+def operator(request: HttpRequest) -> HttpResponse:
+    template = "letters/operator.html"
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action in ("approve", "refuse"):
+            return _decide(request, template, _operator_context, "letters-operator")
+        code = request.POST.get("code", "")
+        try:
+            letter = services.forward(code, request.POST.get("department") or None, request.user)  # type: ignore[arg-type]
+        except LetterError as error:
+            return _refused(request, template, _operator_context(), error)
+        assert letter.department is not None
+        messages.success(
+            request,
+            _("Letter %(code)s was forwarded to %(department)s.")
+            % {"code": code, "department": letter.department.name},
+        )
+        return redirect("letters-operator")
+    return render(request, template, _operator_context())
+
+
+# --- handlers ----------------------------------------------------------------------------------
+
+
+def _handler_context(user) -> dict:
+    department = getattr(getattr(user, "staff", None), "department", None)
+    now = timezone.now()
+    found = (
+        Letter.objects.filter(department=department, status__in=OPEN)
+        .select_related("department")
+        .prefetch_related("extensions")
+        if department
+        else Letter.objects.none()
+    )
+    letters = _by_light(_with_lights(list(found), now))
+    for letter in letters:
+        letter.pending = next(  # type: ignore[attr-defined]
+            (e for e in letter.extensions.all() if e.state == Extension.State.PENDING), None
+        )
+    return {
+        "department": department,
+        "letters": letters,
+        "alerts": [x for x in letters if x.now_light in ("red", "yellow")],  # type: ignore[attr-defined]
+        "counts": {
+            light: sum(1 for x in letters if x.now_light == light)  # type: ignore[attr-defined]
+            for light in ("red", "yellow", "green")
+        },
+        "max_days": services.MAX_EXTENSION_DAYS,
+    }
+
+
+@role_page("handler")
+@require_http_methods(["GET", "POST"])
+def handler(request: HttpRequest) -> HttpResponse:
+    template = "letters/handler.html"
+    if request.method == "POST":
+        code = request.POST.get("code", "")
+        action = request.POST.get("action")
+        user = request.user
+        post = request.POST
+        done = {
+            "sign": _("You signed for letter %(code)s."),
+            "return": _("Letter %(code)s went back to the operators."),
+            "extend": _("The extension for letter %(code)s waits for a decision."),
+            "reply": _("Your reply to letter %(code)s is published to its writer."),
+        }
+        if action not in done:
+            return _refused(
+                request, template, _handler_context(user), LetterError("not_found", _("No such action."))
+            )
+        try:
+            if action == "sign":
+                services.sign(code, user)  # type: ignore[arg-type]
+            elif action == "return":
+                services.return_letter(code, post.get("reason"), user)  # type: ignore[arg-type]
+            elif action == "extend":
+                days: object = post.get("days", "")
+                try:
+                    days = int(str(days))
+                except ValueError:
+                    pass  # services refuses it with its own message
+                services.request_extension(code, days, post.get("reason"), user)  # type: ignore[arg-type]
+            else:
+                services.reply(code, post.get("text"), user)  # type: ignore[arg-type]
+        except LetterError as error:
+            context = _handler_context(user)
+            context.update(failed_code=code, failed_action=action, typed=post)
+            return _refused(request, template, context, error)
+        messages.success(request, done[action] % {"code": code})
+        return redirect("letters-handler")
+    return render(request, template, _handler_context(request.user))
+
+
+# --- supervisors -------------------------------------------------------------------------------
+
+
+def _supervisor_context(request: HttpRequest) -> dict:
+    now = timezone.now()
+    open_letters = Letter.objects.filter(status__in=OPEN, department__isnull=False).annotate(
+        now_light=light_case(now)
+    )
+    counts: dict[int, dict[str, int]] = {}
+    for row in open_letters.values("department_id", "now_light").annotate(n=Count("id")):
+        counts.setdefault(row["department_id"], {})[row["now_light"]] = row["n"]
+    lights = [
+        {
+            "department": d,
+            "red": counts[d.pk].get("red", 0),
+            "yellow": counts[d.pk].get("yellow", 0),
+            "green": counts[d.pk].get("green", 0),
+        }
+        for d in _departments()
+        if d.pk in counts
+    ]
+    lights.sort(key=lambda r: (-r["red"], -r["yellow"], -r["green"]))
+    red = _with_lights(
+        list(
+            open_letters.filter(now_light="red")
+            .select_related("department")
+            .order_by(F("sign_deadline").asc(nulls_last=True), "reply_deadline")
+        ),
+        now,
+    )
+    done = list(
+        Letter.objects.filter(status__in=[S.REPLIED, S.CLOSED])
+        .select_related("department")
+        .order_by("-replied_at", "-id")[:SUPERVISOR_RECENT]
+    )
+    context: dict[str, Any] = {
+        "lights": lights,
+        "totals": {k: sum(r[k] for r in lights) for k in ("red", "yellow", "green")},
+        "red_letters": red,
+        "done": done,
+        "extensions": _pending_extensions(),
+    }
+    start, end = request.GET.get("from") or None, request.GET.get("to") or None
+    try:
+        period = reports.parse_period(start, end)
+    except ValueError:
+        context["period_error"] = _("Enter the dates as YYYY-MM-DD, the end not before the start.")
+        period = reports.parse_period(None, None)
+    last_day = (period.end - dt.timedelta(days=1)).date()
+    context.update(
+        period_from=period.start.date().isoformat(),
+        period_to=last_day.isoformat(),
+        assessment=reports.assessment(period),
+    )
+    return context
+
+
+@role_page("supervisor")
+@require_http_methods(["GET", "POST"])
+def supervisor(request: HttpRequest) -> HttpResponse:
+    template = "letters/supervisor.html"
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action in ("approve", "refuse"):
+            return _decide(request, template, lambda: _supervisor_context(request), "letters-supervisor")
+        code = request.POST.get("code", "")
+        reason = request.POST.get("reason")
+        try:
+            if action == "redo":
+                services.redo(code, reason, request.user)  # type: ignore[arg-type]
+                message = _("Letter %(code)s goes back to its department to be handled again.")
+            elif action == "wrong-closure":
+                services.mark_wrong_closure(code, reason, request.user)  # type: ignore[arg-type]
+                message = _("The closure of letter %(code)s is marked wrong.")
+            else:
+                raise LetterError("not_found", _("No such action."))
+        except LetterError as error:
+            context = _supervisor_context(request)
+            context.update(failed_code=code, failed_action=action)
+            return _refused(request, template, context, error)
+        messages.success(request, message % {"code": code})
+        return redirect("letters-supervisor")
+    return render(request, template, _supervisor_context(request))
+
+
+urlpatterns = [
+    path("", public_letters, name="letters"),
+    path("write/", write, name="letters-write"),
+    path("track/", track, name="letters-track"),
+    path("scoreboard/", scoreboard, name="letters-scoreboard"),
+    path("operator/", operator, name="letters-operator"),
+    path("handler/", handler, name="letters-handler"),
+    path("supervisor/", supervisor, name="letters-supervisor"),
+]

@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
+from archive.topics import hot_topics
 from letters.models import Letter, Rating
 from moderation.models import Question, QuestionStatus, Support
 from studio.models import Broadcast, BroadcastStatus, Guest
@@ -25,8 +26,25 @@ def figures(department: str | None = None, refresh: bool = False) -> dict:
     data = None if refresh else cache.get(key)
     if data is None:
         data = compute(department)
+        if department is None:
+            data["hot_topics"] = {"week": hot_topics("week"), "month": hot_topics("month")}
         cache.set(key, data, CACHE_SECONDS)
     return data
+
+
+def per_department() -> list[dict]:
+    """Programmes, guests, questions asked and answered per department, for the statistics page."""
+    rows = (
+        Broadcast.objects.filter(status__in=[BroadcastStatus.LIVE, BroadcastStatus.ENDED])
+        .values("department__short_name")
+        .annotate(
+            programmes=Count("id", distinct=True),
+            asked=Count("questions", distinct=True),
+            answered=Count("questions", filter=Q(questions__status=QuestionStatus.ANSWERED), distinct=True),
+        )
+        .order_by("-programmes", "department__short_name")
+    )
+    return list(rows)
 
 
 def compute(department: str | None = None) -> dict:

@@ -98,3 +98,27 @@ def my_questions(request: HttpRequest, broadcast_id: int) -> HttpResponse:
                 "reply": letter.reply or None,
             }
     return JsonResponse({"questions": questions}, json_dumps_params={"ensure_ascii": False})
+
+
+def stats_page(request: HttpRequest) -> HttpResponse:
+    departments = stats.per_department()
+    max_asked = max([row["asked"] for row in departments] + [1])
+    return render(
+        request,
+        "archive/stats.html",
+        {"figures": stats.figures(), "departments": departments, "max_asked": max_asked},
+    )
+
+
+def search_page(request: HttpRequest) -> HttpResponse:
+    # The snippets are escaped by archive.search.snippet, which adds only <mark>.
+    query = (request.GET.get("q") or "").strip()[:100]
+    department = request.GET.get("department") or None
+    result = search.search(query, department) if query else None
+    context = {
+        "q": query,
+        "department": department,
+        "result": result,
+        "departments": Department.objects.filter(active=True),
+    }
+    return render(request, "archive/search.html", context)

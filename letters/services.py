@@ -175,6 +175,8 @@ def _require(user: User, *roles: str) -> None:
 
 def _require_handler(user: User, letter: Letter) -> None:
     """A handler acts on its own department's letters only."""
+    if letter.department_id is None:  # not at any department: no handler's step applies yet
+        raise LetterError("conflict", _("The letter has not been forwarded to a department."))
     profile = getattr(user, "staff", None)
     if not has_role(user, "handler") or profile is None or profile.department_id != letter.department_id:
         raise LetterError("forbidden", _("Only a handler of the letter's department may do this."))
@@ -356,6 +358,7 @@ def return_letter(code: str, reason: object, user: User) -> Letter:
     )
     if was_signed:
         letter.wrong_sign_count += 1
+    _close_pending_extensions(letter, "returned")
     letter.department = None
     letter.forwarded_at = letter.signed_at = letter.reply_started_at = None
     letter.sign_deadline = letter.sign_yellow_at = letter.reply_deadline = letter.reply_yellow_at = None
@@ -363,6 +366,13 @@ def return_letter(code: str, reason: object, user: User) -> Letter:
     letter.light = ""
     letter.save()
     return letter
+
+
+def _close_pending_extensions(letter: Letter, why: str) -> None:
+    """A request nobody decided is moot once the stage it was for ends (returned or replied)."""
+    letter.extensions.filter(state=Extension.State.PENDING).update(
+        state=Extension.State.REFUSED, decided_at=timezone.now(), decided_by=f"({why})"
+    )
 
 
 @transaction.atomic
@@ -422,6 +432,7 @@ def reply(code: str, text: object, user: User) -> Letter:
     _require_handler(user, letter)
     text = _text({"text": text}, "text", MAX_REPLY, rich=True)
     _step(letter, "reply", _name(user), (S.SIGNED,), S.REPLIED)
+    _close_pending_extensions(letter, "replied")
     now = timezone.now()
     letter.reply, letter.replied_at = text, now
     assert letter.reply_deadline is not None

@@ -34,7 +34,10 @@ class TranscriptEntry(models.Model):
     tokens = models.TextField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["broadcast", "seq"], name="transcript_entry_once")]
+        # A question answered without being shown shares its answer's seq (see transcripts.transcript).
+        constraints = [
+            models.UniqueConstraint(fields=["broadcast", "seq", "kind"], name="transcript_entry_once")
+        ]
         indexes = [models.Index(fields=["department", "at"])]
 
     def __str__(self) -> str:

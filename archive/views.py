@@ -122,3 +122,9 @@ def search_page(request: HttpRequest) -> HttpResponse:
         "departments": Department.objects.filter(active=True),
     }
     return render(request, "archive/search.html", context)
+
+
+def transcript_page(request: HttpRequest, broadcast_id: int) -> HttpResponse:
+    """The transcript as a page. Text fields are the log's sanitised HTML, hence |safe there only."""
+    broadcast = get_object_or_404(Broadcast.objects.select_related("department"), pk=broadcast_id)
+    return render(request, "archive/transcript.html", {"data": transcripts.transcript(broadcast)})

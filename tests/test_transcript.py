@@ -60,3 +60,36 @@ def test_transcript_refuses_an_unknown_programme_and_an_unknown_format(client, p
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     bad = client.get(f"/api/broadcasts/{programme.pk}/transcript/?format=pdf")
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
+
+
+def test_the_transcript_page_shows_pairs_with_times_and_no_withdrawn_item(client, programme):
+    page = client.get(f"/transcript/{programme.pk}/").content.decode()
+    assert page.index("欢迎收看") < page.index("一卡通怎么办？") < page.index("到地铁站客服中心办理。")
+    assert "说错了" not in page
+    assert "13812345678" not in page
+    assert "&lt;b&gt;末班车&lt;/b&gt;" in page  # escaped, never markup
+    assert client.get("/transcript/999999/").status_code == 404
+
+
+def test_hot_topics_rank_what_this_period_discusses_above_what_every_period_does(db, programme):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from archive.topics import hot_topics
+    from moderation.models import Question
+
+    now = timezone.now()
+    # Old weeks talk about 医保 and 停车; this week about 停车 and, above all, 供暖.
+    for weeks_ago, words in [(3, ["医保", "停车"]), (2, ["医保", "停车"]), (0, ["供暖", "供暖", "停车"])]:
+        for n, word in enumerate(words):
+            Question.objects.create(
+                broadcast=programme, client_id=f"t{weeks_ago}{n}", text=f"{word}的事情怎么解决", original_text="",
+                nickname="网友", asked_at=now - dt.timedelta(weeks=weeks_ago, hours=1),
+            )
+    topics = hot_topics("week", now=now)
+    terms = [t["term"] for t in topics]
+    assert terms[0] == "供暖" and topics[0]["count"] == 2  # surged this week
+    assert "医保" not in terms  # only discussed in earlier weeks
+    parking = next((t for t in topics if t["term"] == "停车"), None)
+    assert parking is None or parking["score"] < topics[0]["score"]  # discussed every week: sinks

@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'indexes': [models.Index(fields=['department', 'at'], name='archive_tra_departm_513470_idx')],
-                'constraints': [models.UniqueConstraint(fields=('broadcast', 'seq'), name='transcript_entry_once')],
+                'constraints': [models.UniqueConstraint(fields=('broadcast', 'seq', 'kind'), name='transcript_entry_once')],
             },
         ),
     ]

@@ -137,8 +137,13 @@ def snippet(text: str, words: list[str]) -> str:
     hits = [lower.find(w) for w in words if lower.find(w) >= 0]
     first = min(hits) if hits else 0
     begin, finish = max(first - SNIPPET, 0), min(first + SNIPPET, len(text))
-    piece = html.escape(text[begin:finish])
-    # One pass over all the words, longest first, so that marks never nest.
-    pattern = "|".join(re.escape(html.escape(w)) for w in sorted(words, key=len, reverse=True))
-    piece = re.sub(pattern, lambda m: f"<mark>{m.group(0)}</mark>", piece, flags=re.IGNORECASE)
+    # Matched in the raw text and escaped piece by piece, so that a word like "gt" never marks the
+    # inside of an escape code; one pass, longest words first, so marks never nest.
+    raw = text[begin:finish]
+    pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)), re.IGNORECASE)
+    parts, last = [], 0
+    for found in pattern.finditer(raw):
+        parts += [html.escape(raw[last : found.start()]), f"<mark>{html.escape(found.group(0))}</mark>"]
+        last = found.end()
+    piece = "".join([*parts, html.escape(raw[last:])])
     return ("…" if begin else "") + piece + ("…" if finish < len(text) else "")

@@ -6,7 +6,8 @@ Definitions (also in docs/PROTOCOL.md §4): a programme is held once it has gone
 are those that held one; guests are guest appearances in held programmes; netizens who took part
 are distinct netizens (by session) who asked or supported (附议) a question; letters received are
 all letters, the daily average over the days since the first. Counting a million rows takes
-time, so figures are cached for a minute (the clock refreshes them): no request scans every row.
+time, so figures are cached for two minutes and the clock process refreshes the overall ones every
+minute: no request for them scans every row (a department's figures are computed on a cache miss).
 """
 
 from django.core.cache import cache

@@ -38,6 +38,12 @@ NEW_LIGHT_HOURS = 24  # a yellow or red light is "new" for a day after it came o
 SUPERVISOR_RECENT = 50  # replied and closed letters listed for redo / wrong closure
 
 
+def _render(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+    """render() with the roles the letters' navigation shows links for."""
+    roles = {role: has_role(request.user, role) for role in ("operator", "handler", "supervisor")}
+    return render(request, template, {**context, "letter_roles": roles}, status=status)
+
+
 def role_page(*roles: str) -> Callable:
     """Log in first (a redirect for anonymous visitors); then a 403 page for any other role."""
 
@@ -47,7 +53,7 @@ def role_page(*roles: str) -> Callable:
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if not any(has_role(request.user, role) for role in roles):
                 wanted = ", ".join(str(ROLES[role].label) for role in roles)
-                return render(request, "letters/forbidden.html", {"roles": wanted}, status=403)
+                return _render(request, "letters/forbidden.html", {"roles": wanted}, status=403)
             return view(request, *args, **kwargs)
 
         return wrapper
@@ -56,7 +62,7 @@ def role_page(*roles: str) -> Callable:
 
 
 def _refused(request: HttpRequest, template: str, context: dict, error: LetterError) -> HttpResponse:
-    return render(request, template, {**context, "error": error.message}, status=error.http_status)
+    return _render(request, template, {**context, "error": error.message}, status=error.http_status)
 
 
 def _departments():
@@ -145,7 +151,7 @@ def public_letters(request: HttpRequest) -> HttpResponse:
     if chosen:
         found = found.filter(department=chosen)
     page = Paginator(found.order_by("-replied_at", "-id"), 20).get_page(request.GET.get("page"))
-    return render(
+    return _render(
         request,
         "letters/public.html",
         {"departments": departments, "chosen": chosen, "page": page},
@@ -155,7 +161,7 @@ def public_letters(request: HttpRequest) -> HttpResponse:
 @ensure_csrf_cookie
 def write(request: HttpRequest) -> HttpResponse:
     """The form; static/js/letters.js posts it to /api/letters/ with an Idempotency-Key."""
-    return render(
+    return _render(
         request,
         "letters/write.html",
         {
@@ -176,24 +182,24 @@ def track(request: HttpRequest) -> HttpResponse:
     rate the reply from the same page."""
     context: dict[str, Any] = {"ratings": Rating.choices, "max_comment": services.MAX_COMMENT}
     if request.method == "GET":
-        return render(request, "letters/track.html", context)
+        return _render(request, "letters/track.html", context)
     code = request.POST.get("code", "").strip().upper()
     key = request.POST.get("key", "").strip()
     context.update(code=code, key=key)
     letter = Letter.objects.select_related("department").filter(code=code).first() if code else None
     if letter is None or not services.check_key(letter, key):
         context["error"] = _("No letter matches this tracking code and key. Check both and try again.")
-        return render(request, "letters/track.html", context, status=404)
+        return _render(request, "letters/track.html", context, status=404)
     if request.POST.get("action") == "rate":
         try:
             letter = services.evaluate(code, key, request.POST.get("rating"), request.POST.get("comment", ""))
         except LetterError as error:
             context["error"] = error.message
             context["letter"] = _with_lights([letter], timezone.now())[0]
-            return render(request, "letters/track.html", context, status=error.http_status)
+            return _render(request, "letters/track.html", context, status=error.http_status)
         context["done"] = _("Thank you. Your rating was recorded and the letter is closed.")
     context["letter"] = _with_lights([letter], timezone.now())[0]
-    return render(request, "letters/track.html", context)
+    return _render(request, "letters/track.html", context)
 
 
 def scoreboard(request: HttpRequest) -> HttpResponse:
@@ -202,7 +208,7 @@ def scoreboard(request: HttpRequest) -> HttpResponse:
         data["departments"],
         key=lambda r: (r["rank"] is None, r["rank"] or 0, -r["received"]),
     )
-    return render(
+    return _render(
         request,
         "letters/scoreboard.html",
         {
@@ -247,7 +253,7 @@ def operator(request: HttpRequest) -> HttpResponse:
             % {"code": code, "department": letter.department.name},
         )
         return redirect("letters-operator")
-    return render(request, template, _operator_context())
+    return _render(request, template, _operator_context())
 
 
 # --- handlers ----------------------------------------------------------------------------------
@@ -268,14 +274,12 @@ def _handler_context(user) -> dict:
         letter.pending = next(  # type: ignore[attr-defined]
             (e for e in letter.extensions.all() if e.state == Extension.State.PENDING), None
         )
+    lights = [getattr(x, "now_light", None) for x in letters]
     return {
         "department": department,
         "letters": letters,
-        "alerts": [x for x in letters if x.now_light in ("red", "yellow")],  # type: ignore[attr-defined]
-        "counts": {
-            light: sum(1 for x in letters if x.now_light == light)  # type: ignore[attr-defined]
-            for light in ("red", "yellow", "green")
-        },
+        "alerts": [x for x, light in zip(letters, lights, strict=True) if light in ("red", "yellow")],
+        "counts": {light: lights.count(light) for light in ("red", "yellow", "green")},
         "max_days": services.MAX_EXTENSION_DAYS,
     }
 
@@ -319,7 +323,7 @@ def handler(request: HttpRequest) -> HttpResponse:
             return _refused(request, template, context, error)
         messages.success(request, done[action] % {"code": code})
         return redirect("letters-handler")
-    return render(request, template, _handler_context(request.user))
+    return _render(request, template, _handler_context(request.user))
 
 
 # --- supervisors -------------------------------------------------------------------------------
@@ -404,7 +408,7 @@ def supervisor(request: HttpRequest) -> HttpResponse:
             return _refused(request, template, context, error)
         messages.success(request, message % {"code": code})
         return redirect("letters-supervisor")
-    return render(request, template, _supervisor_context(request))
+    return _render(request, template, _supervisor_context(request))
 
 
 urlpatterns = [

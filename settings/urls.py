@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from archive import ops
 from archive import views as archive_views
 from departments import views as department_views
 from letters import views as letter_views
@@ -30,12 +31,18 @@ api = [  # PROTOCOL.md §2
 ]
 
 urlpatterns = [
+    path("healthz", ops.healthz),
+    path("metrics", ops.metrics),
     path("", studio_views.home, name="home"),
     path("live/<int:broadcast_id>/", studio_views.live_page, name="live"),
     path("studio/<int:broadcast_id>/", studio_views.studio_page, name="studio"),
     path("moderate/<int:broadcast_id>/", moderation_views.console, name="moderate"),
     path("moderate/<int:broadcast_id>/audit.csv", moderation_views.audit_csv, name="moderation-audit"),
     path("replay/<int:broadcast_id>/", archive_views.replay, name="replay"),
+    path("transcript/<int:broadcast_id>/", archive_views.transcript_page, name="transcript"),
+    path("stats/", archive_views.stats_page, name="stats"),
+    path("search/", archive_views.search_page, name="search"),
+    path("letters/", include("letters.pages")),
     path("api/", include(api)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

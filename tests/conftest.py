@@ -65,9 +65,16 @@ def _flush_redis() -> Iterator[None]:
 
 @pytest.fixture
 def registry(db) -> None:
+    """The 74 departments, and the default time limits: a transactional test's flush empties what
+    the data migrations stored, so they are put back as migration 0002 does."""
+    from importlib import import_module
+
+    from django.apps import apps
+
     from departments.registry import load_registry
 
     load_registry()
+    import_module("departments.migrations.0002_default_time_limits").create(apps, None)
 
 
 def make_staff(username: str, role: str, department: str | None = None, name: str = "", title: str = ""):

@@ -84,8 +84,12 @@ def test_hot_topics_rank_what_this_period_discusses_above_what_every_period_does
     for weeks_ago, words in [(3, ["医保", "停车"]), (2, ["医保", "停车"]), (0, ["供暖", "供暖", "停车"])]:
         for n, word in enumerate(words):
             Question.objects.create(
-                broadcast=programme, client_id=f"t{weeks_ago}{n}", text=f"{word}的事情怎么解决", original_text="",
-                nickname="网友", asked_at=now - dt.timedelta(weeks=weeks_ago, hours=1),
+                broadcast=programme,
+                client_id=f"t{weeks_ago}{n}",
+                text=f"{word}的事情怎么解决",
+                original_text="",
+                nickname="网友",
+                asked_at=now - dt.timedelta(weeks=weeks_ago, hours=1),
             )
     topics = hot_topics("week", now=now)
     terms = [t["term"] for t in topics]

@@ -60,3 +60,29 @@ def test_the_replay_plays_the_log_in_order_and_never_shows_a_withdrawn_item(pers
 
 def test_a_replay_of_an_unknown_programme_is_not_found(db, client):
     assert client.get("/replay/999999/").status_code == 404
+
+
+def test_hostile_markup_stays_inert_on_the_replay_and_transcript_pages(personas, daphne):
+    from moderation import services as moderation
+    from studio import services as studio
+    from tests.test_browser_moderation import XSS, Guarded
+
+    broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")
+    for n, payload in enumerate(XSS, 1):
+        question, _ = moderation.ask_question(broadcast.pk, f"x{n}", payload, payload[:30], f"k{n}", None)
+        moderation.approve_question(broadcast.pk, question.pk, True)
+        studio.post_answer(broadcast.pk, personas["guest"], f"a{n}", question.pk, f"答复{n}：{payload}")
+        studio.post_host_message(broadcast.pk, personas["host"], f"h{n}", f"主持人{n}：{payload}")
+    studio.set_status(broadcast.pk, personas["host"], "ended")
+    server = daphne()
+    with chromium() as browser:
+        viewer = Guarded(browser, "replay viewer", locale="zh-CN")
+        viewer.page.goto(f"{server.url}/replay/{broadcast.pk}/")
+        viewer.page.click("#to-end")
+        expect(viewer.page.locator("#feed li")).to_have_count(3 * len(XSS), timeout=15_000)
+        assert "<script>window.__xss(1)</script>" in viewer.page.inner_text("#feed")  # shown as text
+        viewer.assert_inert("#feed")
+        reader = Guarded(browser, "transcript reader", locale="zh-CN")
+        reader.page.goto(f"{server.url}/transcript/{broadcast.pk}/")
+        assert "<script>window.__xss(1)</script>" in reader.page.inner_text("main")
+        reader.assert_inert("main ol")

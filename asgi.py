@@ -16,6 +16,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from settings.env import env_int  # noqa: E402
 from settings.routing import websocket_urlpatterns  # noqa: E402
+from studio.fastsend import TransportMiddleware  # noqa: E402
 
 GC_THRESHOLD = env_int("MINXIN_GC_THRESHOLD", 50_000, minimum=700)
 
@@ -31,6 +32,8 @@ application = ProtocolTypeRouter(
         # The few static files (one stylesheet, two scripts) are served by the app itself, so one
         # daphne process is a whole site; a proxy or CDN in front may cache them.
         "http": ASGIStaticFilesHandler(django_application),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": TransportMiddleware(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

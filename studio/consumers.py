@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from moderation import services as moderation
 from moderation.supports import batcher
 from studio import events, services
+from studio.fastsend import send_prepared
 from studio.frames import CLOSE_NOT_FOUND, FrameConsumer, netizen_key
 from studio.hub import Room, get_hub, log_room
 from studio.models import Broadcast
@@ -113,6 +114,10 @@ class LiveConsumer(FrameConsumer):
             if seq <= self.sent_seq:
                 return
             self.sent_seq = seq
+        protocol = self.scope.get("minxin.protocol")
+        if protocol is not None:  # daphne: the frame built once for all viewers (studio/fastsend.py)
+            send_prepared(protocol, text)
+            return
         await self.send(text_data=text)
 
     async def disconnect(self, code: int) -> None:

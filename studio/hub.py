@@ -154,6 +154,10 @@ class Room:
             if self.header is not None and '"kind":"broadcast.status"' in text:
                 self.header = {**self.header, "status": json.loads(text)["data"]["status"]}
             await self._fan_out(seq, text)
+            # Let the server write what it was handed before the next event, so that a burst
+            # (a catch-up after an outage) drains to viewers who read, and only viewers who
+            # stopped reading pile up past fastsend.MAX_BUFFERED.
+            await asyncio.sleep(0)
         for stale in [s for s in self.pending if s <= self.last_seq]:
             del self.pending[stale]
 

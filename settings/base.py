@@ -123,9 +123,16 @@ else:
 
 # Rate limits for netizens' writes, as (window seconds, most actions) pairs; shared across
 # processes through the cache (Redis in production).
-MINXIN_QUESTION_LIMITS_PER_NETIZEN = [(60, 3), (3600, 20)]
-# A whole office or campus can share one address, hence the larger numbers.
-MINXIN_QUESTION_LIMITS_PER_ADDRESS = [(60, 30), (3600, 300)]
+MINXIN_QUESTION_LIMITS_PER_NETIZEN = [
+    (60, env_int("MINXIN_ASKS_PER_MINUTE", 3, minimum=1)),
+    (3600, env_int("MINXIN_ASKS_PER_HOUR", 20, minimum=1)),
+]
+# A whole office or campus can share one address, hence the larger numbers. Behind a proxy, run
+# daphne with --proxy-headers so that the address is the netizen's, not the proxy's.
+MINXIN_QUESTION_LIMITS_PER_ADDRESS = [
+    (60, env_int("MINXIN_ASKS_PER_ADDRESS_PER_MINUTE", 30, minimum=1)),
+    (3600, env_int("MINXIN_ASKS_PER_ADDRESS_PER_HOUR", 300, minimum=1)),
+]
 MINXIN_SUPPORT_LIMITS_PER_NETIZEN = [(60, 30)]
 
 # Letters: rankings on the public scoreboard need at least this many letters received.

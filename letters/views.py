@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from departments.http import BadRequest, api_error, json_body
+from departments.http import BadRequest, api_error, csrf_for_sessions, json_body
 from departments.models import Department
 from departments.roles import has_role
 from letters import reports, services
@@ -80,6 +80,7 @@ def _json(data: dict, status: int = 200) -> JsonResponse:
     return JsonResponse(data, status=status, json_dumps_params={"ensure_ascii": False})
 
 
+@csrf_for_sessions
 @require_http_methods(["GET", "POST"])
 @letter_api
 def letters(request: HttpRequest) -> JsonResponse:
@@ -135,6 +136,7 @@ def _staff(request: HttpRequest):
     return request.user
 
 
+@csrf_for_sessions
 @require_http_methods(["POST"])
 @letter_api
 def letter_action(request: HttpRequest, code: str, action: str) -> JsonResponse:
@@ -161,6 +163,7 @@ def letter_action(request: HttpRequest, code: str, action: str) -> JsonResponse:
     return _json(letter_json(letter, private=True))
 
 
+@csrf_for_sessions
 @require_http_methods(["POST"])
 @letter_api
 def extension_decision(request: HttpRequest, code: str, extension_id: int, decision: str) -> JsonResponse:

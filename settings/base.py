@@ -42,6 +42,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "settings.urls"
+CSRF_FAILURE_VIEW = "departments.http.csrf_failure"
 ASGI_APPLICATION = "asgi.application"
 
 TEMPLATES = [

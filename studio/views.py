@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_http_methods
 
-from departments.http import BadRequest, api_error, json_body
+from departments.http import BadRequest, api_error, csrf_for_sessions, json_body
 from departments.models import Department
 from departments.registry import department_json
 from moderation import services as moderation
@@ -126,6 +126,7 @@ def request_netizen_key(request: HttpRequest) -> str:
     return "s" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
+@csrf_for_sessions
 @require_http_methods(["POST"])
 @api_view
 def ask(request: HttpRequest, broadcast_id: int) -> JsonResponse:

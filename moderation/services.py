@@ -11,7 +11,8 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from moderation import ratelimit, screening
+from departments import ratelimit
+from moderation import screening
 from moderation.models import ModerationAction, Question, QuestionStatus, Support
 from studio import events
 from studio.errors import ServiceError

@@ -39,6 +39,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "departments.security.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "settings.urls"
@@ -150,3 +151,7 @@ MINXIN_ASSESSMENT_WEIGHTS = {
 }
 # Volume adjustment: each department's score is pulled toward the mean by this many letters.
 MINXIN_ASSESSMENT_PRIOR_LETTERS = 20
+
+# Failed and successful login attempts alike count, per client address and per address + user name.
+MINXIN_LOGIN_LIMITS_PER_ADDRESS = [(60, 30), (3600, 200)]
+MINXIN_LOGIN_LIMITS_PER_USER = [(60, 5), (3600, 30)]

@@ -5,6 +5,7 @@ from django.urls import include, path
 from archive import ops
 from archive import views as archive_views
 from departments import views as department_views
+from departments.security import ThrottledLoginView
 from letters import views as letter_views
 from moderation import views as moderation_views
 from studio import views as studio_views
@@ -44,7 +45,7 @@ urlpatterns = [
     path("search/", archive_views.search_page, name="search"),
     path("letters/", include("letters.pages")),
     path("api/", include(api)),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

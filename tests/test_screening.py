@@ -1,4 +1,4 @@
-"""Unit tests of automatic screening (moderation/screening.py) and rate limits (moderation/ratelimit.py).
+"""Unit tests of automatic screening (moderation/screening.py) and rate limits (departments/ratelimit.py).
 
 Pure functions, no database, except the few tests of the per-process automaton that is built from
 the banned-word lists in the database and rebuilt when their version in the cache changes.
@@ -9,7 +9,8 @@ import uuid
 import pytest
 from django.core.cache import cache
 
-from moderation import ratelimit, screening
+from departments import ratelimit
+from moderation import screening
 from moderation.screening import (
     BLOCK,
     REVIEW,

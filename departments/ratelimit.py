@@ -1,4 +1,7 @@
-"""Fixed-window rate limits in the cache: Redis in production (shared by every process), memory otherwise."""
+"""Fixed-window rate limits in the cache: Redis in production (shared by every process), memory otherwise.
+
+Here, with the other helpers every app may use (questions, 附议 and logins are limited with it).
+"""
 
 import time
 

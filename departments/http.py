@@ -36,7 +36,7 @@ def json_body(request: HttpRequest) -> dict:
         raise BadRequest("too_long", f"The body is over {MAX_JSON_BODY} bytes.", status=413)
     try:
         data = json.loads(request.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: [[[[… nested thousands deep
         raise BadRequest("bad_json", "The body is not valid UTF-8 JSON.") from None
     if not isinstance(data, dict):
         raise BadRequest("bad_json", "The body must be a JSON object.")

@@ -96,7 +96,7 @@ class FrameConsumer(AsyncWebsocketConsumer):
             return
         try:
             frame = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: [[[[… nested thousands deep
             await self.send_error("bad_json")
             return
         if not isinstance(frame, dict):

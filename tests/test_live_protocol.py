@@ -641,3 +641,14 @@ def test_a_question_asked_over_http_appears_escaped_in_the_log_once_published(li
     moderation.approve_question(live_broadcast.pk, body["question_id"], publish=True)
     events = Client().get(f"/api/broadcasts/{live_broadcast.pk}/events/").json()["events"]
     assert [e["data"]["question"]["text"] for e in events] == ["&amp;&lt;&gt;"]
+
+
+async def test_a_deeply_nested_frame_is_bad_json_and_the_connection_stays(sockets, live_broadcast):
+    """Found by tests/test_fuzz.py: 4,000 nested brackets used to crash the connection's handler."""
+    viewer = await sockets.open(f"/ws/live/{live_broadcast.pk}/")
+    await viewer.receive_json_from(timeout=5)  # hello
+    await viewer.send_to(text_data="[" * 4000 + "]" * 4000)
+    error = await viewer.receive_json_from(timeout=5)
+    assert error["type"] == "error" and error["code"] == "bad_json"
+    await viewer.send_json_to({"type": "ping"})
+    assert (await viewer.receive_json_from(timeout=5)) == {"type": "pong"}

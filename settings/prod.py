@@ -1,9 +1,11 @@
 """Production: every secret and host from the environment; nothing insecure by default."""
 
 from settings.base import *  # noqa: F403
-from settings.env import env_bool, env_int, env_str
+from settings.env import env_bool, env_int, env_list, env_str
 
 SECRET_KEY = env_str("SECRET_KEY", required=True)
+# Rotation: the new key in SECRET_KEY, the old ones here until their sessions have expired.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 DEBUG = False
 
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)

@@ -3,9 +3,12 @@
 Here, with the other helpers every app may use (questions, 附议 and logins are limited with it).
 """
 
+import logging
 import time
 
 from django.core.cache import cache
+
+log = logging.getLogger(__name__)
 
 
 def hit(name: str, identity: str, limits: list[tuple[int, int]]) -> int | None:
@@ -18,12 +21,16 @@ def hit(name: str, identity: str, limits: list[tuple[int, int]]) -> int | None:
     for window, limit in limits:
         bucket = int(now // window)
         key = f"minxin:rl:{name}:{window}:{identity}:{bucket}"
-        cache.add(key, 0, timeout=window + 1)
         try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=window + 1)
-            count = 1
+            cache.add(key, 0, timeout=window + 1)
+            try:
+                count = cache.incr(key)
+            except ValueError:  # expired between add and incr
+                cache.add(key, 1, timeout=window + 1)
+                count = 1
+        except Exception as exc:  # Redis down: let the action through rather than refuse everyone
+            log.warning("rate limit %s not counted, cache unavailable: %s", name, exc)
+            return None
         if count > limit:
             wait = int(window - now % window) + 1
             retry_after = max(retry_after or 0, wait)

@@ -209,10 +209,15 @@ def current_matcher() -> WordMatcher:
 
     from moderation.models import WORDS_VERSION_KEY, BannedWord
 
-    version = cache.get(WORDS_VERSION_KEY)
-    if version is None:  # the cache was emptied: nobody knows the version, so start a new one
-        cache.add(WORDS_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+    try:
         version = cache.get(WORDS_VERSION_KEY)
+        if version is None:  # the cache was emptied: nobody knows the version, so start a new one
+            cache.add(WORDS_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+            version = cache.get(WORDS_VERSION_KEY)
+    except Exception:  # the cache (Redis) is down: screen with the words this process has
+        if _matcher is not None:
+            return _matcher
+        version = None
     if _matcher is None or version != _matcher_version:
         with _lock:
             words = BannedWord.objects.filter(word_list__active=True).values_list("word", "word_list__level")

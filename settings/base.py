@@ -117,7 +117,7 @@ LOGGING = {
 
 # Sessions are read on every WebSocket connect (AuthMiddlewareStack): from the cache first,
 # so a viewer's connect costs one cache read, not a database query.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_ENGINE = "departments.sessions"  # cached_db that falls back to the database without Redis
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:

@@ -24,3 +24,31 @@ def test_logins_are_throttled_per_address_and_user_name(client, personas, settin
     # Another user name from the same address is not held back by mona's attempts.
     other = client.post("/accounts/login/", {"username": "harry", "password": "pw-harry"})
     assert other.status_code == 302
+
+
+def test_pages_sessions_and_rate_limits_keep_working_while_the_cache_is_down(client, personas, settings):
+    """With Redis restarting, logins, pages and asks fall back to the database instead of a 500."""
+    from django.core.cache import caches
+
+    from tests.conftest import make_broadcast
+
+    broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+    # (pytest-django's settings fixture makes Django rebuild its caches from the new setting.)
+    assert caches["default"].__class__.__name__ == "RedisCache"
+    try:
+        assert client.post("/accounts/login/", {"username": "mona", "password": "pw-mona"}).status_code == 302
+        assert client.get(f"/live/{broadcast.pk}/").status_code == 200
+        asked = client.post(
+            f"/api/broadcasts/{broadcast.pk}/questions/",
+            '{"client_id": "c1", "text": "缓存不可用时也能提问吗"}',
+            content_type="application/json",
+        )
+        assert asked.status_code == 201
+    finally:
+        caches.close_all()

@@ -56,6 +56,7 @@ SENTENCE = "感谢网友关注。公交线网优化方案将于下月公示，�
 # a bench run and a test run on the same Redis never hear each other.
 BROADCAST_ID_FLOOR = 900_000_000
 DESIGNS = ("minxin hub", "textbook Channels", "websockets broadcast()")
+SCENARIOS = ("broadcast", "ingest", "storm")
 
 
 # --- small helpers ---------------------------------------------------------------------------
@@ -123,7 +124,18 @@ def redis_db(url: str) -> int:
 
 
 class Viewer:
-    __slots__ = ("close_code", "count", "open", "other", "received", "task", "ws")
+    __slots__ = (
+        "after",
+        "close_code",
+        "count",
+        "frames",
+        "open",
+        "other",
+        "received",
+        "started",
+        "task",
+        "ws",
+    )
 
     def __init__(self) -> None:
         self.ws: Any = None
@@ -133,13 +145,19 @@ class Viewer:
         self.received: list[tuple[float, str]] = []
         self.close_code: int | None = None
         self.task: asyncio.Task | None = None
+        # Ingest and storm: every frame (receipt time, text) while capturing; the seq it resumes after.
+        self.frames: list[tuple[float, str]] = []
+        self.after = 0
+        self.started = 0.0
 
 
 class LoadState:
     def __init__(self) -> None:
         self.viewers: list[Viewer] = []
         self.recording = False
+        self.capture = False
         self.tag = ""
+        self.asked: dict[int, tuple[str, str]] = {}  # ingest: viewer index -> client_id, text
 
 
 def _describe(exc: BaseException) -> str:
@@ -183,6 +201,8 @@ async def _viewer(state: LoadState, viewer: Viewer, url: str, origin: str, conne
                     viewer.count += 1
                 else:
                     viewer.other += 1
+            elif state.capture and isinstance(message, str):
+                viewer.frames.append((now, message))
     except ConnectionClosed:
         pass
     finally:
@@ -262,7 +282,8 @@ def _finish_stats(state: LoadState, messages: int, late: int) -> dict:
     }
 
 
-async def _close_all(state: LoadState, within: float) -> None:
+async def _close_all(state: LoadState, within: float, keep: bool = False) -> None:
+    """Close every socket; with `keep`, the viewers' records stay (the storm reconnects them)."""
     viewers = [v for v in state.viewers if v.ws is not None]
 
     async def close(viewer: Viewer) -> None:
@@ -282,7 +303,237 @@ async def _close_all(state: LoadState, within: float) -> None:
         if viewer.task is not None and not viewer.task.done():
             viewer.task.cancel()
     await asyncio.sleep(0)
-    state.viewers = []
+    if not keep:
+        state.viewers = []
+
+
+# --- ingest: a burst of questions (issue 7.4) --------------------------------------------------
+
+QUESTION_MARK = "ingest-bench"
+QUESTION_RE = re.compile(QUESTION_MARK + r" (\S+) (\d+) ([0-9.]+)\]")
+QUESTION_TEMPLATES = (
+    "请问{n}路公交的夜间班次能不能延长到十一点？下班晚的人太多了。",
+    "我们小区门口的人行道施工已经{n}天了，什么时候能完工？老人出门很不方便。",
+    "地铁站出口的共享单车停放太乱，能否划定停放区域并安排人员每天整理？",
+    "孩子今年上小学，学区划分什么时候公布？我们{n}号楼到底属于哪个学校？",
+    "医保异地结算还要先备案吗？在外地住院{n}天，回来报销手续太复杂。",
+    "老旧小区加装电梯的补贴标准是多少？我们单元{n}户都同意了，下一步找谁？",
+    "冬季供暖温度总是不达标，室内只有十几度，打了{n}次热线还没解决。",
+    "路口的红绿灯时间太短，行人过马路要跑，能否延长{n}秒？",
+)
+
+
+def question_text(tag: str, index: int, sent_at: float) -> str:
+    """A citizen's question of ordinary length, with the bench's mark (tag, index, send time)."""
+    template = QUESTION_TEMPLATES[index % len(QUESTION_TEMPLATES)]
+    return template.format(n=index % 89 + 2) + f"[{QUESTION_MARK} {tag} {index} {sent_at:.6f}]"
+
+
+async def _ask_all(
+    state: LoadState, tag: str, window: float, within: float, count: int, resend: bool
+) -> dict:
+    """Every open connection (or the first `count`) sends one `ask`, spread evenly over `window` s.
+
+    With `resend`, the same client_id and text as its first ask. Waits for each one's `ask.ok` or
+    `error` (matched on `ref`) until `within` s after the last send.
+    """
+    targets = [(i, v) for i, v in enumerate(state.viewers) if v.open]
+    if count:
+        targets = targets[:count]
+    asked = state.asked
+    sent: dict[int, tuple[str, float, int]] = {}  # index -> client_id, send time, frames before the send
+    send_errors: collections.Counter[str] = collections.Counter()
+    started = time.monotonic()
+    for k, (i, viewer) in enumerate(targets):
+        ahead = started + k * window / max(1, len(targets)) - time.monotonic()
+        if ahead > 0.002:
+            await asyncio.sleep(ahead)
+        sent_at = time.time()
+        if resend and i in asked:
+            client_id, text = asked[i]
+        else:
+            client_id = f"{tag}-{i}"
+            text = question_text(tag, i, sent_at)
+            asked[i] = (client_id, text)
+        frame = json.dumps(
+            {"type": "ask", "client_id": client_id, "text": text, "nickname": f"网友{i}"}, ensure_ascii=False
+        )
+        sent[i] = (client_id, sent_at, len(viewer.frames))
+        try:
+            await viewer.ws.send(frame)
+        except Exception as exc:
+            send_errors[_describe(exc)] += 1
+            del sent[i]
+    send_seconds = time.monotonic() - started
+    pending = dict(sent)
+    replies: dict[int, tuple[float, dict]] = {}
+    deadline = time.monotonic() + within
+    while pending and time.monotonic() < deadline:
+        for i, (client_id, sent_at, start) in list(pending.items()):
+            needle = f'"ref":"{client_id}"'
+            for received_at, text in state.viewers[i].frames[start:]:
+                if needle in text:
+                    replies[i] = (received_at - sent_at, json.loads(text))
+                    del pending[i]
+                    break
+        if pending:
+            await asyncio.sleep(0.02)
+    latencies = sorted(latency for latency, frame in replies.values() if frame.get("type") == "ask.ok")
+    errors = collections.Counter(
+        str(frame.get("code")) for _latency, frame in replies.values() if frame.get("type") != "ask.ok"
+    )
+    errors.update({f"send failed: {k}": v for k, v in send_errors.items()})
+    if pending:
+        errors["no answer within the timeout"] += len(pending)
+    return {
+        "sent": len(sent),
+        "send_seconds": send_seconds,
+        "ok": len(latencies),
+        "errors": dict(errors),
+        "p50": percentile(latencies, 50),
+        "p95": percentile(latencies, 95),
+        "p99": percentile(latencies, 99),
+        "max": latencies[-1] if latencies else float("nan"),
+        "question_ids": {
+            sent[i][0]: frame.get("question_id")
+            for i, (_latency, frame) in replies.items()
+            if frame.get("type") == "ask.ok"
+        },
+    }
+
+
+# --- storm: every viewer reconnects with ?after= (issue 7.5) ----------------------------------
+
+
+def _event_seqs(viewer: Viewer) -> list[int]:
+    seqs = []
+    for _at, text in viewer.frames:
+        if '"type":"event"' in text:
+            seqs.append(json.loads(text)["seq"])
+    return seqs
+
+
+async def _wait_events(state: LoadState, count: int, within: float) -> dict:
+    """Wait until every open viewer holds `count` events; each viewer's `after` = the last seq it holds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if all(sum('"type":"event"' in t for _a, t in v.frames) >= count for v in state.viewers if v.open):
+            break
+        await asyncio.sleep(0.05)
+    holding: collections.Counter[int] = collections.Counter()
+    for viewer in state.viewers:
+        if viewer.ws is None:
+            continue
+        seqs = _event_seqs(viewer)
+        if seqs:
+            viewer.after = max(seqs)
+        else:  # nothing live yet: what the hello said
+            for _at, text in viewer.frames:
+                if '"type":"hello"' in text:
+                    viewer.after = json.loads(text)["last_seq"]
+                    break
+        holding[viewer.after] += 1
+    return {"open": sum(1 for v in state.viewers if v.open), "after": dict(holding)}
+
+
+async def _storm(
+    state: LoadState, urls: list[str], origins: list[str], window: float, final_seq: int, within: float
+) -> dict:
+    """Every viewer that was connected reconnects with ?after=<its last seq>, ramped evenly over `window`.
+
+    Each lands on the next process (as behind a balancer after a blip). Waits until every one holds
+    `final_seq` (or `within` s after the last connect), then checks what each one received.
+    """
+    olds = [v for v in state.viewers if v.ws is not None]
+    loop = asyncio.get_running_loop()
+    news: list[Viewer] = []
+    futures: list[asyncio.Future] = []
+    started = time.monotonic()
+    for k, old in enumerate(olds):
+        ahead = started + k * window / max(1, len(olds)) - time.monotonic()
+        if ahead > 0.002:
+            await asyncio.sleep(ahead)
+        viewer = Viewer()
+        viewer.after = old.after
+        viewer.started = time.time()
+        j = (k + 1) % len(urls)
+        future = loop.create_future()
+        viewer.task = loop.create_task(
+            _viewer(state, viewer, f"{urls[j]}?after={old.after}", origins[j], future)
+        )
+        news.append(viewer)
+        futures.append(future)
+    state.viewers = news
+    ramp_seconds = time.monotonic() - started
+    last = f'"seq":{final_seq},'
+
+    def done(viewer: Viewer, future: asyncio.Future) -> bool:
+        if not future.done():
+            return False
+        if future.result() is not None or not viewer.open:
+            return True
+        return any(last in t and '"type":"event"' in t for _a, t in viewer.frames)
+
+    deadline = time.monotonic() + within
+    finished: set[int] = set()
+    while time.monotonic() < deadline and len(finished) < len(news):
+        for k, (viewer, future) in enumerate(zip(news, futures, strict=True)):
+            if k not in finished and done(viewer, future):
+                finished.add(k)
+        if len(finished) < len(news):
+            await asyncio.sleep(0.05)
+    errors: collections.Counter[str] = collections.Counter()
+    latencies: list[float] = []
+    complete = duplicates = missing = extra = error_frames = bad_hello = 0
+    for viewer, future in zip(news, futures, strict=True):
+        if not future.done():
+            errors["no handshake within the timeout"] += 1
+            continue
+        if future.result() is not None:
+            errors[future.result()] += 1
+            continue
+        seqs = _event_seqs(viewer)
+        expected = list(range(viewer.after + 1, final_seq + 1))
+        duplicates += len(seqs) - len(set(seqs))
+        missing += len(set(expected) - set(seqs))
+        extra += sum(1 for s in seqs if s <= viewer.after or s > final_seq)
+        if seqs == expected:
+            complete += 1
+        for at, text in viewer.frames:
+            if '"type":"error"' in text:
+                error_frames += 1
+            elif '"type":"hello"' in text and json.loads(text)["last_seq"] < viewer.after:
+                bad_hello += 1
+            elif '"type":"event"' in text and last in text:
+                latencies.append(at - viewer.started)
+                break
+    latencies.sort()
+    connected = sum(1 for f in futures if f.done() and f.result() is None)
+    return {
+        "viewers": len(olds),
+        "connected": connected,
+        "failed": len(olds) - connected,
+        "errors": dict(errors),
+        "ramp_seconds": ramp_seconds,
+        "complete": complete,
+        "duplicates": duplicates,
+        "missing": missing,
+        "extra": extra,
+        "error_frames": error_frames,
+        "bad_hello": bad_hello,
+        "closed_by_server": sum(
+            1 for v, f in zip(news, futures, strict=True) if f.done() and f.result() is None and not v.open
+        ),
+        "close_codes": dict(
+            collections.Counter(v.close_code for v in news if v.ws is not None and not v.open)
+        ),
+        "after": dict(collections.Counter(v.after for v in news)),
+        "p50": percentile(latencies, 50),
+        "p95": percentile(latencies, 95),
+        "p99": percentile(latencies, 99),
+        "max": latencies[-1] if latencies else float("nan"),
+        "seconds": time.monotonic() - started,
+    }
 
 
 async def _loadgen(conn: Any) -> None:
@@ -318,7 +569,20 @@ async def _loadgen(conn: Any) -> None:
             conn.send(_finish_stats(state, messages, late))
         elif command == "close":
             await _close_all(state, *args)
+            state.capture = False
             conn.send({"closed": True})
+        elif command == "capture":
+            state.capture = True
+            conn.send({"capture": True})
+        elif command == "ask":
+            conn.send(await _ask_all(state, *args))
+        elif command == "events":
+            conn.send(await _wait_events(state, *args))
+        elif command == "disconnect":
+            await _close_all(state, args[0], keep=True)
+            conn.send({"closed": sum(1 for v in state.viewers if v.ws is not None)})
+        elif command == "storm":
+            conn.send(await _storm(state, *args))
         elif command == "exit":
             loop.remove_reader(conn.fileno())
             conn.send({"bye": True})
@@ -454,6 +718,12 @@ async def warm_up(url: str, origin: str, expect_frame: bool) -> None:
 # --- the project's side: database, accounts, programme --------------------------------------
 
 
+# Every bench client comes from 127.0.0.1: the per-address question limits (30 a minute, 300 an
+# hour by default) would refuse the ingest burst, so the bench's servers get these instead. The
+# per-netizen limits stay as configured: each netizen connection is its own netizen and asks once.
+ASKS_PER_ADDRESS = 100_000
+
+
 def project_env(database_url: str, redis_url: str) -> dict:
     env = {
         **os.environ,
@@ -465,6 +735,8 @@ def project_env(database_url: str, redis_url: str) -> dict:
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "PYTHONUNBUFFERED": "1",
+        "MINXIN_ASKS_PER_ADDRESS_PER_MINUTE": str(ASKS_PER_ADDRESS),
+        "MINXIN_ASKS_PER_ADDRESS_PER_HOUR": str(ASKS_PER_ADDRESS),
     }
     for name in ("DEBUG", "SQLITE_PATH", "SECRET_KEY_FILE", "DATABASE_URL_FILE", "REDIS_URL_FILE"):
         env.pop(name, None)
@@ -520,9 +792,28 @@ from django.test import Client
 from django.utils import timezone
 from studio.models import Broadcast
 Broadcast.objects.filter(pk={broadcast_id}).update(status="live", started_at=timezone.now())
-client = Client()
-client.force_login(get_user_model().objects.get(username="benchguest"))
-print(settings.SESSION_COOKIE_NAME + "=" + client.cookies[settings.SESSION_COOKIE_NAME].value)
+for username in ("benchguest", "benchmoderator"):
+    client = Client()
+    client.force_login(get_user_model().objects.get(username=username))
+    print(settings.SESSION_COOKIE_NAME + "=" + client.cookies[settings.SESSION_COOKIE_NAME].value)
+"""
+
+NEW_PROGRAMME_SCRIPT = """
+import io
+from django.core.management import call_command
+from django.utils import timezone
+from studio.models import Broadcast
+out = io.StringIO()
+call_command("createbroadcast", "--department", "jtw", "--title", {title!r}, "--guest", "benchguest", stdout=out)
+broadcast_id = int(out.getvalue().strip().splitlines()[-1])
+Broadcast.objects.filter(pk=broadcast_id).update(status="live", started_at=timezone.now())
+print(broadcast_id)
+"""
+
+COUNT_SCRIPT = """
+from moderation.models import Question
+questions = Question.objects.filter(broadcast_id={broadcast_id})
+print(questions.count(), questions.values("client_id").distinct().count())
 """
 
 
@@ -530,6 +821,18 @@ print(settings.SESSION_COOKIE_NAME + "=" + client.cookies[settings.SESSION_COOKI
 class Programme:
     broadcast_id: int
     cookie: str  # the guest's session cookie, name=value
+    moderator_cookie: str = ""  # benchmoderator's
+
+
+def new_programme(env: dict, title: str) -> int:
+    """A fresh live programme with the bench guest: a log and a question table of its own."""
+    return int(manage(env, "shell", "-c", NEW_PROGRAMME_SCRIPT.format(title=title)).strip().splitlines()[-1])
+
+
+def count_questions(env: dict, broadcast_id: int) -> tuple[int, int]:
+    """Questions stored for the programme, and distinct client_ids among them (through the ORM)."""
+    total, distinct = manage(env, "shell", "-c", COUNT_SCRIPT.format(broadcast_id=broadcast_id)).split()[-2:]
+    return int(total), int(distinct)
 
 
 def prepare_project(env: dict, database_url: str) -> Programme:
@@ -551,14 +854,25 @@ def prepare_project(env: dict, database_url: str) -> Programme:
         "--title",
         "市交通委新闻发言人",
     )
+    manage(
+        env,
+        "createstaff",
+        "benchmoderator",
+        "--role",
+        "moderator",
+        "--password",
+        secrets.token_urlsafe(12),
+        "--name",
+        "审核员",
+    )
     out = manage(
         env, "createbroadcast", "--department", "jtw", "--title", "fan-out bench", "--guest", "benchguest"
     )
     broadcast_id = int(out.strip().splitlines()[-1])
-    session = (
-        manage(env, "shell", "-c", LIVE_SCRIPT.format(broadcast_id=broadcast_id)).strip().splitlines()[-1]
+    guest, moderator = (
+        manage(env, "shell", "-c", LIVE_SCRIPT.format(broadcast_id=broadcast_id)).strip().splitlines()[-2:]
     )
-    return Programme(broadcast_id, session)
+    return Programme(broadcast_id, guest, moderator)
 
 
 # --- the three designs -----------------------------------------------------------------------
@@ -618,9 +932,11 @@ class Design:
 class MinxinDesign(Design):
     name = DESIGNS[0]
 
-    def __init__(self, bench: Bench, processes: int):
+    def __init__(self, bench: Bench, processes: int, broadcast_id: int | None = None):
         super().__init__(bench)
         self.processes = processes
+        self.broadcast_id = broadcast_id if broadcast_id is not None else bench.programme.broadcast_id
+        self.expected_acks = bench.args.messages
         self.guest: Any = None
         self.guest_reader: asyncio.Task | None = None
         self.acks = 0
@@ -658,7 +974,7 @@ class MinxinDesign(Design):
                 time.sleep(0.2)
 
     def viewer_urls(self) -> tuple[list[str], list[str]]:
-        bid = self.bench.programme.broadcast_id
+        bid = self.broadcast_id
         return (
             [f"ws://127.0.0.1:{s.port}/ws/live/{bid}/" for s in self.servers],
             [f"http://127.0.0.1:{s.port}" for s in self.servers],
@@ -672,7 +988,7 @@ class MinxinDesign(Design):
         self.acks, self.errors = 0, []
         self.answered = asyncio.Event()
         self.guest = await connect(
-            f"ws://127.0.0.1:{server.port}/ws/studio/{self.bench.programme.broadcast_id}/",
+            f"ws://127.0.0.1:{server.port}/ws/studio/{self.broadcast_id}/",
             origin=Origin(f"http://127.0.0.1:{server.port}"),
             additional_headers={"Cookie": self.bench.programme.cookie},
             compression=None,
@@ -692,7 +1008,7 @@ class MinxinDesign(Design):
                     self.acks += 1
                 elif frame.get("type") == "error":
                     self.errors.append(f"{frame.get('code')}: {frame.get('message')}")
-                if self.acks + len(self.errors) >= self.bench.args.messages:
+                if self.acks + len(self.errors) >= self.expected_acks:
                     self.answered.set()
 
     async def send(self, tag: str, index: int) -> None:
@@ -708,6 +1024,14 @@ class MinxinDesign(Design):
             ensure_ascii=False,
         )
         await self.guest.send(text)
+
+    async def wait_acks(self, count: int, within: float) -> None:
+        """Until the guest holds `count` acks or errors."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self.acks + len(self.errors) >= count:
+                break
+            await asyncio.sleep(0.02)
 
     async def close_sender(self) -> None:
         with contextlib.suppress(TimeoutError):
@@ -927,6 +1251,298 @@ class Bench:
             design.stop()
         return row
 
+    # --- ingest and storm ------------------------------------------------------------------
+
+    async def _servers(self, broadcast_id: int) -> MinxinDesign:
+        design = MinxinDesign(self, self.args.processes, broadcast_id)
+        await asyncio.wait_for(design.start(), 120)
+        await asyncio.sleep(0.5)
+        return design
+
+    async def _connect(self, design: MinxinDesign, count: int, urls: list[str] | None = None) -> dict:
+        args = self.args
+        viewer_urls, origins = design.viewer_urls()
+        within = count / args.ramp + 60
+        await self.loadgen.call(30, "capture")
+        return await self.loadgen.call(
+            within + 30, "connect", urls or viewer_urls, origins, count, args.ramp, within
+        )
+
+    async def ingest(self) -> IngestRow:
+        """Issue 7.4: N netizens each ask once within ~1 s; a moderator watches the queue."""
+        args, loadgen = self.args, self.loadgen
+        row = IngestRow(args.processes, args.netizens, window=args.ingest_window)
+        design: MinxinDesign | None = None
+        moderator = None
+        try:
+            broadcast_id = await asyncio.to_thread(new_programme, self.env, "ingest bench")
+            row.broadcast_id = broadcast_id
+            design = await self._servers(broadcast_id)
+            connected = await self._connect(design, args.netizens)
+            row.connected, row.failed = connected["connected"], connected["failed"]
+            if connected["errors"]:
+                row.notes.append(
+                    "connect errors: " + ", ".join(f"{k} ×{v}" for k, v in connected["errors"].items())
+                )
+            moderator = Moderator(self, design, broadcast_id)
+            await asyncio.wait_for(moderator.open(), 60)
+            pids = [s.pid for s in design.servers]
+            cpu_before = sum(cpu_seconds(pid) for pid in pids)
+            loadgen_before = cpu_seconds(loadgen.pid)
+            tag = f"{self.run_id}i{broadcast_id}"
+            timeout = args.ask_timeout
+            asked = await loadgen.call(
+                args.ingest_window + timeout + 60, "ask", tag, args.ingest_window, timeout, 0, False
+            )
+            row.sent, row.acked, row.errors = asked["sent"], asked["ok"], asked["errors"]
+            row.send_seconds = asked["send_seconds"]
+            row.ack = (asked["p50"], asked["p95"], asked["p99"], asked["max"])
+            await moderator.wait(tag, row.sent, timeout)
+            row.cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+            row.loadgen_cpu = cpu_seconds(loadgen.pid) - loadgen_before
+            queued = moderator.latencies(tag)
+            row.queued, row.queue_duplicates = len(queued), moderator.duplicates(tag)
+            row.queue = (
+                percentile(queued, 50),
+                percentile(queued, 95),
+                percentile(queued, 99),
+                queued[-1] if queued else float("nan"),
+            )
+            first_ids: dict[str, int] = asked["question_ids"]
+            if args.resend:
+                again = await loadgen.call(timeout + 60, "ask", tag, 0.1, timeout, args.resend, True)
+                row.resent = again["sent"]
+                row.resent_same = sum(
+                    1 for cid, qid in again["question_ids"].items() if first_ids.get(cid) == qid
+                )
+                if again["errors"]:
+                    row.notes.append(
+                        "resend errors: " + ", ".join(f"{k} ×{v}" for k, v in again["errors"].items())
+                    )
+                await asyncio.sleep(0.5)  # a question.new for a resend would arrive by now
+                row.queued_after_resend = len(moderator.latencies(tag))
+            row.stored, row.distinct = await asyncio.to_thread(count_questions, self.env, broadcast_id)
+            row.distinct_ids = len(set(first_ids.values()))
+        except Exception as exc:
+            row.error = f"{type(exc).__name__}: {exc}"
+            for server in design.servers if design else []:
+                if server.process.poll() is not None:
+                    row.error += f"\n{server.name} exited ({server.process.returncode}):\n{server.tail()}"
+        finally:
+            if moderator is not None:
+                await moderator.close()
+            with contextlib.suppress(Exception):
+                await loadgen.call(90, "close", 60)
+            if design is not None:
+                design.stop()
+        return row
+
+    async def storm(self) -> StormRow:
+        """Issue 7.5: N viewers drop, K answers are posted, all N reconnect with ?after= within W s."""
+        args, loadgen = self.args, self.loadgen
+        row = StormRow(args.processes, args.storm_viewers, args.storm_answers, window=args.storm_window)
+        design: MinxinDesign | None = None
+        try:
+            broadcast_id = await asyncio.to_thread(new_programme, self.env, "storm bench")
+            design = await self._servers(broadcast_id)
+            connected = await self._connect(design, args.storm_viewers)
+            row.connected, row.failed = connected["connected"], connected["failed"]
+            if connected["errors"]:
+                row.notes.append(
+                    "first connect errors: " + ", ".join(f"{k} ×{v}" for k, v in connected["errors"].items())
+                )
+            await asyncio.sleep(args.settle)
+            design.expected_acks = args.storm_seen + args.storm_answers
+            await asyncio.wait_for(design.open_sender(), 60)
+            tag = f"{self.run_id}s{broadcast_id}"
+            # What the viewers see live before the blip: seqs 1..S.
+            for index in range(args.storm_seen):
+                await design.send(tag, index)
+            await design.wait_acks(args.storm_seen, 60)
+            seen = await loadgen.call(120, "events", args.storm_seen, 60)
+            row.seen = seen["after"]
+            row.closed = (await loadgen.call(150, "disconnect", 120))["closed"]
+            # The blip: nobody is connected while the guest answers K times.
+            for index in range(args.storm_seen, args.storm_seen + args.storm_answers):
+                await design.send(tag, index)
+            await design.wait_acks(args.storm_seen + args.storm_answers, 60)
+            row.acks = design.acks
+            final_seq = args.storm_seen + args.storm_answers
+            urls, origins = design.viewer_urls()
+            pids = [s.pid for s in design.servers]
+            cpu_before = sum(cpu_seconds(pid) for pid in pids)
+            loadgen_before = cpu_seconds(loadgen.pid)
+            stats = await loadgen.call(
+                args.storm_window + args.drain_timeout + 120,
+                "storm",
+                urls,
+                origins,
+                args.storm_window,
+                final_seq,
+                args.drain_timeout,
+            )
+            row.cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+            row.loadgen_cpu = cpu_seconds(loadgen.pid) - loadgen_before
+            row.seconds = stats["seconds"]
+            row.reconnected, row.reconnect_failed = stats["connected"], stats["failed"]
+            row.complete, row.duplicates = stats["complete"], stats["duplicates"]
+            row.missing, row.extra = stats["missing"], stats["extra"]
+            row.p50, row.p95, row.p99, row.max = stats["p50"], stats["p95"], stats["p99"], stats["max"]
+            row.after = stats["after"]
+            if stats["errors"]:
+                row.notes.append(
+                    "reconnect errors: " + ", ".join(f"{k} ×{v}" for k, v in stats["errors"].items())
+                )
+            if stats["error_frames"]:
+                row.notes.append(f"{stats['error_frames']} error frames")
+            if stats["bad_hello"]:
+                row.notes.append(f"{stats['bad_hello']} hellos with last_seq behind the viewer")
+            if stats["closed_by_server"]:
+                row.notes.append(
+                    f"{stats['closed_by_server']} closed by the server, codes {stats['close_codes']}"
+                )
+            if design.errors:
+                row.notes.append("guest errors: " + "; ".join(design.errors[:3]))
+            await design.close_sender()
+        except Exception as exc:
+            row.error = f"{type(exc).__name__}: {exc}"
+            for server in design.servers if design else []:
+                if server.process.poll() is not None:
+                    row.error += f"\n{server.name} exited ({server.process.returncode}):\n{server.tail()}"
+        finally:
+            with contextlib.suppress(Exception):
+                await loadgen.call(90, "close", 60)
+            if design is not None:
+                design.stop()
+        return row
+
+
+class Moderator:
+    """One logged-in moderator on /ws/moderate/<id>/ of the first process, in the bench process."""
+
+    def __init__(self, bench: Bench, design: MinxinDesign, broadcast_id: int):
+        self.bench = bench
+        self.port = design.servers[0].port
+        self.broadcast_id = broadcast_id
+        self.ws: Any = None
+        self.reader: asyncio.Task | None = None
+        self.new: list[tuple[float, str]] = []  # (receipt time, question text) of each question.new
+
+    async def open(self) -> None:
+        from websockets.asyncio.client import connect
+        from websockets.typing import Origin
+
+        self.ws = await connect(
+            f"ws://127.0.0.1:{self.port}/ws/moderate/{self.broadcast_id}/",
+            origin=Origin(f"http://127.0.0.1:{self.port}"),
+            additional_headers={"Cookie": self.bench.programme.moderator_cookie},
+            compression=None,
+            proxy=None,
+            open_timeout=30,
+            max_size=None,
+        )
+        first = json.loads(await asyncio.wait_for(self.ws.recv(), 30))
+        if first.get("type") != "queue":
+            raise RuntimeError(f"the moderator's socket did not open with a queue: {first}")
+        self.reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        with contextlib.suppress(Exception):
+            async for message in self.ws:
+                now = time.time()
+                frame = json.loads(message)
+                if frame.get("type") == "question.new":
+                    self.new.append((now, frame["question"]["text"]))
+
+    def _marked(self, tag: str) -> list[tuple[int, float]]:
+        found = []
+        for received_at, text in self.new:
+            match = QUESTION_RE.search(text)
+            if match and match.group(1) == tag:
+                found.append((int(match.group(2)), received_at - float(match.group(3))))
+        return found
+
+    def latencies(self, tag: str) -> list[float]:
+        """Send → question.new, one per question (the first if it came twice), sorted."""
+        first: dict[int, float] = {}
+        for index, latency in self._marked(tag):
+            first.setdefault(index, latency)
+        return sorted(first.values())
+
+    def duplicates(self, tag: str) -> int:
+        marked = self._marked(tag)
+        return len(marked) - len({index for index, _ in marked})
+
+    async def wait(self, tag: str, count: int, within: float) -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if len(self.latencies(tag)) >= count:
+                break
+            await asyncio.sleep(0.05)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.ws.close()
+        if self.reader is not None:
+            self.reader.cancel()
+
+
+@dataclass
+class IngestRow:
+    processes: int
+    netizens: int
+    window: float
+    broadcast_id: int = 0
+    connected: int = 0
+    failed: int = 0
+    sent: int = 0
+    send_seconds: float = float("nan")
+    acked: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    ack: tuple[float, float, float, float] = (float("nan"),) * 4
+    queued: int = 0
+    queue_duplicates: int = 0
+    queue: tuple[float, float, float, float] = (float("nan"),) * 4
+    stored: int = -1
+    distinct: int = -1
+    distinct_ids: int = 0
+    resent: int = 0
+    resent_same: int = 0
+    queued_after_resend: int = 0
+    cpu: float = float("nan")
+    loadgen_cpu: float = float("nan")
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class StormRow:
+    processes: int
+    viewers: int
+    answers: int
+    window: float
+    connected: int = 0
+    failed: int = 0
+    seen: dict[int, int] = field(default_factory=dict)
+    closed: int = 0
+    acks: int = 0
+    reconnected: int = 0
+    reconnect_failed: int = 0
+    complete: int = 0
+    duplicates: int = 0
+    missing: int = 0
+    extra: int = 0
+    after: dict[int, int] = field(default_factory=dict)
+    p50: float = float("nan")
+    p95: float = float("nan")
+    p99: float = float("nan")
+    max: float = float("nan")
+    seconds: float = float("nan")
+    cpu: float = float("nan")
+    loadgen_cpu: float = float("nan")
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
 
 # --- output ----------------------------------------------------------------------------------
 
@@ -1045,8 +1661,12 @@ def row_cells(row: Row) -> tuple[str, ...]:
 
 
 def print_table(rows: list[Row]) -> None:
-    cells = [HEADER, *(row_cells(r) for r in rows)]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(HEADER))]
+    print_grid(HEADER, [row_cells(r) for r in rows])
+
+
+def print_grid(header: tuple[str, ...], body: list[tuple[str, ...]]) -> None:
+    cells = [header, *body]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
     for i, line in enumerate(cells):
         print(
             " | ".join(
@@ -1056,6 +1676,118 @@ def print_table(rows: list[Row]) -> None:
         )
         if i == 0:
             print("-|-".join("-" * w for w in widths))
+
+
+INGEST_HEADER = (
+    "scenario",
+    "processes",
+    "netizens",
+    "connected/failed",
+    "acked/sent",
+    "errors",
+    "ask.ok p50/p95/p99/max ms",
+    "on queue/sent",
+    "queue p50/p95/p99/max ms",
+    "stored in DB",
+    "resent: same id",
+    "server CPU s",
+)
+
+
+def four(values: tuple[float, float, float, float]) -> str:
+    return "/".join(ms(v) for v in values)
+
+
+def ingest_cells(row: IngestRow) -> tuple[str, ...]:
+    errors = sum(row.errors.values())
+    return (
+        "ingest",
+        str(row.processes),
+        f"{row.netizens:,}",
+        f"{row.connected:,}/{row.failed:,}",
+        f"{row.acked:,}/{row.sent:,}",
+        f"{errors:,}",
+        four(row.ack),
+        f"{row.queued:,}/{row.sent:,}",
+        four(row.queue),
+        "-" if row.stored < 0 else f"{row.stored:,} ({row.distinct:,} ids)",
+        f"{row.resent_same:,}/{row.resent:,}",
+        "-" if row.cpu != row.cpu else f"{row.cpu:.2f}",
+    )
+
+
+STORM_HEADER = (
+    "scenario",
+    "processes",
+    "viewers",
+    "missed",
+    "connected/failed",
+    "reconnected/failed",
+    "complete/reconnected",
+    "dups",
+    "to last missed p50/p95/p99/max ms",
+    "server CPU s",
+    "CPU ms/reconnect",
+    "loadgen CPU s",
+)
+
+
+def storm_cells(row: StormRow) -> tuple[str, ...]:
+    per = row.cpu * 1000 / row.reconnected if row.reconnected and row.cpu == row.cpu else float("nan")
+    return (
+        "storm",
+        str(row.processes),
+        f"{row.viewers:,}",
+        str(row.answers),
+        f"{row.connected:,}/{row.failed:,}",
+        f"{row.reconnected:,}/{row.reconnect_failed:,}",
+        f"{row.complete:,}/{row.reconnected:,}",
+        str(row.duplicates),
+        four((row.p50, row.p95, row.p99, row.max)),
+        "-" if row.cpu != row.cpu else f"{row.cpu:.2f}",
+        "-" if per != per else f"{per:.2f}",
+        "-" if row.loadgen_cpu != row.loadgen_cpu else f"{row.loadgen_cpu:.2f}",
+    )
+
+
+def print_ingest(row: IngestRow) -> None:
+    print_grid(INGEST_HEADER, [ingest_cells(row)])
+    lines = [
+        f"programme {row.broadcast_id}; {row.sent:,} asks sent in {row.send_seconds:.2f} s"
+        f" (one per netizen connection, spread over {row.window:g} s)",
+        "errors by code: " + (", ".join(f"{k} ×{v}" for k, v in row.errors.items()) or "none"),
+        f"distinct question_ids in the ask.oks: {row.distinct_ids:,}; duplicate question.new frames: {row.queue_duplicates}",
+    ]
+    if row.resent:
+        lines.append(
+            f"resent {row.resent} client_ids: {row.resent_same} answered with the same question_id;"
+            f" question.new frames for them afterwards: {row.queued_after_resend - row.queued};"
+            f" stored after the resend: {row.stored:,}"
+        )
+    lines.append(
+        f"server CPU {row.cpu:.2f} s and load generator CPU {row.loadgen_cpu:.2f} s from the first ask until the queue held every question"
+    )
+    lines.extend(row.notes)
+    if row.error:
+        lines.append("ERROR " + row.error)
+    for line in lines:
+        print("  " + line)
+
+
+def print_storm(row: StormRow) -> None:
+    print_grid(STORM_HEADER, [storm_cells(row)])
+    lines = [
+        f"before the blip the viewers held up to seq {', '.join(f'{k} (×{v:,})' for k, v in sorted(row.seen.items()))};"
+        f" {row.closed:,} closed by the client, then {row.acks} answers acknowledged to the guest in all",
+        f"reconnected with ?after= ramped evenly over {row.window:g} s, each to the next process;"
+        f" complete = exactly the missed seqs, in order, each once; missing {row.missing}, extra {row.extra}",
+        f"server CPU and load generator CPU from the first reconnect until every viewer held the last event ({row.seconds:.1f} s)",
+    ]
+    lines.extend(row.notes)
+    if row.error:
+        lines.append("ERROR " + row.error)
+    for line in lines:
+        print("  " + line)
 
 
 def ratio(a: float, b: float) -> str:
@@ -1135,13 +1867,57 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--designs", default=",".join(DESIGNS), help="comma-separated subset of: " + ", ".join(DESIGNS)
     )
+    parser.add_argument(
+        "--scenarios", default=",".join(SCENARIOS), help="comma-separated subset of: " + ", ".join(SCENARIOS)
+    )
+    parser.add_argument(
+        "--netizens", type=int, default=1000, help="ingest: netizen connections (default 1000)"
+    )
+    parser.add_argument(
+        "--ingest-window",
+        type=float,
+        default=1.0,
+        help="ingest: seconds the asks are spread over (default 1)",
+    )
+    parser.add_argument(
+        "--resend", type=int, default=100, help="ingest: client_ids sent again afterwards (default 100)"
+    )
+    parser.add_argument(
+        "--ask-timeout", type=float, default=30, help="ingest: seconds to wait for acks and the queue"
+    )
+    parser.add_argument("--storm-viewers", type=int, default=5000, help="storm: viewers (default 5000)")
+    parser.add_argument(
+        "--storm-seen", type=int, default=3, help="storm: answers the viewers see before the blip (default 3)"
+    )
+    parser.add_argument(
+        "--storm-answers", type=int, default=10, help="storm: answers posted while they are away (default 10)"
+    )
+    parser.add_argument(
+        "--storm-window",
+        type=float,
+        default=10,
+        help="storm: seconds the reconnects are spread over (default 10)",
+    )
     parser.add_argument("--database-url", default=default_database_url(dict(os.environ)))
     parser.add_argument("--redis-url", default=default_redis_url(dict(os.environ)))
     args = parser.parse_args(argv)
     args.viewer_counts = [int(v) for v in args.viewers.split(",") if v.strip()]
     args.design_names = [d.strip() for d in args.designs.split(",") if d.strip()]
     unknown = [d for d in args.design_names if d not in DESIGNS]
-    if unknown or not args.viewer_counts or args.processes < 1 or args.messages < 1:
+    args.scenario_names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown += [s for s in args.scenario_names if s not in SCENARIOS]
+    if (
+        unknown
+        or not args.viewer_counts
+        or not args.scenario_names
+        or args.processes < 1
+        or args.messages < 1
+        or args.netizens < 1
+        or args.storm_viewers < 1
+        or args.storm_answers < 1
+        or args.storm_seen < 0
+        or args.resend < 0
+    ):
         parser.error(f"bad arguments (unknown designs {unknown})" if unknown else "bad arguments")
     return args
 
@@ -1151,6 +1927,8 @@ class Result:
     rows: list[Row]
     machine: dict[str, Any]
     command: str
+    ingest: IngestRow | None = None
+    storm: StormRow | None = None
 
 
 def main(argv: list[str] | None = None) -> Result:
@@ -1164,7 +1942,15 @@ def main(argv: list[str] | None = None) -> Result:
         f" {args.messages} messages every {args.interval} s; viewers ramped at {args.ramp:.0f}/s"
     )
     print_machine(info)
+    if "ingest" in args.scenario_names:
+        print(
+            f"limits   the bench's daphne processes run with MINXIN_ASKS_PER_ADDRESS_PER_MINUTE and"
+            f" MINXIN_ASKS_PER_ADDRESS_PER_HOUR = {ASKS_PER_ADDRESS:,}: every bench client is 127.0.0.1."
+            " Per-netizen limits as configured (each netizen connection is its own netizen and asks once)."
+        )
     rows: list[Row] = []
+    ingest: IngestRow | None = None
+    storm: StormRow | None = None
     with tempfile.TemporaryDirectory(prefix="fanout-") as logdir:
         children = Children(Path(logdir))
         loadgen = LoadGen()
@@ -1179,7 +1965,8 @@ def main(argv: list[str] | None = None) -> Result:
             )
 
             async def run_all() -> None:
-                for viewers in args.viewer_counts:
+                nonlocal ingest, storm
+                for viewers in args.viewer_counts if "broadcast" in args.scenario_names else []:
                     for name in args.design_names:
                         began = time.monotonic()
                         row = await bench.measure(name, viewers)
@@ -1194,17 +1981,56 @@ def main(argv: list[str] | None = None) -> Result:
                             f" load {os.getloadavg()[0]:.2f})",
                             flush=True,
                         )
+                if "ingest" in args.scenario_names:
+                    began = time.monotonic()
+                    ingest = await bench.ingest()
+                    status = (
+                        "ERROR " + ingest.error.splitlines()[0]
+                        if ingest.error
+                        else f"{ingest.acked:,}/{ingest.sent:,} acknowledged, {ingest.queued:,} on the queue,"
+                        f" {ingest.stored:,} stored, queue p99 {ms(ingest.queue[2])} ms"
+                    )
+                    print(
+                        f"  ... ingest, {args.netizens:,} netizens: {status} ({time.monotonic() - began:.0f} s,"
+                        f" load {os.getloadavg()[0]:.2f})",
+                        flush=True,
+                    )
+                if "storm" in args.scenario_names:
+                    began = time.monotonic()
+                    storm = await bench.storm()
+                    status = (
+                        "ERROR " + storm.error.splitlines()[0]
+                        if storm.error
+                        else f"{storm.complete:,}/{storm.viewers:,} complete, p99 {ms(storm.p99)} ms"
+                    )
+                    print(
+                        f"  ... storm, {args.storm_viewers:,} viewers: {status} ({time.monotonic() - began:.0f} s,"
+                        f" load {os.getloadavg()[0]:.2f})",
+                        flush=True,
+                    )
 
             asyncio.run(run_all())
         finally:
             children.stop()
             loadgen.stop()
-    print()
-    print_table(rows)
-    print_ratios(rows)
-    print("\nnotes (loadgen CPU s and server CPU cover the message phase only):")
-    print_notes(rows)
-    return Result(rows, info, command)
+    if rows:
+        print()
+        print_table(rows)
+        print_ratios(rows)
+        print("\nnotes (loadgen CPU s and server CPU cover the message phase only):")
+        print_notes(rows)
+    if ingest is not None:
+        print(
+            f"\ningest: {args.netizens:,} netizens each ask once within ~{args.ingest_window:g} s; a moderator on /ws/moderate/"
+        )
+        print_ingest(ingest)
+    if storm is not None:
+        print(
+            f"\nstorm: {args.storm_viewers:,} viewers miss {args.storm_answers} answers, then reconnect with ?after="
+            f" within {args.storm_window:g} s"
+        )
+        print_storm(storm)
+    return Result(rows, info, command, ingest, storm)
 
 
 if __name__ == "__main__":

@@ -159,7 +159,10 @@ def ask_question(
         .order_by("-id")
         .values_list("id", "text")[:SIMILAR_WINDOW]
     )
-    similar = [qid for qid, other in recent if screening.similar(text, other) >= SIMILAR_THRESHOLD][:5]
+    mine = screening.bigrams(text)
+    similar = [
+        qid for qid, other in recent if screening.jaccard(mine, screening.bigrams(other)) >= SIMILAR_THRESHOLD
+    ][:5]
 
     with transaction.atomic():
         # The lock orders this ask against "end", so no question slips in after the end.

@@ -261,8 +261,13 @@ class Hub:
                     self.redis_url, socket_timeout=None, decode_responses=True
                 )
                 self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            await self._pubsub.subscribe(CHANNEL_PREFIX + name)
             self._subscribed.add(name)
+            try:
+                await self._pubsub.subscribe(CHANNEL_PREFIX + name)
+            except Exception as exc:
+                # Redis is down: the viewer joins all the same and gets events from the database
+                # catch-up; the listener keeps trying to subscribe.
+                log.warning("hub could not subscribe to %s yet: %s", name, exc)
             if self._listener is None or self._listener.done():
                 self._listener = self.loop.create_task(self._listen(), name="hub-listener")
 
@@ -283,8 +288,9 @@ class Hub:
                     backoff = 0.2
                     if message.get("type") == "message":
                         self.receive(message["channel"][len(CHANNEL_PREFIX) :], message["data"])
-                # listen() ends when nothing is subscribed; _subscribe starts a new listener.
-                return
+                if not self._subscribed:
+                    return  # listen() ends when nothing is subscribed; _subscribe starts a new listener
+                raise ConnectionError("not subscribed to the rooms this process serves")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

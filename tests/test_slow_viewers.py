@@ -74,3 +74,36 @@ async def test_a_stalled_viewer_is_cut_off_while_a_reading_viewer_gets_everythin
         await reader.close()
     finally:
         server.stop()
+
+
+async def test_with_redis_down_viewers_still_connect_and_get_answers_from_the_database(personas, tmp_path):
+    """A daphne process whose Redis is unreachable: /healthz says so, yet viewers are served."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from studio import services
+
+    broadcast = await database_sync_to_async(make_broadcast)(
+        "jtw", personas["host"], [personas["guest"]], status="live"
+    )
+    env = {**server_env(), "MINXIN_PRESENCE_INTERVAL": "1", "REDIS_URL": "redis://127.0.0.1:1/0"}
+    server = start_daphne(tmp_path, env)
+    try:
+        with pytest.raises(urllib.error.HTTPError) as health:
+            await asyncio.to_thread(urllib.request.urlopen, f"{server.url}/healthz", timeout=5)
+        assert health.value.code == 503
+        assert json.loads(health.value.read())["checks"]["redis"].startswith("error")
+        async with connect(f"{server.ws}/ws/live/{broadcast.pk}/", origin=server.url) as viewer:
+            hello = json.loads(await viewer.recv())
+            assert hello["type"] == "hello"
+            await database_sync_to_async(services.post_answer)(
+                broadcast.pk, personas["guest"], "no-redis", None, "没有 Redis 也能收到"
+            )
+            while True:  # presence frames may come first
+                frame = json.loads(await asyncio.wait_for(viewer.recv(), timeout=5))
+                if frame["type"] == "event":
+                    break
+            assert frame["data"]["answer"]["text"] == "没有 Redis 也能收到"
+    finally:
+        server.stop()

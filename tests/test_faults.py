@@ -1,0 +1,243 @@
+"""Faults with real processes: a daphne process killed with SIGKILL, and Redis restarted.
+
+Two daphne processes share a Redis of the test's own (so that restarting it disturbs nothing
+else); viewers follow the programme with a reconnecting client that resumes with ?after=, and
+netizens ask continuously, resending each question with its client_id until acknowledged. At
+the end every viewer holds exactly the whole event log, and every acknowledged question is
+stored exactly once.
+"""
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+from channels.db import database_sync_to_async
+from websockets.asyncio.client import connect
+
+from tests.conftest import IN_CI, make_broadcast, server_env, session_cookie, start_daphne
+
+pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
+
+VIEWERS = 12
+ASKERS = 4
+ANSWERS = 24
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class PrivateRedis:
+    def __init__(self, tmp_path):
+        self.port = free_port()
+        self.dir = tmp_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    if shutil.which("redis-server") is None:
+        if IN_CI:
+            pytest.fail("CI must not skip a service test: redis-server is not installed")
+        pytest.skip("needs the redis-server program")
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    yield redis
+    redis.stop()
+
+
+async def follow(urls: list[str], broadcast_id: int, seen: list[int], stop: asyncio.Event) -> None:
+    """A viewer: reads the log, and after any drop reconnects (next process) with ?after=."""
+    attempt = 0
+    while not stop.is_set():
+        url = urls[attempt % len(urls)]
+        attempt += 1
+        after = seen[-1] if seen else 0
+        try:
+            async with connect(
+                f"{url.replace('http', 'ws')}/ws/live/{broadcast_id}/?after={after}",
+                origin=url,
+                open_timeout=3,
+            ) as ws:
+                while not stop.is_set():
+                    try:
+                        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=0.5))
+                    except TimeoutError:
+                        continue
+                    if frame.get("type") == "event":
+                        seen.append(frame["seq"])
+        except Exception:
+            await asyncio.sleep(0.2 + 0.1 * (attempt % 3))
+
+
+async def ask_until_acknowledged(urls: list[str], broadcast_id: int, client_id: str, acked: dict) -> None:
+    """A netizen's question, resent with the same client_id on every (re)connect until ask.ok."""
+    attempt = 0
+    while client_id not in acked:
+        url = urls[attempt % len(urls)]
+        attempt += 1
+        try:
+            async with connect(
+                f"{url.replace('http', 'ws')}/ws/live/{broadcast_id}/", origin=url, open_timeout=3
+            ) as ws:
+                await ws.send(
+                    json.dumps({"type": "ask", "client_id": client_id, "text": f"问题 {client_id}"})
+                )
+                while True:
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
+                    if frame.get("type") == "ask.ok" and frame["ref"] == client_id:
+                        acked[client_id] = frame["question_id"]
+                        return
+        except Exception:
+            await asyncio.sleep(0.3)
+
+
+async def guest_answers(urls: list[str], broadcast_id: int, cookie: str, count: int, sent: list[str]) -> None:
+    """The guest answers `count` times, each answer resent with its client_id until acknowledged."""
+    for n in range(count):
+        client_id = f"answer-{n}"
+        attempt = 0
+        while client_id not in sent:
+            url = urls[attempt % len(urls)]
+            attempt += 1
+            try:
+                async with connect(
+                    f"{url.replace('http', 'ws')}/ws/studio/{broadcast_id}/",
+                    origin=url,
+                    additional_headers={"Cookie": cookie},
+                    open_timeout=3,
+                ) as ws:
+                    await ws.recv()  # the queue
+                    await ws.send(
+                        json.dumps(
+                            {
+                                "type": "answer",
+                                "client_id": client_id,
+                                "question_id": None,
+                                "text": f"第{n}条回答",
+                            }
+                        )
+                    )
+                    while True:
+                        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
+                        if frame.get("ref") == client_id and frame["type"] == "ack":
+                            sent.append(client_id)
+                            break
+            except Exception:
+                await asyncio.sleep(0.3)
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize("fault", ["kill -9 a daphne process", "restart Redis"])
+async def test_viewers_end_with_the_whole_log_and_every_acknowledged_question_is_stored_once(
+    fault, personas, private_redis, tmp_path
+):
+    from moderation.models import Question
+    from studio.models import Event
+
+    broadcast = await database_sync_to_async(make_broadcast)(
+        "jtw", personas["host"], [personas["guest"]], status="live"
+    )
+    cookie = (await database_sync_to_async(session_cookie)(personas["guest"])).decode()
+    env = {**server_env(), "REDIS_URL": private_redis.url, "MINXIN_PRESENCE_INTERVAL": "1"}
+    servers = await asyncio.gather(*(asyncio.to_thread(start_daphne, tmp_path, env) for _ in range(2)))
+    try:
+        urls = [server.url for server in servers]
+        stop = asyncio.Event()
+        seen: list[list[int]] = [[] for _ in range(VIEWERS)]
+        viewers = [
+            asyncio.create_task(follow(urls[n % 2 :] + urls[: n % 2], broadcast.pk, seen[n], stop))
+            for n in range(VIEWERS)
+        ]
+        acked: dict[str, int] = {}
+        askers = [
+            asyncio.create_task(
+                ask_until_acknowledged(urls[n % 2 :] + urls[: n % 2], broadcast.pk, f"ask-{n}-{k}", acked)
+            )
+            for n in range(ASKERS)
+            for k in range(3)
+        ]
+        sent: list[str] = []
+        answering = asyncio.create_task(guest_answers(urls, broadcast.pk, cookie, ANSWERS, sent))
+
+        await asyncio.sleep(1.5)  # part of the programme has gone out
+        answered_before_the_fault = len(sent)
+        if fault == "kill -9 a daphne process":
+            os.kill(servers[0].process.pid, signal.SIGKILL)
+        else:
+            private_redis.stop()
+            await asyncio.sleep(1.0)
+            private_redis.start()
+
+        await asyncio.wait_for(answering, timeout=90)
+        await asyncio.wait_for(asyncio.gather(*askers), timeout=90)
+        last = await database_sync_to_async(
+            lambda: (
+                Event.objects.filter(broadcast=broadcast)
+                .order_by("-seq")
+                .values_list("seq", flat=True)
+                .first()
+            )
+        )()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any((s[-1] if s else 0) < last for s in seen):  # noqa: ASYNC110 — polls lists other tasks fill
+            await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.gather(*viewers)
+
+        whole = list(range(1, last + 1))
+        assert 0 < answered_before_the_fault < ANSWERS  # the fault struck mid-programme
+        assert last >= ANSWERS
+        for n, events in enumerate(seen):
+            assert events == whole, f"viewer {n} holds {events}"
+        stored = await database_sync_to_async(
+            lambda: list(Question.objects.filter(broadcast=broadcast).values_list("client_id", "pk"))
+        )()
+        assert sorted(stored) == sorted(acked.items())  # every acknowledged question, once
+    finally:
+        for server in servers:
+            server.stop()

@@ -81,6 +81,7 @@ class Room:
         self.broadcast_id: int | None = int(name.split(".", 1)[1]) if name.startswith("live.") else None
         self.ready = asyncio.Event()
         self.failed: BaseException | None = None  # why the first join could not open the room
+        self.delivering = asyncio.Lock()
         self.last_seq = 0
         self.recent: OrderedDict[int, str] = OrderedDict()
         self.pending: dict[int, str] = {}
@@ -144,6 +145,12 @@ class Room:
             self.pending = {s: t for s, t in self.pending.items() if s > self.last_seq}
 
     async def _deliver_in_order(self) -> None:
+        # The room's own task and the hub's catch-up both deliver; one at a time, or a viewer
+        # could be handed seq N+1 while N is still being fanned out (and then drop N as old).
+        async with self.delivering:
+            await self._deliver_pending()
+
+    async def _deliver_pending(self) -> None:
         while self.last_seq + 1 in self.pending:
             seq = self.last_seq + 1
             text = self.pending.pop(seq)

@@ -177,18 +177,29 @@ class Sockets:
                 pass
 
         await asyncio.gather(*(close(c) for c in self.opened))
-        # A database session can outlive channels' own close_old_connections in asgiref's worker
-        # thread; closing it from inside a database_sync_to_async body reaches it, so that the
-        # PostgreSQL test database can be dropped at the end of the run.
-        from channels.db import database_sync_to_async
-        from django.db import close_old_connections
-
-        await database_sync_to_async(close_old_connections)()
+        await close_thread_connections()
         from studio.hub import all_hubs
 
         for hub in all_hubs():
             if hub.loop is asyncio.get_running_loop():
                 await hub.close()
+
+
+async def close_thread_connections() -> None:
+    """A database session can outlive channels' own close_old_connections in asgiref's worker
+    thread; closing it from inside a database_sync_to_async body reaches it, so that the
+    PostgreSQL test database can be dropped at the end of the run."""
+    from channels.db import database_sync_to_async
+    from django.db import close_old_connections
+
+    await database_sync_to_async(close_old_connections)()
+
+
+@pytest.fixture
+async def close_worker_connections():
+    """For async tests that reach the database through database_sync_to_async themselves."""
+    yield
+    await close_thread_connections()
 
 
 @pytest.fixture

@@ -22,7 +22,12 @@ from websockets.asyncio.client import connect
 
 from tests.conftest import IN_CI, make_broadcast, server_env, session_cookie, start_daphne
 
-pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.processes,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("close_worker_connections"),
+]
+
 
 VIEWERS = 12
 ASKERS = 4

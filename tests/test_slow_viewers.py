@@ -12,7 +12,12 @@ from websockets.exceptions import ConnectionClosed
 from studio.fastsend import MAX_BUFFERED
 from tests.conftest import make_broadcast, server_env, start_daphne
 
-pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.processes,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("close_worker_connections"),
+]
+
 
 ANSWERS = 800
 TEXT = "答" * 4900  # ~15 KB of UTF-8 per answer: 800 of them are ~12 MB, past kernel buffers and the bound

@@ -847,8 +847,7 @@ def prepare_project(env: dict, database_url: str) -> Programme:
         "guest",
         "--department",
         "jtw",
-        "--password",
-        secrets.token_urlsafe(12),
+        "--password=" + secrets.token_urlsafe(12),  # "=": a token may start with "-"
         "--name",
         "张明",
         "--title",
@@ -860,8 +859,7 @@ def prepare_project(env: dict, database_url: str) -> Programme:
         "benchmoderator",
         "--role",
         "moderator",
-        "--password",
-        secrets.token_urlsafe(12),
+        "--password=" + secrets.token_urlsafe(12),  # "=": a token may start with "-"
         "--name",
         "审核员",
     )

@@ -41,6 +41,8 @@ class LiveConsumer(FrameConsumer):
         self.catching_up = True
         self.buffer: list[tuple[int | None, str]] = []
         self.sent_seq = 0
+        # daphne's protocol when the fast send path is available (studio/fastsend.py), read once.
+        self.protocol = self.scope.get("minxin.protocol")
         after = self._after()
         await self.accept()
         try:
@@ -114,7 +116,7 @@ class LiveConsumer(FrameConsumer):
             if seq <= self.sent_seq:
                 return
             self.sent_seq = seq
-        protocol = self.scope.get("minxin.protocol")
+        protocol = self.protocol
         if protocol is not None:  # daphne: the frame built once for all viewers (studio/fastsend.py)
             send_prepared(protocol, text)
             return

@@ -34,16 +34,19 @@ def scope_language(scope: dict) -> str:
     return settings.LANGUAGE_CODE
 
 
-def netizen_key(scope: dict) -> str:
-    """An opaque id for the netizen: a hash of the session key, or a per-connection id.
+def session_netizen_key(session_key: str) -> str:
+    """The netizen id of a session, the same over WebSocket and HTTP.
 
     Hashed so that stored questions never hold a usable session credential.
     """
+    return "s" + hashlib.sha256(session_key.encode()).hexdigest()[:40]
+
+
+def netizen_key(scope: dict) -> str:
+    """An opaque id for the netizen: its session's, or a per-connection id without a session."""
     session = scope.get("session")
     key = getattr(session, "session_key", None) if session is not None else None
-    if key:
-        return "s" + hashlib.sha256(key.encode()).hexdigest()[:40]
-    return "c" + uuid.uuid4().hex
+    return session_netizen_key(key) if key else "c" + uuid.uuid4().hex
 
 
 class FrameConsumer(AsyncWebsocketConsumer):

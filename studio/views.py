@@ -1,6 +1,5 @@
 """HTTP side of the live studio: the JSON API of PROTOCOL.md §2 and the pages."""
 
-import hashlib
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
@@ -18,6 +17,7 @@ from moderation import services as moderation
 from moderation.models import QuestionStatus
 from studio import events, services
 from studio.errors import ServiceError
+from studio.frames import session_netizen_key
 from studio.models import Broadcast, BroadcastStatus
 
 
@@ -122,8 +122,7 @@ def request_netizen_key(request: HttpRequest) -> str:
     """The same netizen id as the WebSocket side derives from the session cookie."""
     if not request.session.session_key:
         request.session.save()
-    key = request.session.session_key or ""
-    return "s" + hashlib.sha256(key.encode()).hexdigest()[:40]
+    return session_netizen_key(request.session.session_key or "")
 
 
 @csrf_for_sessions

@@ -7,7 +7,7 @@ from studio.consumers import StaffConsumer
 
 
 class ModerateConsumer(StaffConsumer):
-    console = "moderate"
+    console = endpoint = "moderate"
     frames = {
         "ping": {},
         "approve": {"action_id": (str,), "question_id": (int,)},

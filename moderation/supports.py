@@ -3,6 +3,7 @@ process, never one per support, and never stored in the event log (PROTOCOL.md Â
 """
 
 import asyncio
+import contextvars
 import logging
 
 from channels.db import database_sync_to_async
@@ -25,7 +26,10 @@ class SupportBatcher:
     def add(self, broadcast_id: int, question_id: int) -> None:
         self.dirty.setdefault(broadcast_id, set()).add(question_id)
         if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self._flush_soon())
+            # Shared by every supporter: an empty log context, not this connection's id.
+            self.task = asyncio.get_running_loop().create_task(
+                self._flush_soon(), context=contextvars.Context()
+            )
 
     async def _flush_soon(self) -> None:
         await asyncio.sleep(BATCH_SECONDS)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
+from departments.logs import logging_config
 from settings.env import env_bool, env_database, env_int, env_list, env_redis_url, env_str, env_time_zone
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -31,6 +32,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "departments.logs.RequestIdMiddleware",  # first: its id is on every line logged for the request
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -40,6 +42,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "departments.security.ContentSecurityPolicyMiddleware",
+    "departments.http.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "settings.urls"
@@ -107,13 +110,9 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 MINXIN_MAX_FRAME_BYTES = 8 * 1024
 MINXIN_PRESENCE_INTERVAL = env_int("MINXIN_PRESENCE_INTERVAL", 5, minimum=1)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-}
+# One JSON object per line (settings.prod's default) or plain text (MINXIN_LOG_FORMAT=json|text),
+# with the request or connection id on every line (departments/logs.py).
+LOGGING = logging_config(env_str("MINXIN_LOG_FORMAT", "text"), env_str("LOG_LEVEL", "INFO"))
 
 # Sessions are read on every WebSocket connect (AuthMiddlewareStack): from the cache first,
 # so a viewer's connect costs one cache read, not a database query.

@@ -1,5 +1,6 @@
 """Production: every secret and host from the environment; nothing insecure by default."""
 
+from departments.logs import logging_config
 from settings.base import *  # noqa: F403
 from settings.env import env_bool, env_int, env_list, env_str
 
@@ -20,3 +21,5 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+LOGGING = logging_config(env_str("MINXIN_LOG_FORMAT", "json"), env_str("LOG_LEVEL", "INFO"))

@@ -13,6 +13,7 @@ HTTP_STATUS = {
     "closed": 409,
     "conflict": 409,
     "blocked_content": 400,
+    "unavailable": 503,
 }
 
 MESSAGES = {
@@ -26,6 +27,7 @@ MESSAGES = {
     "closed": _("This programme is not taking questions."),
     "conflict": _("Someone else has already acted on this."),
     "blocked_content": _("The text contains words that cannot be published."),
+    "unavailable": _("The service is briefly unavailable; nothing was saved. Please send it again shortly."),
 }
 
 
@@ -33,7 +35,7 @@ class ServiceError(Exception):
     def __init__(self, code: str, message: str | None = None, retry_after: int | None = None):
         self.code = code
         self.detail = message
-        self.retry_after = retry_after  # seconds, with rate_limited
+        self.retry_after = retry_after  # seconds, with rate_limited and unavailable
         super().__init__(message or code)
 
     @property

@@ -3,16 +3,19 @@
 import hashlib
 import json
 import logging
+import time
 import uuid
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation.trans_real import get_supported_language_variant, parse_accept_lang_header
 
+from departments import logs
 from studio.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -21,6 +24,7 @@ CLOSE_TOO_BIG = 4009
 CLOSE_LOGIN_REQUIRED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+UNAVAILABLE_RETRY_AFTER = 2  # seconds a client waits before resending after `unavailable`
 
 
 def scope_language(scope: dict) -> str:
@@ -57,6 +61,10 @@ class FrameConsumer(AsyncWebsocketConsumer):
 
     # Frame types this endpoint accepts, with the fields each needs and their JSON types.
     frames: dict[str, dict[str, tuple[type, ...]]] = {"ping": {}}
+    endpoint = "ws"  # named in log lines: live, studio, moderate
+
+    connected_at = 0.0
+    server_close_code: int | None = None
 
     async def dispatch(self, message: dict) -> None:
         # Channels' dispatch hops to a worker thread before every handler to close stale DB
@@ -68,8 +76,33 @@ class FrameConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def websocket_connect(self, message: dict) -> None:
+        # The consumer's handlers all run in this task, so every line they (and the threads and
+        # tasks they start) log carries the connection's id. One line here, one at disconnect.
+        self.connected_at = time.monotonic()
+        kwargs = self.scope.get("url_route", {}).get("kwargs", {})
+        logs.bind(connection_id=logs.new_id(), endpoint=self.endpoint, broadcast=kwargs.get("broadcast_id"))
+        log.info("websocket connected")
         self.language = scope_language(self.scope)
         await super().websocket_connect(message)
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        if self.server_close_code is None:
+            self.server_close_code = code if isinstance(code, int) and not isinstance(code, bool) else 1000
+        await super().close(code, reason)
+
+    async def websocket_disconnect(self, message: dict) -> None:
+        try:
+            await super().websocket_disconnect(message)
+        finally:
+            closed_by_server = self.server_close_code is not None
+            log.info(
+                "websocket closed",
+                extra={
+                    "code": self.server_close_code if closed_by_server else message.get("code"),
+                    "closed_by": "server" if closed_by_server else "client",
+                    "duration_s": round(time.monotonic() - self.connected_at, 3),
+                },
+            )
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
@@ -129,6 +162,11 @@ class FrameConsumer(AsyncWebsocketConsumer):
         except ServiceError as error:
             extra = {"retry_after": error.retry_after} if error.retry_after is not None else {}
             await self.send_error(error.code, error.message, ref=ref, **extra)
+        except (OperationalError, InterfaceError) as exc:
+            # The database is down or restarting: the change was not made, and the client should
+            # send the same frame (same client_id) again, which is safe (PROTOCOL.md §1).
+            log.warning("frame %s refused, database unavailable: %s", kind, exc)
+            await self.send_error("unavailable", ref=ref, retry_after=UNAVAILABLE_RETRY_AFTER)
         except Exception:
             log.exception("frame %s failed", kind)
             await self.send_error("bad_frame", _("The server could not handle this frame."), ref=ref)

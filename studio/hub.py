@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import os
@@ -203,7 +204,10 @@ class Hub:
         room = self.rooms.get(name)
         if room is None:
             room = self.rooms[name] = Room(self, name)
-            room.task = self.loop.create_task(room.run(), name=f"hub-room-{name}")
+            # Shared by every member: an empty log context, not the first joiner's connection id.
+            room.task = self.loop.create_task(
+                room.run(), name=f"hub-room-{name}", context=contextvars.Context()
+            )
             try:
                 await self._subscribe(name)
                 if room.is_log:
@@ -235,7 +239,7 @@ class Hub:
         if not room.members and room.ready.is_set():
             self._drop(room)
             if self.redis_url:
-                self.loop.create_task(self._unsubscribe(name))
+                self.loop.create_task(self._unsubscribe(name), context=contextvars.Context())
 
     def _drop(self, room: Room) -> None:
         if self.rooms.get(room.name) is room:
@@ -276,7 +280,9 @@ class Hub:
                 # catch-up; the listener keeps trying to subscribe.
                 log.warning("hub could not subscribe to %s yet: %s", name, exc)
             if self._listener is None or self._listener.done():
-                self._listener = self.loop.create_task(self._listen(), name="hub-listener")
+                self._listener = self.loop.create_task(
+                    self._listen(), name="hub-listener", context=contextvars.Context()
+                )
 
     async def _unsubscribe(self, name: str) -> None:
         async with self._lock:
@@ -337,7 +343,9 @@ class Hub:
 
     def _ensure_presence_loop(self) -> None:
         if self._presence_task is None or self._presence_task.done():
-            self._presence_task = self.loop.create_task(self._presence_loop(), name="hub-presence")
+            self._presence_task = self.loop.create_task(
+                self._presence_loop(), name="hub-presence", context=contextvars.Context()
+            )
 
     async def _presence_loop(self) -> None:
         interval = settings.MINXIN_PRESENCE_INTERVAL

@@ -1,6 +1,7 @@
 """JSON API helpers for every app (they live here because every app may depend on departments)."""
 
 import json
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -8,6 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
+
+log = logging.getLogger(__name__)
 
 MAX_JSON_BODY = 64 * 1024
 
@@ -71,3 +74,45 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     from django.views.csrf import csrf_failure as django_csrf_failure
 
     return django_csrf_failure(request, reason)
+
+
+class DatabaseUnavailableMiddleware:
+    """A database outage answers 503 `unavailable` with Retry-After, not a 500 page.
+
+    The request changed nothing (its transaction did not commit), so a client may safely send it
+    again; JSON for the API, a short page elsewhere.
+    """
+
+    RETRY_AFTER = 2
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from django.db import InterfaceError, OperationalError
+
+        from studio.errors import ServiceError
+
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        log.warning("%s %s refused, database unavailable: %s", request.method, request.path, exception)
+        message = ServiceError("unavailable").message
+        if request.path.startswith("/api/"):
+            return api_error(503, "unavailable", message, retry_after=self.RETRY_AFTER)
+        response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = str(self.RETRY_AFTER)
+        return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """404s (settings.urls handler404): the JSON error body under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        from studio.errors import ServiceError
+
+        return api_error(404, "not_found", ServiceError("not_found").message)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception or Exception())

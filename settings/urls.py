@@ -5,12 +5,14 @@ from django.urls import include, path
 from archive import ops
 from archive import views as archive_views
 from departments import views as department_views
+from departments.schema import schema_view
 from departments.security import ThrottledLoginView
 from letters import views as letter_views
 from moderation import views as moderation_views
 from studio import views as studio_views
 
 api = [  # PROTOCOL.md §2
+    path("schema/", schema_view),  # the OpenAPI document of everything below
     path("departments/", department_views.department_list),
     path("departments/scoreboard/", letter_views.scoreboard),
     path("assessment/", letter_views.assessment),
@@ -50,3 +52,5 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "departments.http.not_found"

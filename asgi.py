@@ -1,4 +1,4 @@
-"""The ASGI entry point: HTTP to Django, WebSockets through the origin check and auth to the consumers."""
+"""The ASGI entry point: HTTP to Django, WebSockets through the origin check to the consumers."""
 
 import gc
 import os
@@ -9,7 +9,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings.dev")
 # Django must be set up before the consumers (and their models) are imported.
 django_application = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
@@ -33,7 +32,8 @@ application = ProtocolTypeRouter(
         # daphne process is a whole site; a proxy or CDN in front may cache them.
         "http": ASGIStaticFilesHandler(django_application),
         "websocket": TransportMiddleware(
-            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+            # Sessions and logins per route (settings/routing.py): viewers never look up a user.
+            AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns))
         ),
     }
 )

@@ -5,6 +5,9 @@ Moderator actions lock the question row and check its status, so when two modera
 question the first wins and the second gets `conflict`. Each action is written to the audit trail.
 """
 
+from collections import OrderedDict
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -16,7 +19,7 @@ from moderation import screening
 from moderation.models import ModerationAction, Question, QuestionStatus, Support
 from studio import events
 from studio.errors import ServiceError
-from studio.models import Answer, Broadcast, Event, EventKind
+from studio.models import Answer, Broadcast, BroadcastStatus, Event, EventKind
 from studio.sanitize import clean_plain, plain_to_html
 from studio.services import check_client_id, locked_broadcast
 
@@ -97,16 +100,23 @@ def _moderated(broadcast: Broadcast, question: Question, action: str, by: str, b
         events.staff_group("moderate", broadcast.pk),
         {"type": "question.updated", "question": staff_question_json(question), "by": by},
     )
-    _my_question(question)
+    if question.status != before["status"]:  # an edit changes no status: nothing to tell the netizen
+        _my_question(question)
 
 
-def _check_rate(netizen_key: str, client_ip: str | None) -> None:
-    waits = [ratelimit.hit("ask", netizen_key, settings.MINXIN_QUESTION_LIMITS_PER_NETIZEN)]
-    if client_ip:
-        waits.append(ratelimit.hit("ask-ip", client_ip, settings.MINXIN_QUESTION_LIMITS_PER_ADDRESS))
-    wait = max((w for w in waits if w is not None), default=None)
-    if wait is not None:
-        raise ServiceError("rate_limited", retry_after=wait)
+def _rate_waits(requests: "list[AskRequest]") -> list[int | None]:
+    """Count each ask against its netizen's and its address's limits; the wait for each, if any."""
+    hits: list[tuple[str, str, ratelimit.Limits]] = []
+    for request in requests:
+        hits.append(("ask", request.netizen_key, settings.MINXIN_QUESTION_LIMITS_PER_NETIZEN))
+        if request.client_ip:
+            hits.append(("ask-ip", request.client_ip, settings.MINXIN_QUESTION_LIMITS_PER_ADDRESS))
+    found = iter(ratelimit.hit_many(hits))
+    waits: list[int | None] = []
+    for request in requests:
+        mine = [next(found)] + ([next(found)] if request.client_ip else [])
+        waits.append(max((w for w in mine if w is not None), default=None))
+    return waits
 
 
 def _question_text(text: object) -> str:
@@ -122,6 +132,21 @@ def _question_text(text: object) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class AskRequest:
+    """One netizen's `ask`, as it arrived (unchecked)."""
+
+    broadcast_id: int
+    client_id: object
+    text: object
+    nickname: object
+    netizen_key: str
+    client_ip: str | None = None
+
+
+AskResult = tuple[Question, bool] | ServiceError
+
+
 def ask_question(
     broadcast_id: int,
     client_id: object,
@@ -135,8 +160,45 @@ def ask_question(
     Returns the question and whether it was new. A repeat is answered before the rate limit, so a
     client retrying after a dropped connection is never refused its own question.
     """
-    client_id = check_client_id(client_id)
-    text = _question_text(text)
+    result = ask_questions([AskRequest(broadcast_id, client_id, text, nickname, netizen_key, client_ip)])[0]
+    if isinstance(result, ServiceError):
+        raise result
+    return result
+
+
+def ask_questions(requests: list[AskRequest]) -> list[AskResult]:
+    """ask_question for many asks at once: one result per request, in order.
+
+    A burst of questions (issue #7: a thousand within a second) is stored a batch at a time —
+    one lookup, one lock of the programme row, one insert and one commit per batch — because per
+    question those round trips, not the screening, were the cost. Each request still gets its own
+    answer: a refusal (ServiceError) for it alone, or its question.
+    """
+    results: list[AskResult | None] = [None] * len(requests)
+    checked: dict[int, list[tuple[int, AskRequest, str, str, str]]] = {}
+    for index, request in enumerate(requests):
+        try:
+            client_id, text, nickname = check_ask(request.client_id, request.text, request.nickname)
+        except ServiceError as error:
+            results[index] = error
+            continue
+        checked.setdefault(request.broadcast_id, []).append((index, request, client_id, text, nickname))
+    for broadcast_id, items in checked.items():
+        _ask_in_programme(broadcast_id, items, results)
+    assert all(result is not None for result in results)
+    return results  # type: ignore[return-value]
+
+
+def check_ask(client_id: object, text: object, nickname: object) -> tuple[str, str, str]:
+    """An ask's client_id, text and nickname as stored, or the ServiceError that refuses it.
+
+    Needs no database, so the live socket runs it first, in the netizen's language, before the
+    ask joins a batch (moderation/intake.py) that is stored outside any connection's context.
+    """
+    return check_client_id(client_id), _question_text(text), _nickname(nickname)
+
+
+def _nickname(nickname: object) -> str:
     if nickname is None:
         nickname = ""
     if not isinstance(nickname, str):
@@ -146,49 +208,132 @@ def ask_question(
         raise ServiceError(
             "too_long", _("A nickname has at most %(limit)d characters.") % {"limit": MAX_NICKNAME}
         )
+    return nickname
 
-    existing = Question.objects.filter(broadcast_id=broadcast_id, client_id=client_id).first()
-    if existing:
-        return existing, False
-    _check_rate(netizen_key, client_ip)
-    found = screening.screen(text + "\n" + nickname, screening.current_matcher())
-    if found.blocked:
-        raise ServiceError("blocked_content")
-    recent = list(
+
+def _ask_in_programme(
+    broadcast_id: int, items: list[tuple[int, AskRequest, str, str, str]], results: list
+) -> None:
+    def stored(client_ids: set[str]) -> dict[str, Question]:
+        found = Question.objects.filter(broadcast_id=broadcast_id, client_id__in=client_ids)
+        return {question.client_id: question for question in found}
+
+    existing = stored({item[2] for item in items})
+    candidates: dict[str, tuple[list[int], AskRequest, str, str]] = {}
+    for index, request, client_id, text, nickname in items:
+        if client_id in existing:
+            results[index] = (existing[client_id], False)
+        elif client_id in candidates:  # sent twice within one batch: both get the one question
+            candidates[client_id][0].append(index)
+        else:
+            candidates[client_id] = ([index], request, text, nickname)
+    waits = _rate_waits([request for _indexes, request, _text, _nickname in candidates.values()])
+    matcher = screening.current_matcher()
+    fresh: dict[str, tuple[list[int], AskRequest, str, str, list[str]]] = {}
+    for (client_id, (indexes, request, text, nickname)), wait in zip(candidates.items(), waits, strict=True):
+        error = None
+        if wait is not None:
+            error = ServiceError("rate_limited", retry_after=wait)
+        else:
+            found = screening.screen(text + "\n" + nickname, matcher)
+            if found.blocked:
+                error = ServiceError("blocked_content")
+        if error is not None:
+            for index in indexes:
+                results[index] = error
+        else:
+            fresh[client_id] = (indexes, request, text, nickname, found.flags)
+    if not fresh:
+        return
+
+    recent = _recent_bigrams(broadcast_id)
+    with transaction.atomic():
+        # The lock orders these asks against "end", so no question slips in after the end.
+        try:
+            broadcast = locked_broadcast(broadcast_id)
+        except ServiceError as error:
+            for indexes, *_rest in fresh.values():
+                for index in indexes:
+                    results[index] = error
+            return
+        # Another process may have stored one of them since the lookup above.
+        for client_id, question in stored(set(fresh)).items():
+            for index in fresh.pop(client_id)[0]:
+                results[index] = (question, False)
+        if not broadcast.takes_questions:
+            for indexes, *_rest in fresh.values():
+                for index in indexes:
+                    results[index] = ServiceError("closed")
+            return
+        now = timezone.now()
+        questions = Question.objects.bulk_create(
+            [
+                Question(
+                    broadcast=broadcast,
+                    client_id=client_id,
+                    text=text,
+                    original_text=text,
+                    nickname=nickname,
+                    netizen_key=request.netizen_key[:64],
+                    client_ip=request.client_ip,
+                    asked_at=now,
+                    flags=flags,
+                    similar=_similar(text, recent),
+                )
+                for client_id, (_indexes, request, text, nickname, flags) in fresh.items()
+            ]
+        )
+        events.notify_staff_many(
+            events.staff_group("moderate", broadcast.pk),
+            [{"type": "question.new", "question": staff_question_json(question)} for question in questions],
+        )
+    for question, (indexes, *_rest) in zip(questions, fresh.values(), strict=True):
+        for index in indexes:
+            results[index] = (question, True)
+
+
+# Character bigrams of recent questions, by question id: suggesting duplicates compares each new
+# question with the programme's last SIMILAR_WINDOW, and those barely change from one ask to the
+# next, so each question's bigrams are computed once per process instead of once per ask.
+_bigrams: OrderedDict[int, frozenset[str]] = OrderedDict()
+_BIGRAMS_KEPT = 20 * SIMILAR_WINDOW
+
+
+def _recent_bigrams(broadcast_id: int) -> list[tuple[int, frozenset[str]]]:
+    ids = list(
         Question.objects.filter(broadcast_id=broadcast_id)
         .order_by("-id")
-        .values_list("id", "text")[:SIMILAR_WINDOW]
+        .values_list("id", flat=True)[:SIMILAR_WINDOW]
     )
-    mine = screening.bigrams(text)
-    similar = [
-        qid for qid, other in recent if screening.jaccard(mine, screening.bigrams(other)) >= SIMILAR_THRESHOLD
-    ][:5]
+    missing = [qid for qid in ids if qid not in _bigrams]
+    if missing:
+        # The text as asked, which never changes (a moderator's edit does not make it a new question).
+        for qid, text in Question.objects.filter(pk__in=missing).values_list("id", "original_text"):
+            _bigrams[qid] = screening.bigrams(text)
+        while len(_bigrams) > _BIGRAMS_KEPT:
+            _bigrams.popitem(last=False)
+    return [(qid, grams) for qid in ids if (grams := _bigrams.get(qid)) is not None]
 
-    with transaction.atomic():
-        # The lock orders this ask against "end", so no question slips in after the end.
-        broadcast = locked_broadcast(broadcast_id)
-        existing = Question.objects.filter(broadcast=broadcast, client_id=client_id).first()
-        if existing:
-            return existing, False
-        if not broadcast.takes_questions:
-            raise ServiceError("closed")
-        question = Question.objects.create(
-            broadcast=broadcast,
-            client_id=client_id,
-            text=text,
-            original_text=text,
-            nickname=nickname,
-            netizen_key=netizen_key[:64],
-            client_ip=client_ip,
-            asked_at=timezone.now(),
-            flags=found.flags,
-            similar=similar,
-        )
-        events.notify_staff(
-            events.staff_group("moderate", broadcast.pk),
-            {"type": "question.new", "question": staff_question_json(question)},
-        )
-    return question, True
+
+def _similar(text: str, recent: list[tuple[int, frozenset[str]]]) -> list[int]:
+    """Up to five recent questions whose bigrams' Jaccard similarity reaches SIMILAR_THRESHOLD.
+
+    Jaccard = i / (a + b - i) for sizes a, b and intersection i, so it reaches t exactly when
+    i * (1 + t) >= t * (a + b): one set operation per pair, none at all for a pair whose sizes
+    alone rule it out (Jaccard is at most min(a, b) / max(a, b)).
+    """
+    mine = screening.bigrams(text)
+    size, t = len(mine), SIMILAR_THRESHOLD
+    found = []
+    for qid, other in recent:
+        other_size = len(other)
+        if other_size < size * t or size < other_size * t:
+            continue
+        if len(mine & other) * (1 + t) >= t * (size + other_size):
+            found.append(qid)
+            if len(found) == 5:
+                break
+    return found
 
 
 def _locked_question(broadcast: Broadcast, question_id: object) -> Question:
@@ -213,6 +358,9 @@ def approve_question(broadcast_id: int, question_id: object, publish: bool, by: 
         raise ServiceError("bad_frame", _("publish must be true or false."))
     with transaction.atomic():
         broadcast = locked_broadcast(broadcast_id)
+        ended = broadcast.status == BroadcastStatus.ENDED
+        if ended and publish:
+            raise ServiceError("closed")  # nothing joins the public log after the end
         question, before = _pending(broadcast, question_id)
         question.status = QuestionStatus.APPROVED
         if publish:
@@ -226,6 +374,12 @@ def approve_question(broadcast_id: int, question_id: object, publish: bool, by: 
             {"type": "question.approved", "question": staff_question_json(question)},
         )
         _moderated(broadcast, question, "approve_publish" if publish else "approve", by, before)
+        if ended:
+            # Screened after the end: no guest will answer it on air, so, like every approved
+            # question left unanswered at the end, it becomes a letter to the department.
+            from archive.bridge import letters_for_unanswered
+
+            letters_for_unanswered(broadcast)
     return question
 
 

@@ -1,12 +1,18 @@
 """WebSocket routes (the HTTP ones are in settings/urls.py)."""
 
+from channels.auth import AuthMiddlewareStack
+from channels.sessions import SessionMiddlewareStack
 from django.urls import path
 
 from moderation.consumers import ModerateConsumer
 from studio.consumers import LiveConsumer, StudioConsumer
 
 websocket_urlpatterns = [
-    path("ws/live/<int:broadcast_id>/", LiveConsumer.as_asgi()),
-    path("ws/studio/<int:broadcast_id>/", StudioConsumer.as_asgi()),
-    path("ws/moderate/<int:broadcast_id>/", ModerateConsumer.as_asgi()),
+    # A viewer needs its session only for the key (its netizen id), never the user. Resolving the
+    # user would send every viewer's handshake through the process's one database thread, where a
+    # busy programme's writes (an `end` turning hundreds of questions into letters, say) would keep
+    # thousands of handshakes waiting until daphne gives up on them.
+    path("ws/live/<int:broadcast_id>/", SessionMiddlewareStack(LiveConsumer.as_asgi())),
+    path("ws/studio/<int:broadcast_id>/", AuthMiddlewareStack(StudioConsumer.as_asgi())),
+    path("ws/moderate/<int:broadcast_id>/", AuthMiddlewareStack(ModerateConsumer.as_asgi())),
 ]

@@ -6,6 +6,8 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from departments import logs
+from moderation import intake
 from moderation import services as moderation
 from moderation.supports import batcher
 from studio import events, services
@@ -26,6 +28,7 @@ class LiveConsumer(FrameConsumer):
     # No channel-layer channel per viewer: the hub delivers, so the layer would only add a
     # receive task and a dispatch per message (get_channel_layer returns None for this alias).
     channel_layer_alias = "__no_layer__"
+    endpoint = "live"
     frames = {
         "ping": {},
         "ask": {"client_id": (str,), "text": (str,)},
@@ -138,18 +141,23 @@ class LiveConsumer(FrameConsumer):
         key = getattr(self, "_netizen", None)
         if key is None:
             key = self._netizen = netizen_key(self.scope)
+            logs.bind(netizen=key)  # the hashed id: never the session key
         return key
 
     async def frame_ask(self, frame: dict) -> None:
+        # Refusals of the text itself come in the netizen's language: checked here, not in the batch.
+        moderation.check_ask(frame["client_id"], frame["text"], frame.get("nickname"))
         # Join first so that no my_question about this question can be missed.
         await self._join_asker_room()
-        question, _created = await database_sync_to_async(moderation.ask_question)(
-            self.broadcast_id,
-            frame["client_id"],
-            frame["text"],
-            frame.get("nickname"),
-            self.netizen,
-            _client_ip(self.scope),
+        question, _created = await intake.ask(
+            moderation.AskRequest(
+                self.broadcast_id,
+                frame["client_id"],
+                frame["text"],
+                frame.get("nickname"),
+                self.netizen,
+                _client_ip(self.scope),
+            )
         )
         await self.send_frame(
             {
@@ -195,6 +203,7 @@ class StaffConsumer(FrameConsumer):
             return
         if not await self.require_staff(self.allowed):
             return
+        logs.bind(user=self.scope["user"].pk)
         self.group = events.staff_group(self.console, self.broadcast_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.joined = True
@@ -205,7 +214,8 @@ class StaffConsumer(FrameConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def staff_push(self, message: dict) -> None:
-        await self.send(text_data=message["text"])
+        for text in message.get("texts") or [message["text"]]:
+            await self.send(text_data=text)
 
     def allowed(self, user) -> bool:  # runs in a thread
         raise NotImplementedError
@@ -217,7 +227,7 @@ class StaffConsumer(FrameConsumer):
 class StudioConsumer(StaffConsumer):
     """Guests answer, the host posts messages and starts and ends the programme."""
 
-    console = "studio"
+    console = endpoint = "studio"
     frames = {
         "ping": {},
         "answer": {"client_id": (str,), "text": (str,)},

@@ -87,15 +87,27 @@ def notify_staff(group: str, frame: dict) -> None:
 
     Staff consoles are few, so they use the channel layer's groups; viewers never do (see hub).
     """
+    notify_staff_many(group, [frame])
+
+
+def notify_staff_many(group: str, frames: list[dict]) -> None:
+    """Several frames in one channel-layer message: a batch of questions costs one group_send."""
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
-    text = dumps(frame)
+    if not frames:
+        return
+    texts = [dumps(frame) for frame in frames]
+    message: dict[str, object] = {"type": "staff.push"}
+    if len(texts) == 1:
+        message["text"] = texts[0]
+    else:
+        message["texts"] = texts
 
     def send() -> None:
         layer = get_channel_layer()
         if layer is not None:
-            async_to_sync(layer.group_send)(group, {"type": "staff.push", "text": text})
+            async_to_sync(layer.group_send)(group, message)
 
     transaction.on_commit(send, robust=True)
 

@@ -1168,3 +1168,25 @@ async def test_a_published_question_of_another_programme_cannot_be_supported_her
     await netizen.send_json_to({"type": "support", "question_id": elsewhere})
     assert (await next_frame(netizen))["code"] == "not_found"
     assert (await question(elsewhere)).support_count == 0
+
+
+def test_a_question_screened_after_the_end_is_not_published_but_becomes_a_letter(personas, live_broadcast):
+    """Found by the soak: an approval after the end put a question in the public log after the
+    end, and the question never became a letter (the bridge ran at the end)."""
+    from archive.models import QuestionLetter
+
+    pending = ask_now(live_broadcast.pk, "还没审核的问题：末班车能否延后？")
+    studio.set_status(live_broadcast.pk, personas["host"], "ended")
+    log_before = list(Event.objects.filter(broadcast=live_broadcast).values_list("seq", "kind"))
+
+    with pytest.raises(ServiceError) as refused:
+        moderation.approve_question(live_broadcast.pk, pending, True, by="mona")
+    assert refused.value.code == "closed"
+    assert not QuestionLetter.objects.filter(question_id=pending).exists()
+
+    moderation.approve_question(live_broadcast.pk, pending, False, by="mona")
+    assert list(Event.objects.filter(broadcast=live_broadcast).values_list("seq", "kind")) == log_before
+    assert log_before[-1][1] == "broadcast.status"  # nothing public after the end
+    letter = QuestionLetter.objects.get(question_id=pending)  # every question gets an answer
+    assert QuestionLetter.objects.filter(question_id=pending).count() == 1
+    assert letter.letter.department.code == "jtw"

@@ -8,6 +8,8 @@ import uuid
 
 import pytest
 from django.core.cache import cache
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from departments import ratelimit
 from moderation import screening
@@ -389,3 +391,24 @@ def test_an_emptied_cache_makes_every_process_rebuild_its_automaton(word_lists):
     after = screening.current_matcher()
     assert after is not before
     assert screen("内幕", after).flags == ["sensitive:内幕"]
+
+
+# --- suggested duplicates: the fast filter finds exactly what the plain Jaccard test finds ----
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(alphabet="公交地铁线路延长班次请问能否学校医保电梯，。？ab", min_size=1, max_size=30),
+    others=st.lists(
+        st.text(alphabet="公交地铁线路延长班次请问能否学校医保电梯，。？ab", min_size=1, max_size=30),
+        max_size=40,
+    ),
+)
+def test_suggested_duplicates_are_those_at_or_over_the_jaccard_threshold(text, others):
+    from moderation.services import SIMILAR_THRESHOLD, _similar
+
+    recent = [(n, screening.bigrams(other)) for n, other in enumerate(others)]
+    expected = [n for n, other in enumerate(others) if screening.similar(text, other) >= SIMILAR_THRESHOLD][
+        :5
+    ]
+    assert _similar(text, recent) == expected

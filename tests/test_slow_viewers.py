@@ -112,3 +112,69 @@ async def test_with_redis_down_viewers_still_connect_and_get_answers_from_the_da
             assert frame["data"]["answer"]["text"] == "没有 Redis 也能收到"
     finally:
         server.stop()
+
+
+# --- the direct write of studio.fastsend.write_now, on a stand-in transport ----------------
+
+
+class FakeSocket:
+    def __init__(self, takes: int | None = None, fails: type[OSError] | None = None):
+        self.takes, self.fails, self.got = takes, fails, b""
+
+    def send(self, data: bytes) -> int:
+        if self.fails:
+            raise self.fails()
+        taken = data if self.takes is None else data[: self.takes]
+        self.got += taken
+        return len(taken)
+
+
+class FakeTransport:
+    """What write_now reads of Twisted's tcp transport: the socket, its queue and write()."""
+
+    TLS = False
+
+    def __init__(self, sock: FakeSocket, queued: bytes = b""):
+        self.socket, self.dataBuffer, self._tempDataLen = sock, queued, 0
+        self.disconnecting = False
+        self.written = b""
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+
+def test_a_frame_goes_straight_to_the_kernel_when_nothing_is_queued():
+    from studio.fastsend import write_now
+
+    transport = FakeTransport(FakeSocket())
+    write_now(transport, b"frame-1")
+    assert transport.socket.got == b"frame-1" and transport.written == b""
+
+
+def test_what_the_kernel_does_not_take_is_queued_in_order():
+    from studio.fastsend import write_now
+
+    transport = FakeTransport(FakeSocket(takes=3))
+    write_now(transport, b"frame-1")
+    assert transport.socket.got == b"fra" and transport.written == b"me-1"
+
+
+def test_behind_queued_bytes_a_frame_waits_its_turn():
+    from studio.fastsend import write_now
+
+    transport = FakeTransport(FakeSocket(), queued=b"older")
+    write_now(transport, b"frame-2")
+    assert transport.socket.got == b"" and transport.written == b"frame-2"
+
+
+def test_a_full_or_broken_socket_leaves_the_frame_to_twisted():
+    from studio.fastsend import write_now
+
+    for error in (BlockingIOError, ConnectionResetError):
+        transport = FakeTransport(FakeSocket(fails=error))
+        write_now(transport, b"frame-3")
+        assert transport.written == b"frame-3"
+    closing = FakeTransport(FakeSocket())
+    closing.disconnecting = True
+    write_now(closing, b"frame-4")
+    assert closing.socket.got == b"" and closing.written == b"frame-4"

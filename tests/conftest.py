@@ -5,6 +5,7 @@ with the reason; with CI=true a skip of such a test fails the run instead.
 """
 
 import asyncio
+import json
 import os
 import shutil
 import socket
@@ -26,6 +27,7 @@ from django.test import Client
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI") == "true"
 CHROMIUM = "/usr/bin/chromium"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 ORIGIN = (b"origin", b"http://127.0.0.1")
 
 
@@ -36,6 +38,10 @@ def _missing_service(item: pytest.Item) -> str | None:
         return "needs Redis: set REDIS_URL=redis://127.0.0.1:6379/0 (CI does)"
     if item.get_closest_marker("browser") and not Path(CHROMIUM).exists():
         return f"needs Chromium at {CHROMIUM} (apt-get install chromium chromium-driver)"
+    if item.get_closest_marker("axe") and not AXE.exists():
+        return (
+            f"needs axe-core at {AXE.relative_to(ROOT)} (apt-get install nodejs npm; python3.11 dev.py setup)"
+        )
     return None
 
 
@@ -141,6 +147,72 @@ def other_broadcast(personas):
 
 
 # --- WebSockets through the real asgi.py stack ---------------------------------------------
+
+# Every frame any communicator of the suite receives is checked against docs/frames.schema.json
+# for its endpoint: a server frame the wire contract does not allow fails the test with the frame
+# and the reason. Counted per endpoint and type for the summary at the end of the run.
+FRAMES_VALIDATED: dict[str, int] = {}
+# minxin_client (tests/test_client.py, tests/test_faults.py) validates every frame it receives and sends.
+os.environ.setdefault("MINXIN_CLIENT_VALIDATE", "1")
+_frame_failures: list[str] = []
+_receive_output = WebsocketCommunicator.receive_output
+
+
+async def _checked_receive_output(self: WebsocketCommunicator, timeout: float = 1) -> dict:  # noqa: ASYNC109
+    from minxin_client.schema import FrameSchemaError, default_validator, endpoint_of
+
+    output = await _receive_output(self, timeout)
+    endpoint = endpoint_of(self.scope.get("path", ""))
+    if output.get("type") == "websocket.send" and endpoint is not None:
+        text = output.get("text")
+        try:
+            if text is None:
+                raise FrameSchemaError("the server sent a binary frame; every frame is JSON text", None)
+            frame = json.loads(text)
+            default_validator().validate(frame, endpoint, "server")
+        except (FrameSchemaError, ValueError) as error:
+            _frame_failures.append(str(error))
+            pytest.fail(f"{error}\n(raw frame: {text!r:.2000})", pytrace=False)
+        key = f"{endpoint} {frame['type']}" + (f" {frame['kind']}" if frame["type"] == "event" else "")
+        FRAMES_VALIDATED[key] = FRAMES_VALIDATED.get(key, 0) + 1
+    return output
+
+
+WebsocketCommunicator.receive_output = _checked_receive_output  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _no_invalid_frames(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A frame error swallowed by a test's own `except BaseException` still fails the test
+    (an xfail test that documents a server/contract mismatch has already failed on it)."""
+    before = len(_frame_failures)
+    yield
+    if not request.node.get_closest_marker("xfail"):
+        assert len(_frame_failures) == before, "\n".join(_frame_failures[before:])
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    from minxin_client import schema
+
+    total = sum(FRAMES_VALIDATED.values())
+    if total:
+        terminalreporter.write_line(
+            f"{total} WebSocket frames received by communicators validated against docs/frames.schema.json "
+            f"({len(FRAMES_VALIDATED)} endpoint/type pairs)"
+        )
+    if schema.default_validator.cache_info().currsize:
+        counts = schema.default_validator().counts
+        by_communicators: dict[str, int] = {}
+        for key, n in FRAMES_VALIDATED.items():
+            name = key.split(" ", 1)[0] + ".server"
+            by_communicators[name] = by_communicators.get(name, 0) + n
+        by_client = {name: n - by_communicators.get(name, 0) for name, n in counts.items()}
+        shown = ", ".join(f"{name} {n}" for name, n in sorted(by_client.items()) if n > 0)
+        if shown:
+            terminalreporter.write_line(f"frames validated by minxin_client: {shown}")
+        if os.environ.get("MINXIN_FRAME_STATS"):
+            for key, count in sorted(FRAMES_VALIDATED.items()):
+                terminalreporter.write_line(f"  {count:6d}  {key}")
 
 
 def session_cookie(user) -> bytes:

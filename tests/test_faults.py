@@ -8,7 +8,6 @@ stored exactly once.
 """
 
 import asyncio
-import json
 import os
 import shutil
 import signal
@@ -18,8 +17,8 @@ import time
 
 import pytest
 from channels.db import database_sync_to_async
-from websockets.asyncio.client import connect
 
+from minxin_client import Backoff, StudioConsole, Viewer
 from tests.conftest import IN_CI, make_broadcast, server_env, session_cookie, start_daphne
 
 pytestmark = [
@@ -29,7 +28,7 @@ pytestmark = [
 ]
 
 
-VIEWERS = 12
+VIEWERS = 200  # issue #8: the fault tests run with 200 viewers
 ASKERS = 4
 ANSWERS = 24
 
@@ -95,86 +94,35 @@ def private_redis(tmp_path):
     redis.stop()
 
 
-async def follow(urls: list[str], broadcast_id: int, seen: list[int], stop: asyncio.Event) -> None:
+# The reconnecting clients are minxin_client's (it resumes with ?after= across the URLs, drops
+# duplicates by seq, resends with the same client_id until acknowledged); they validate every
+# frame against docs/frames.schema.json here, since conftest sets MINXIN_CLIENT_VALIDATE=1.
+FAST_RETRY = Backoff(initial=0.2, cap=1.0)
+
+
+async def follow(viewer: Viewer, seen: list[int], stop: asyncio.Event) -> Viewer:
     """A viewer: reads the log, and after any drop reconnects (next process) with ?after=."""
-    attempt = 0
-    while not stop.is_set():
-        url = urls[attempt % len(urls)]
-        attempt += 1
-        after = seen[-1] if seen else 0
-        try:
-            async with connect(
-                f"{url.replace('http', 'ws')}/ws/live/{broadcast_id}/?after={after}",
-                origin=url,
-                open_timeout=3,
-            ) as ws:
-                while not stop.is_set():
-                    try:
-                        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=0.5))
-                    except TimeoutError:
-                        continue
-                    if frame.get("type") == "event":
-                        seen.append(frame["seq"])
-        except Exception:
-            await asyncio.sleep(0.2 + 0.1 * (attempt % 3))
+    await viewer.follow(lambda event: seen.append(event["seq"]), stop=stop)
+    return viewer
 
 
 async def ask_until_acknowledged(urls: list[str], broadcast_id: int, client_id: str, acked: dict) -> None:
     """A netizen's question, resent with the same client_id on every (re)connect until ask.ok."""
-    attempt = 0
-    while client_id not in acked:
-        url = urls[attempt % len(urls)]
-        attempt += 1
-        try:
-            async with connect(
-                f"{url.replace('http', 'ws')}/ws/live/{broadcast_id}/", origin=url, open_timeout=3
-            ) as ws:
-                await ws.send(
-                    json.dumps({"type": "ask", "client_id": client_id, "text": f"问题 {client_id}"})
-                )
-                while True:
-                    frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
-                    if frame.get("type") == "ask.ok" and frame["ref"] == client_id:
-                        acked[client_id] = frame["question_id"]
-                        return
-        except Exception:
-            await asyncio.sleep(0.3)
+    async with Viewer(urls, broadcast_id, after=None, backoff=FAST_RETRY, open_timeout=3) as netizen:
+        ok = await netizen.ask(f"问题 {client_id}", client_id=client_id)
+    acked[client_id] = ok["question_id"]
 
 
 async def guest_answers(urls: list[str], broadcast_id: int, cookie: str, count: int, sent: list[str]) -> None:
     """The guest answers `count` times, each answer resent with its client_id until acknowledged."""
-    for n in range(count):
-        client_id = f"answer-{n}"
-        attempt = 0
-        while client_id not in sent:
-            url = urls[attempt % len(urls)]
-            attempt += 1
-            try:
-                async with connect(
-                    f"{url.replace('http', 'ws')}/ws/studio/{broadcast_id}/",
-                    origin=url,
-                    additional_headers={"Cookie": cookie},
-                    open_timeout=3,
-                ) as ws:
-                    await ws.recv()  # the queue
-                    await ws.send(
-                        json.dumps(
-                            {
-                                "type": "answer",
-                                "client_id": client_id,
-                                "question_id": None,
-                                "text": f"第{n}条回答",
-                            }
-                        )
-                    )
-                    while True:
-                        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
-                        if frame.get("ref") == client_id and frame["type"] == "ack":
-                            sent.append(client_id)
-                            break
-            except Exception:
-                await asyncio.sleep(0.3)
-        await asyncio.sleep(0.1)
+    async with StudioConsole(
+        urls, broadcast_id, cookie=cookie, backoff=FAST_RETRY, open_timeout=3, queue_frames=False
+    ) as guest:
+        for n in range(count):
+            client_id = f"answer-{n}"
+            await guest.answer(f"第{n}条回答", client_id=client_id)
+            sent.append(client_id)
+            await asyncio.sleep(0.1)
 
 
 @pytest.mark.parametrize("fault", ["kill -9 a daphne process", "restart Redis"])
@@ -194,10 +142,16 @@ async def test_viewers_end_with_the_whole_log_and_every_acknowledged_question_is
         urls = [server.url for server in servers]
         stop = asyncio.Event()
         seen: list[list[int]] = [[] for _ in range(VIEWERS)]
-        viewers = [
-            asyncio.create_task(follow(urls[n % 2 :] + urls[: n % 2], broadcast.pk, seen[n], stop))
+        clients = [
+            Viewer(urls[n % 2 :] + urls[: n % 2], broadcast.pk, after=0, backoff=FAST_RETRY, open_timeout=5)
             for n in range(VIEWERS)
         ]
+        viewers = [asyncio.create_task(follow(client, seen[n], stop)) for n, client in enumerate(clients)]
+        for _ in range(600):  # the audience is in before the programme goes on
+            if all(client.connections for client in clients):
+                break
+            await asyncio.sleep(0.1)
+        assert all(client.connections for client in clients), "every viewer connected"
         acked: dict[str, int] = {}
         askers = [
             asyncio.create_task(
@@ -209,7 +163,10 @@ async def test_viewers_end_with_the_whole_log_and_every_acknowledged_question_is
         sent: list[str] = []
         answering = asyncio.create_task(guest_answers(urls, broadcast.pk, cookie, ANSWERS, sent))
 
-        await asyncio.sleep(1.5)  # part of the programme has gone out
+        for _ in range(300):  # part of the programme has gone out
+            if len(sent) >= 3:
+                break
+            await asyncio.sleep(0.1)
         answered_before_the_fault = len(sent)
         if fault == "kill -9 a daphne process":
             os.kill(servers[0].process.pid, signal.SIGKILL)
@@ -232,13 +189,15 @@ async def test_viewers_end_with_the_whole_log_and_every_acknowledged_question_is
         while time.monotonic() < deadline and any((s[-1] if s else 0) < last for s in seen):  # noqa: ASYNC110 — polls lists other tasks fill
             await asyncio.sleep(0.2)
         stop.set()
-        await asyncio.gather(*viewers)
+        followed = await asyncio.gather(*viewers)
 
         whole = list(range(1, last + 1))
         assert 0 < answered_before_the_fault < ANSWERS  # the fault struck mid-programme
         assert last >= ANSWERS
         for n, events in enumerate(seen):
             assert events == whole, f"viewer {n} holds {events}"
+        # The client drops repeated seqs and resumes over gaps; the server must have sent neither.
+        assert [(v.duplicates, v.gaps) for v in followed] == [(0, 0)] * VIEWERS
         stored = await database_sync_to_async(
             lambda: list(Question.objects.filter(broadcast=broadcast).values_list("client_id", "pk"))
         )()

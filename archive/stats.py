@@ -15,6 +15,7 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from archive.topics import hot_topics
+from departments import exports
 from letters.models import Letter, Rating
 from moderation.models import Question, QuestionStatus, Support
 from studio.models import Broadcast, BroadcastStatus, Guest
@@ -92,3 +93,67 @@ def compute(department: str | None = None) -> dict:
         },
         "computed_at": timezone.localtime().isoformat(timespec="seconds"),
     }
+
+
+# --- downloads (docs/PROTOCOL.md §4): the same figures, as CSV and Markdown ----------------------
+
+FIGURE_LABELS = [
+    ("broadcasts", "举办节目期数"),
+    ("departments", "参与部门"),
+    ("guests", "嘉宾人次"),
+    ("participants", "参与网友"),
+    ("questions_asked", "网友提问"),
+    ("questions_answered", "答复问题"),
+    ("letters.received", "收到信件"),
+    ("letters.daily_average", "日均信件"),
+    ("letters.replied", "已回复信件"),
+    ("letters.reply_rate", "回复率"),
+    ("letters.rated", "评价数"),
+    ("letters.satisfied", "满意数"),
+    ("letters.satisfaction_rate", "满意率"),
+]
+
+
+def _figure_rows(data: dict) -> list[tuple[str, str, object]]:
+    rows = []
+    for key, label in FIGURE_LABELS:
+        value: object = data
+        for part in key.split("."):
+            value = value[part]  # type: ignore[index]
+        rows.append((key, label, value))
+    return rows
+
+
+def as_csv(data: dict) -> str:
+    rows = [[key, label, value] for key, label, value in _figure_rows(data)]
+    for period in ("week", "month"):
+        for place, topic in enumerate(data.get("hot_topics", {}).get(period, []), start=1):
+            rows.append(
+                [
+                    f"hot_topics.{period}.{place}",
+                    f"热点（{'本周' if period == 'week' else '本月'}）{topic['term']}",
+                    topic["count"],
+                ]
+            )
+    rows.append(["computed_at", "统计时间", data["computed_at"]])
+    return exports.as_csv(["key", "指标", "数值"], rows)
+
+
+def as_markdown(data: dict) -> str:
+    title = "# 统计" + (f"（{exports.md_text(data['department'])}）" if data.get("department") else "")
+    lines = [title, "", f"统计时间 {data['computed_at']}", ""]
+    lines += exports.md_table(
+        ["指标", "数值"],
+        [
+            [label, exports.percent(value) if key.endswith("_rate") else value]  # type: ignore[arg-type]
+            for key, label, value in _figure_rows(data)
+        ],
+    )
+    for period, heading in (("week", "本周热点"), ("month", "本月热点")):
+        topics = data.get("hot_topics", {}).get(period)
+        if topics is not None:
+            lines += ["", f"## {heading}", ""]
+            lines += [
+                f"{place}. {exports.md_text(t['term'])}（{t['count']}）" for place, t in enumerate(topics, 1)
+            ] or ["–"]
+    return "\n".join(lines) + "\n"

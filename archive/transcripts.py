@@ -1,10 +1,12 @@
 """A programme's transcript: question–answer pairs and host messages in order, read from the event log."""
 
+import datetime as dt
 import html
 
 import bleach
 from django.utils import timezone
 
+from departments import exports
 from moderation.models import Question
 from moderation.services import public_question_json
 from studio.models import Broadcast, Event, EventKind
@@ -66,19 +68,18 @@ def transcript(broadcast: Broadcast) -> dict:
             "title": broadcast.title,
             "department": broadcast.department.name,
             "starts_at": timezone.localtime(broadcast.starts_at).isoformat(timespec="seconds"),
+            "status": broadcast.status,
+            "guests": [{"name": g.display_name, "title": g.title} for g in broadcast.guests.order_by("pk")],
         },
         "items": items,
     }
 
 
-_MARKDOWN_SPECIALS = str.maketrans({ch: "\\" + ch for ch in "\\`*_[]#|"})
-
-
 def _text(fragment: str) -> str:
-    """Sanitised HTML as Markdown text: tags dropped, line breaks kept, and nothing a netizen typed
-    can become markup in whatever renders the file (<, > and & stay escaped, Markdown's marks get
-    a backslash)."""
-    return html.escape(plain_text(fragment), quote=False).translate(_MARKDOWN_SPECIALS)
+    """Sanitised HTML as Markdown text: tags dropped, line breaks kept (as hard breaks), and nothing
+    a netizen typed can become markup in whatever renders the file (<, > and & stay escaped,
+    Markdown's marks get a backslash)."""
+    return exports.md_text(plain_text(fragment))
 
 
 def plain_text(fragment: str) -> str:
@@ -93,7 +94,18 @@ def _quote(text: str) -> str:
 
 def as_markdown(data: dict) -> str:
     b = data["broadcast"]
-    lines = [f"# 第{b['number']}期 {_text(b['title'])}", "", f"{b['department']} · {b['starts_at']}", ""]
+    lines = [
+        f"# 第{b['number']}期 {_text(b['title'])}",
+        "",
+        f"{_text(b['department'])} · {b['starts_at']}",
+        "",
+    ]
+    if b.get("guests"):
+        guests = "、".join(
+            f"{_text(g['name'])}（{_text(g['title'])}）" if g["title"] else _text(g["name"])
+            for g in b["guests"]
+        )
+        lines += [f"嘉宾：{guests}", ""]
     for item in data["items"]:
         time = item["at"][11:19]
         if item["type"] == "host":
@@ -120,3 +132,41 @@ def as_markdown(data: dict) -> str:
                     "",
                 ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+CSV_HEADER = ["类型", "提问时间", "网友昵称", "问题", "回答时间", "回答人", "职务", "回答"]
+
+
+def as_csv(data: dict) -> str:
+    """One row per answer (a question answered twice gives two rows, one not yet answered one row
+    with empty answer cells), per statement and per host message, in the transcript's order."""
+    rows: list[list] = []
+    for item in data["items"]:
+        if item["type"] == "host":
+            message = item["message"]
+            rows.append(
+                [
+                    "主持人",
+                    "",
+                    "",
+                    "",
+                    item["at"],
+                    plain_text(message["author"]),
+                    "主持人",
+                    plain_text(message["text"]),
+                ]
+            )
+        elif item["type"] == "statement":
+            rows.append(["嘉宾发言", "", "", "", *_answer_cells(item["answer"])])
+        else:
+            question = item["question"]
+            asked_at = dt.datetime.fromisoformat(question["asked_at"]).isoformat(timespec="seconds")
+            asked = ["问答", asked_at, plain_text(question["nickname"]), plain_text(question["text"])]
+            for answer in item["answers"] or [None]:
+                rows.append([*asked, *(_answer_cells(answer) if answer else ["", "", "", ""])])
+    return exports.as_csv(CSV_HEADER, rows)
+
+
+def _answer_cells(answer: dict) -> list:
+    guest = answer["guest"]
+    return [answer["at"], plain_text(guest["name"]), plain_text(guest["title"]), plain_text(answer["text"])]

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 
 from archive import search, stats, transcripts
 from archive.models import QuestionLetter
+from departments import exports
 from departments.http import api_error
 from departments.models import Department
 from moderation import services as moderation
@@ -20,24 +21,38 @@ from studio.views import request_netizen_key
 def replay(request: HttpRequest, broadcast_id: int) -> HttpResponse:
     """The programme played back from its log at the original pace; the page reads the events API."""
     broadcast = get_object_or_404(Broadcast.objects.select_related("department"), pk=broadcast_id)
-    return render(request, "archive/replay.html", {"broadcast": broadcast, "guests": broadcast.guests.all()})
+    return render(
+        request,
+        "archive/replay.html",
+        {"broadcast": broadcast, "guests": broadcast.guests.all(), "export_url": _transcript_url(broadcast)},
+    )
+
+
+def _transcript_url(broadcast: Broadcast) -> str:
+    """The transcript's download links' base (each link appends format=…)."""
+    return f"/api/broadcasts/{broadcast.pk}/transcript/?"
 
 
 @require_GET
 def transcript(request: HttpRequest, broadcast_id: int) -> HttpResponse:
-    """GET /api/broadcasts/<id>/transcript/ as JSON, or Markdown with ?format=md."""
+    """GET /api/broadcasts/<id>/transcript/ as JSON; ?format=json|csv|md downloads it as a file."""
     broadcast = Broadcast.objects.select_related("department").filter(pk=broadcast_id).first()
     if broadcast is None:
         return api_error(404, "not_found", ServiceError("not_found").message)
+    output = exports.requested_format(request)
+    if output is not None and output not in exports.FORMATS:
+        return exports.bad_format()
     data = transcripts.transcript(broadcast)
-    output = request.GET.get("format", "json")
-    if output == "md":
-        response = HttpResponse(transcripts.as_markdown(data), content_type="text/markdown; charset=utf-8")
-        response["Content-Disposition"] = f'inline; filename="programme-{broadcast.number}.md"'
-        return response
-    if output != "json":
-        return api_error(400, "bad_request", "format must be json or md")
-    return JsonResponse(data, json_dumps_params={"ensure_ascii": False})
+    if output is None:
+        return JsonResponse(data, json_dumps_params={"ensure_ascii": False})
+    body = {"csv": transcripts.as_csv, "md": transcripts.as_markdown}.get(output, lambda _data: None)(data)
+    return exports.download(
+        data,
+        output,
+        body,
+        f"programme-{broadcast.number}-{timezone.localtime(broadcast.starts_at):%Y%m%d}",
+        f"第{broadcast.number}期 {broadcast.title}",
+    )
 
 
 @require_GET
@@ -68,11 +83,22 @@ def _day(value: str | None, next_day: bool = False) -> dt.datetime | None:
 
 @require_GET
 def stats_view(request: HttpRequest) -> HttpResponse:
-    """GET /api/stats/ (?department=CODE for one department): the seed's figures, from the data."""
+    """GET /api/stats/ (?department=CODE for one department): the seed's figures, from the data;
+    ?format=json|csv|md downloads them as a file."""
     department = request.GET.get("department") or None
     if department and not Department.objects.filter(code=department).exists():
         return api_error(400, "bad_request", "unknown department", {"department": "unknown"})
-    return JsonResponse(stats.figures(department), json_dumps_params={"ensure_ascii": False})
+    output = exports.requested_format(request)
+    if output is not None and output not in exports.FORMATS:
+        return exports.bad_format()
+    data = stats.figures(department)
+    if output is None:
+        return JsonResponse(data, json_dumps_params={"ensure_ascii": False})
+    body = {"csv": stats.as_csv, "md": stats.as_markdown}.get(output, lambda _data: None)(data)
+    stem = f"stats-{department or 'all'}-{timezone.localdate():%Y%m%d}"
+    return exports.download(
+        data, output, body, stem, f"统计-{department or '全部'}-{timezone.localdate():%Y%m%d}"
+    )
 
 
 @require_GET
@@ -106,7 +132,12 @@ def stats_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "archive/stats.html",
-        {"figures": stats.figures(), "departments": departments, "max_asked": max_asked},
+        {
+            "figures": stats.figures(),
+            "departments": departments,
+            "max_asked": max_asked,
+            "export_url": "/api/stats/?",
+        },
     )
 
 
@@ -127,4 +158,8 @@ def search_page(request: HttpRequest) -> HttpResponse:
 def transcript_page(request: HttpRequest, broadcast_id: int) -> HttpResponse:
     """The transcript as a page. Text fields are the log's sanitised HTML, hence |safe there only."""
     broadcast = get_object_or_404(Broadcast.objects.select_related("department"), pk=broadcast_id)
-    return render(request, "archive/transcript.html", {"data": transcripts.transcript(broadcast)})
+    return render(
+        request,
+        "archive/transcript.html",
+        {"data": transcripts.transcript(broadcast), "export_url": _transcript_url(broadcast)},
+    )

@@ -203,11 +203,19 @@ def track(request: HttpRequest) -> HttpResponse:
 
 
 def scoreboard(request: HttpRequest) -> HttpResponse:
-    data = reports.scoreboard()
+    """All letters, or with ?from=&to= those forwarded in a period (as the downloads it links)."""
+    period, period_error = None, None
+    if request.GET.get("from") or request.GET.get("to"):
+        try:
+            period = reports.parse_period(request.GET.get("from"), request.GET.get("to"))
+        except ValueError:
+            period_error = _("Enter the dates as YYYY-MM-DD, the end not before the start.")
+    data = reports.scoreboard(period=period)
     rows = sorted(
         data["departments"],
         key=lambda r: (r["rank"] is None, r["rank"] or 0, -r["received"]),
     )
+    query = f"from={data['from']}&to={data['to']}&" if period else ""
     return _render(
         request,
         "letters/scoreboard.html",
@@ -215,6 +223,10 @@ def scoreboard(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "minimum": data["minimum_for_ranking"],
             "computed_at": dt.datetime.fromisoformat(data["computed_at"]),
+            "period_from": data.get("from", ""),
+            "period_to": data.get("to", ""),
+            "period_error": period_error,
+            "export_url": f"/api/departments/scoreboard/?{query}",
         },
     )
 

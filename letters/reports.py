@@ -8,7 +8,7 @@ cache computes it once. The assessment's formula is written down in docs/ASSESSM
 import csv
 import datetime as dt
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from departments import exports
 from departments.models import Department
 from letters.models import Extension, Letter, LetterLog, Rating
 
@@ -27,18 +28,20 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def compute_scoreboard() -> dict:
-    """Per department: letters received, replied, reply rate, on-time rate, satisfaction rate."""
-    counts = (
-        Letter.objects.filter(department__isnull=False)
-        .values("department_id")
-        .annotate(
-            received=Count("id"),
-            replied=Count("id", filter=Q(replied_at__isnull=False)),
-            on_time=Count("id", filter=Q(reply_on_time=True)),
-            rated=Count("id", filter=~Q(rating="")),
-            satisfied=Count("id", filter=Q(rating__in=[Rating.SATISFIED, Rating.BASIC])),
-        )
+def compute_scoreboard(period: "Period | None" = None) -> dict:
+    """Per department: letters received, replied, reply rate, on-time rate, satisfaction rate.
+
+    With a period, only the letters forwarded to the department in it (as the assessment counts).
+    """
+    letters = Letter.objects.filter(department__isnull=False)
+    if period is not None:
+        letters = letters.filter(forwarded_at__gte=period.start, forwarded_at__lt=period.end)
+    counts = letters.values("department_id").annotate(
+        received=Count("id"),
+        replied=Count("id", filter=Q(replied_at__isnull=False)),
+        on_time=Count("id", filter=Q(reply_on_time=True)),
+        rated=Count("id", filter=~Q(rating="")),
+        satisfied=Count("id", filter=Q(rating__in=[Rating.SATISFIED, Rating.BASIC])),
     )
     by_department = {row["department_id"]: row for row in counts}
     minimum = settings.MINXIN_SCOREBOARD_MIN_LETTERS
@@ -70,19 +73,66 @@ def compute_scoreboard() -> dict:
         row["rank"] = place
     for row in rows:
         row.setdefault("rank", None)
-    return {
+    data = {
         "computed_at": timezone.localtime().isoformat(timespec="seconds"),
         "minimum_for_ranking": minimum,
         "departments": rows,
     }
-
-
-def scoreboard(refresh: bool = False) -> dict:
-    data = None if refresh else cache.get(SCOREBOARD_KEY)
-    if data is None:
-        data = compute_scoreboard()
-        cache.set(SCOREBOARD_KEY, data, SCOREBOARD_SECONDS)
+    if period is not None:
+        data["from"] = period.start.date().isoformat()
+        data["to"] = (period.end - dt.timedelta(days=1)).date().isoformat()
     return data
+
+
+def scoreboard(refresh: bool = False, period: "Period | None" = None) -> dict:
+    """The scoreboard from the cache (all time, refreshed by the clock), or for a period (cached
+    as long, computed on a miss)."""
+    key = SCOREBOARD_KEY
+    if period is not None:
+        key += f":{period.start:%Y%m%d}-{period.end:%Y%m%d}"
+    data = None if refresh else cache.get(key)
+    if data is None:
+        data = compute_scoreboard(period)
+        cache.set(key, data, SCOREBOARD_SECONDS)
+    return data
+
+
+SCOREBOARD_HEADER = ["排名", "部门代码", "部门", "收到信件", "已回复", "回复率", "按时回复率", "满意率"]
+
+
+def _scoreboard_rows(data: dict, rate: Callable[[float | None], object]) -> list[list]:
+    """The rows in the page's order: ranked departments first, then by letters received."""
+    rows = sorted(data["departments"], key=lambda r: (r["rank"] is None, r["rank"] or 0, -r["received"]))
+    return [
+        [
+            row["rank"] if row["rank"] is not None else "",
+            row["department"]["code"],
+            row["department"]["name"],
+            row["received"],
+            row["replied"],
+            rate(row["reply_rate"]),
+            rate(row["on_time_rate"]),
+            rate(row["satisfaction_rate"]),
+        ]
+        for row in rows
+    ]
+
+
+def scoreboard_csv(data: dict) -> str:
+    """Rates as fractions (0.6652), as in the JSON; no rank below the minimum number of letters."""
+    return exports.as_csv(SCOREBOARD_HEADER, _scoreboard_rows(data, lambda rate: rate))
+
+
+def scoreboard_markdown(data: dict) -> str:
+    period = f"{data['from']} 至 {data['to']}" if "from" in data else "全部"
+    lines = [
+        "# 各部门信件办理情况",
+        "",
+        f"期间：{period} · 统计时间 {data['computed_at']} · 收到至少 {data['minimum_for_ranking']} 件的部门参与排名",
+        "",
+    ]
+    lines += exports.md_table(SCOREBOARD_HEADER, _scoreboard_rows(data, exports.percent))
+    return "\n".join(lines) + "\n"
 
 
 # --- the assessment ------------------------------------------------------------------------------

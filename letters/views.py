@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from departments import exports
 from departments.http import BadRequest, api_error, csrf_for_sessions, json_body
 from departments.models import Department
 from departments.roles import has_role
@@ -174,9 +175,28 @@ def extension_decision(request: HttpRequest, code: str, extension_id: int, decis
 
 
 @require_GET
-def scoreboard(request: HttpRequest) -> JsonResponse:
-    """GET /api/departments/scoreboard/: the public scoreboard, current to the minute."""
-    return _json(reports.scoreboard())
+def scoreboard(request: HttpRequest) -> HttpResponse:
+    """GET /api/departments/scoreboard/: the public scoreboard, current to the minute; ?from=&to=
+    for the letters forwarded in a period, ?format=json|csv|md to download it as a file."""
+    period = None
+    if request.GET.get("from") or request.GET.get("to"):
+        try:
+            period = reports.parse_period(request.GET.get("from"), request.GET.get("to"))
+        except ValueError as error:
+            return api_error(
+                400, "bad_request", f"from/to must be dates (YYYY-MM-DD): {error}", {"from": "invalid"}
+            )
+    output = exports.requested_format(request)
+    if output is not None and output not in exports.FORMATS:
+        return exports.bad_format()
+    data = reports.scoreboard(period=period)
+    if output is None:
+        return _json(data)
+    body = {"csv": reports.scoreboard_csv, "md": reports.scoreboard_markdown}.get(output, lambda _d: None)(
+        data
+    )
+    span = f"{data['from']}_{data['to']}" if period else f"all-{timezone.localdate():%Y-%m-%d}"
+    return exports.download(data, output, body, f"scoreboard-{span}", f"信件办理情况-{span}")
 
 
 @require_GET

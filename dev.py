@@ -9,6 +9,7 @@ Extra arguments after `test` go to pytest. Standard library only: it runs before
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -34,12 +35,27 @@ def setup(extras: str) -> None:
     if not (BIN / "python").exists():
         print(f"Creating the virtual environment in {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
+    setup_node()
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
     run(str(BIN / "python"), "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     run(str(BIN / "python"), "-m", "pip", "install", "--quiet", f".{extras}")
     STAMP.write_text(wanted)
+
+
+def setup_node() -> None:
+    """Install package-lock.json's test tools (axe-core) with npm, when npm is there; again only when
+    the lock file changed. Without npm the accessibility tests skip (and fail under CI=true)."""
+    lock = ROOT / "package-lock.json"
+    stamp = ROOT / "node_modules" / ".minxin-installed"
+    if not shutil.which("npm") or not lock.exists():
+        return
+    wanted = hashlib.sha256(lock.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    run("npm", "ci", "--no-audit", "--no-fund")
+    stamp.write_text(wanted)
 
 
 def serve() -> None:

@@ -1,6 +1,7 @@
 """What user text may look like once it is shown: escaped plain text, or a small safe HTML subset."""
 
 import html
+import re
 import unicodedata
 from collections.abc import MutableMapping
 
@@ -29,6 +30,15 @@ def _rel_nofollow_noopener(
     return attrs
 
 
+# Links in answers: bleach's default pattern starts a match at a word boundary, and to it a Chinese
+# character is a word character, so "详情见https://…" lost its scheme and the link ran on into the
+# Chinese text after it. A URL here is ASCII only and starts after anything but a letter or digit.
+URL_RE = re.compile(
+    r"(?<![A-Za-z0-9])(?:https?://|www\.)[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+", re.IGNORECASE
+)
+_LINKER = bleach.linkifier.Linker(url_re=URL_RE, callbacks=[_rel_nofollow_noopener], parse_email=False)
+
+
 def clean_rich(text: str) -> str:
     """A guest's answer or a host's message: paragraphs, breaks, bold, lists and safe links only."""
     text = clean_plain(text)
@@ -37,4 +47,4 @@ def clean_rich(text: str) -> str:
     cleaned = bleach.clean(
         text, tags=RICH_TAGS, attributes=RICH_ATTRIBUTES, protocols=RICH_PROTOCOLS, strip=True
     )
-    return bleach.linkify(cleaned, callbacks=[_rel_nofollow_noopener], parse_email=False)
+    return _LINKER.linkify(cleaned)

@@ -7,6 +7,7 @@
   const queue = document.getElementById("queue");
   const conn = document.getElementById("conn");
   let studio = null;
+  let answering = null; // the question whose answer this console sent last
   const newId = () => (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
 
   const send = (frame) => studio.send(frame, frame.client_id || frame.action_id);
@@ -43,6 +44,7 @@
     button.addEventListener("click", () => {
       if (!box.value.trim()) return;
       send({ type: "answer", client_id: newId(), question_id: q.id, text: box.value });
+      answering = q.id;
       button.disabled = true;
     });
     const support = document.createElement("span");
@@ -62,7 +64,15 @@
       addQuestion(frame.question);
     } else if (frame.type === "question.answered") {
       const item = queue.querySelector('[data-id="' + frame.question_id + '"]');
-      if (item) item.remove();
+      if (item) {
+        // Whoever was working in this question (its button is disabled once sent) moves on to the
+        // next question's answer box, or to the queue's heading: focus is never lost to <body>.
+        const lost = document.activeElement === document.body && answering === frame.question_id;
+        const wasHere = item.contains(document.activeElement) || lost;
+        const next = item.nextElementSibling || item.previousElementSibling;
+        item.remove();
+        if (wasHere) (next ? next.querySelector("textarea") : document.getElementById("queue-title")).focus();
+      }
     } else if (frame.type === "support") {
       Object.entries(frame.counts).forEach(([qid, n]) => {
         const item = queue.querySelector('[data-id="' + qid + '"]');
@@ -72,7 +82,7 @@
       });
       sortQueue();
     } else if (frame.type === "ack") {
-      studio.settle(frame.ref);
+      if (studio.settle(frame.ref)) document.getElementById("console-status").textContent = root.dataset.i18nSent;
     } else if (frame.type === "error") {
       document.getElementById("console-error").textContent = frame.message;
       if (frame.ref) studio.settle(frame.ref);

@@ -47,7 +47,8 @@
       item.dataset.seq = ev.seq;
       const time = el("time", "at");
       time.dateTime = ev.at;
-      time.textContent = new Date(ev.at).toLocaleTimeString();
+      // The clock in the page's language (<html lang>), not the browser's: 14:30:05 on a Chinese page.
+      time.textContent = new Date(ev.at).toLocaleTimeString(document.documentElement.lang || undefined);
       item.prepend(time);
       feed.appendChild(item);
     }

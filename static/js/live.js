@@ -74,7 +74,13 @@
       showMine(frame.question_id, frame.status, null, frame.reason);
     } else if (frame.type === "error") {
       document.getElementById("ask-error").textContent = frame.message;
-      if (frame.ref && live.settle(frame.ref)) dropPending(frame.ref);
+      const refused = frame.ref ? live.settle(frame.ref) : null;
+      if (refused) {
+        dropPending(frame.ref);
+        // Nothing typed is lost: a refused question goes back into the empty box (focus stays put).
+        const box = document.getElementById("question");
+        if (refused.type === "ask" && !box.value) box.value = refused.text;
+      }
     }
   }
 

@@ -85,6 +85,12 @@
       );
       if (q.similar && q.similar.length) actions.append(button(t("merge") + " #" + q.similar[0], () => merge(q)));
       li.appendChild(actions);
+      // A grid's row may carry aria-selected (a list item may not); a row holds its content in a cell.
+      li.setAttribute("role", "row");
+      const cell = document.createElement("div");
+      cell.setAttribute("role", "gridcell");
+      cell.append(...li.childNodes);
+      li.appendChild(cell);
       li.addEventListener("focus", () => { selected = q.id; mark(); });
       queue.appendChild(li);
     });
@@ -92,6 +98,11 @@
     if (hadFocus) {
       const current = queue.querySelector('[data-id="' + selected + '"]') || queue.querySelector("li");
       if (current) current.focus();
+      else {
+        // The queue is empty: keep focus here (not lost to <body>); the next question takes it.
+        queue.tabIndex = -1;
+        queue.focus();
+      }
     }
   }
 
@@ -161,7 +172,7 @@
     } else if (frame.type === "question.updated") {
       if (frame.question.status !== "pending") afterRemoval(frame.question.id);
       questions.set(frame.question.id, frame.question);
-      if (frame.by) document.getElementById("moderate-status").textContent = "#" + frame.question.id + " " + frame.question.status + " " + t("by") + " " + frame.by;
+      if (frame.by) document.getElementById("moderate-status").textContent = "#" + frame.question.id + " " + t("status_" + frame.question.status) + " " + t("by") + " " + frame.by;
       render();
       const li = queue.querySelector('[data-id="' + selected + '"]');
       if (li && document.activeElement && document.activeElement.closest && document.activeElement.closest("#queue")) li.focus();

@@ -1,0 +1,250 @@
+"""Every page passes axe-core at WCAG 2.1 AA, in Simplified Chinese and in English.
+
+One daphne process and one Chromium serve the whole module: the demo data (past programmes with
+transcripts, one live programme) plus letters in every stage, a pending and a flagged question, are
+stored once. Each page is opened in a fresh browser context whose `django_language` cookie picks the
+language, logged in as the staff member the page is for, brought to the state worth checking
+(socket connected, question asked, letter looked up, replay at its end), and then checked by the
+pinned axe-core from npm (package.json; `python3.11 dev.py setup` installs it).
+"""
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+import pytest
+from django.core.management import call_command
+from playwright.sync_api import Browser, Page, expect
+
+from tests.conftest import AXE, IN_CI, Daphne, _missing_service, start_daphne
+from tests.test_browser import LIVE_WAIT, Watched, chromium
+from tests.test_browser_letters import log_in
+
+# The data is stored once for the module (below), and the tests themselves touch no table here, so
+# they declare no app: a transactional test then sets up the test database (and runs with the other
+# transactional tests, after the ones in transactions) but flushes nothing between pages.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.processes,
+    pytest.mark.axe,
+    pytest.mark.django_db(transaction=True, available_apps=[]),
+]
+
+WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+LANGUAGES = ["zh-hans", "en"]
+AXE_RUN = """(tags) => axe.run(document, {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]})
+  .then((r) => r.violations.map((v) => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.map((n) => ({target: n.target.join(" "), summary: n.failureSummary})),
+  })))"""
+T = TypeVar("T")
+STAFF = ["host", "moderator", "operator", "supervisor", "handler_jtw", "guest_wjw"]
+
+
+@dataclass
+class Site:
+    server: Daphne
+    browser: "BrowserThread"
+    users: dict
+    live: int  # the live programme
+    ended: int  # an ended programme with a transcript
+    letter: dict  # code and key of a replied letter, to look up and rate
+
+
+def _store_data() -> dict:
+    """The demo data, and letters and questions in the states the pages show differently."""
+    from importlib import import_module
+
+    from django.apps import apps
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from letters import services as letters
+    from letters.models import Letter
+    from moderation import services as moderation
+    from studio.models import Broadcast
+
+    # An earlier transactional test's flush emptied what the data migrations stored: the demo puts
+    # the registry back; the default time limits are put back as migration 0002 does (and as the
+    # `registry` fixture does).
+    import_module("departments.migrations.0002_default_time_limits").create(apps, None)
+    call_command("demo", quiet=True)
+    users = {}
+    for user in get_user_model().objects.filter(username__in=STAFF):
+        user.set_password("pw-" + user.username)  # the password log_in types
+        user.save()
+        users[user.username] = user
+    operator, handler = users["operator"], users["handler_jtw"]
+
+    def write(subject: str) -> dict:
+        data = {"kind": "complaint", "subject": subject, "body": "朝阳路站的站牌仍写着旧的首末班时间。"}
+        return letters.submit({**data, "name": "王先生", "contact": "13800000000"})[0]
+
+    write("12路公交站牌信息有误")  # waits for the operator
+    late = write("公交站台雨棚破损")  # forwarded and late: a red light
+    letters.forward(late["code"], "jtw", operator)
+    Letter.objects.filter(code=late["code"]).update(sign_deadline=timezone.now())
+    slow = write("地铁换乘通道拥挤")  # signed, with an extension waiting for a decision
+    letters.forward(slow["code"], "jtw", operator)
+    letters.sign(slow["code"], handler)
+    letters.request_extension(slow["code"], 2, "需要现场核实。", handler)
+    replied = write("夜班公交发车间隔太长")  # replied: to be rated by its writer
+    letters.forward(replied["code"], "jtw", operator)
+    letters.sign(replied["code"], handler)
+    letters.reply(replied["code"], "<p>已调整为每20分钟一班。</p>", handler)
+
+    live = Broadcast.objects.get(status="live").pk
+    ended = Broadcast.objects.filter(status="ended").order_by("pk").first().pk  # type: ignore[union-attr]
+    moderation.ask_question(live, "a11y-1", "社区医院周末开门吗？", "网友甲", "a11y-k1", None)
+    moderation.ask_question(live, "a11y-2", "药价里有没有腐败问题？", "网友乙", "a11y-k2", None)
+    return {"users": users, "live": live, "ended": ended, "letter": replied}
+
+
+class BrowserThread:
+    """One Chromium for the module, driven from a thread of its own: Playwright's sync API keeps an
+    event loop running in the thread that drives it, and Django refuses database work (such as a
+    transactional test's teardown) in a thread with a running loop."""
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="axe-browser")
+        self.launched = chromium()
+        self.browser: Browser = self.run(self.launched.__enter__)
+
+    def run(self, fn: Callable[..., T], *args: object) -> T:
+        return self.pool.submit(fn, *args).result()
+
+    def close(self) -> None:
+        try:
+            self.run(self.launched.__exit__, None, None, None)
+        finally:
+            self.pool.shutdown()
+
+
+@pytest.fixture(scope="module")
+def site(request, django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Site]:
+    # A module fixture is set up before the per-test service check: check first here too.
+    reason = _missing_service(request.node)
+    if reason:
+        if IN_CI:
+            pytest.fail(f"CI must not skip a service test: {reason}")
+        pytest.skip(reason)
+    with django_db_blocker.unblock():
+        data = _store_data()
+    server = start_daphne(tmp_path_factory.mktemp("axe"))
+    try:
+        browser = BrowserThread()
+        try:
+            yield Site(server=server, browser=browser, **data)
+        finally:
+            browser.close()
+    finally:
+        server.stop()
+        with django_db_blocker.unblock():
+            call_command("flush", interactive=False, verbosity=0)
+
+
+# --- how each page is brought to the state that is checked ------------------------------------
+
+
+def connected(page: Page) -> None:
+    expect(page.locator("#conn")).not_to_have_text("…", timeout=LIVE_WAIT)
+
+
+def staff_socket(page: Page) -> None:
+    expect(page.locator("#conn")).to_have_text("✓", timeout=LIVE_WAIT)
+
+
+def live_with_a_question(page: Page) -> None:
+    connected(page)
+    page.fill("#nickname", "网友丙")
+    page.fill("#question", "周末能预约家庭医生吗？")
+    page.click("#ask-form button[type=submit]")
+    expect(page.locator("#mine li[data-id]")).to_have_count(1, timeout=LIVE_WAIT)
+
+
+def moderation_queue(page: Page) -> None:
+    staff_socket(page)
+    expect(page.locator("#queue > li").nth(1)).to_be_visible(timeout=LIVE_WAIT)  # the two stored
+
+
+def replay_at_the_end(page: Page) -> None:
+    page.click("#to-end")
+    expect(page.locator("#feed li").first).to_be_visible(timeout=LIVE_WAIT)
+
+
+@dataclass
+class Visit:
+    path: Callable[[Site], str]
+    staff: str | None = None  # log in as this demo account first
+    ready: Callable[[Page], None] | None = None
+    look_up: bool = False  # look the replied letter up on the track page
+
+
+PAGES = {
+    "home": Visit(lambda s: "/"),
+    "live": Visit(lambda s: f"/live/{s.live}/", ready=live_with_a_question),
+    "studio-guest": Visit(lambda s: f"/studio/{s.live}/", "guest_wjw", staff_socket),
+    "studio-host": Visit(lambda s: f"/studio/{s.live}/", "host", staff_socket),
+    "moderate": Visit(lambda s: f"/moderate/{s.live}/", "moderator", moderation_queue),
+    "replay": Visit(lambda s: f"/replay/{s.ended}/", ready=replay_at_the_end),
+    "transcript": Visit(lambda s: f"/transcript/{s.ended}/"),
+    "search": Visit(lambda s: "/search/?q=公交"),
+    "stats": Visit(lambda s: "/stats/"),
+    "letters-public": Visit(lambda s: "/letters/"),
+    "letters-write": Visit(lambda s: "/letters/write/"),
+    "letters-track": Visit(lambda s: "/letters/track/", look_up=True),
+    "letters-scoreboard": Visit(lambda s: "/letters/scoreboard/"),
+    "letters-operator": Visit(lambda s: "/letters/operator/", "operator"),
+    "letters-handler": Visit(lambda s: "/letters/handler/", "handler_jtw"),
+    "letters-supervisor": Visit(lambda s: "/letters/supervisor/", "supervisor"),
+    "login": Visit(lambda s: "/accounts/login/"),
+}
+
+
+def open_page(site: Site, visit: Visit, language: str) -> Watched:
+    viewer = Watched(site.browser.browser, language, bypass_csp=True)  # axe is injected as an inline script
+    viewer.context.add_cookies([{"name": "django_language", "value": language, "url": site.server.url}])
+    path = visit.path(site)
+    if visit.staff:
+        log_in(viewer, site.server, site.users[visit.staff], path)
+    else:
+        viewer.page.goto(site.server.url + path)
+    page = viewer.page
+    if visit.look_up:
+        page.fill("#track-code", site.letter["code"])
+        page.fill("#track-key", site.letter["key"])
+        page.click("#track-form button[type=submit]")
+        expect(page.locator("#rate-form")).to_be_visible(timeout=LIVE_WAIT)
+    if visit.ready:
+        visit.ready(page)
+    return viewer
+
+
+def describe(violations: list[dict]) -> str:
+    lines = []
+    for v in violations:
+        lines.append(f"{v['id']} ({v['impact']}): {v['help']}")
+        lines += [f"    {n['target']}  — {n['summary'].splitlines()[-1].strip()}" for n in v["nodes"]]
+    return "\n".join(lines)
+
+
+def check(site: Site, name: str, language: str) -> tuple[str, str, list[dict], Watched]:
+    """Open the page, run axe on it; the page's address and language, the violations, the viewer."""
+    viewer = open_page(site, PAGES[name], language)
+    try:
+        page = viewer.page
+        page.add_script_tag(path=str(AXE))
+        violations = page.evaluate(AXE_RUN, WCAG_21_AA)
+        return page.url, page.evaluate("document.documentElement.lang"), violations, viewer
+    finally:
+        viewer.context.close()
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("name", list(PAGES))
+def test_the_page_has_no_wcag_21_aa_violations(site: Site, name: str, language: str) -> None:
+    url, lang, violations, viewer = site.browser.run(check, site, name, language)
+    assert lang == language
+    assert not violations, f"{url} in {language}:\n{describe(violations)}"
+    assert viewer.errors == [], viewer.report()

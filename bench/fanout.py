@@ -30,7 +30,6 @@ import os
 import platform
 import re
 import resource
-import secrets
 import signal
 import socket
 import subprocess
@@ -597,10 +596,12 @@ def loadgen_main(conn: Any) -> None:
 
 
 class LoadGen:
-    def __init__(self) -> None:
+    """The load-generator process; `target` is its entry point (bench/soak.py brings its own)."""
+
+    def __init__(self, target: Any = None, name: str = "fanout-loadgen") -> None:
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=loadgen_main, args=(child,), name="fanout-loadgen", daemon=True)
+        self.process = context.Process(target=target or loadgen_main, args=(child,), name=name, daemon=True)
         self.process.start()
         child.close()
 
@@ -785,17 +786,33 @@ with connection.cursor() as cursor:
     )
 """
 
-LIVE_SCRIPT = """
+# Staff accounts in one shell (one Django start-up, not one per account): (username, role, options).
+STAFF_SCRIPT = """
+import io
+import secrets
+from django.core.management import call_command
+for username, role, options in {accounts!r}:
+    call_command(
+        "createstaff", username, "--role", role, "--password=" + secrets.token_urlsafe(12), *options,
+        stdout=io.StringIO(),
+    )
+"""
+
+# Prints one session cookie (name=value) per username, in order.
+LOGIN_SCRIPT = """
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
-from django.utils import timezone
-from studio.models import Broadcast
-Broadcast.objects.filter(pk={broadcast_id}).update(status="live", started_at=timezone.now())
-for username in ("benchguest", "benchmoderator"):
+for username in {usernames!r}:
     client = Client()
     client.force_login(get_user_model().objects.get(username=username))
     print(settings.SESSION_COOKIE_NAME + "=" + client.cookies[settings.SESSION_COOKIE_NAME].value)
+"""
+
+LIVE_SCRIPT = """
+from django.utils import timezone
+from studio.models import Broadcast
+Broadcast.objects.filter(pk={broadcast_id}).update(status="live", started_at=timezone.now())
 """
 
 NEW_PROGRAMME_SCRIPT = """
@@ -838,38 +855,24 @@ def count_questions(env: dict, broadcast_id: int) -> tuple[int, int]:
 def prepare_project(env: dict, database_url: str) -> Programme:
     ensure_database(database_url)
     manage(env, "migrate", "--no-input", "-v", "0", timeout=600)
-    manage(env, "shell", "-c", SETUP_SCRIPT.format(floor=BROADCAST_ID_FLOOR))
+    accounts = [
+        ("benchguest", "guest", ["--department", "jtw", "--name", "张明", "--title", "市交通委新闻发言人"]),
+        ("benchmoderator", "moderator", ["--name", "审核员"]),
+    ]
     manage(
         env,
-        "createstaff",
-        "benchguest",
-        "--role",
-        "guest",
-        "--department",
-        "jtw",
-        "--password=" + secrets.token_urlsafe(12),  # "=": a token may start with "-"
-        "--name",
-        "张明",
-        "--title",
-        "市交通委新闻发言人",
-    )
-    manage(
-        env,
-        "createstaff",
-        "benchmoderator",
-        "--role",
-        "moderator",
-        "--password=" + secrets.token_urlsafe(12),  # "=": a token may start with "-"
-        "--name",
-        "审核员",
+        "shell",
+        "-c",
+        SETUP_SCRIPT.format(floor=BROADCAST_ID_FLOOR) + STAFF_SCRIPT.format(accounts=accounts),
     )
     out = manage(
         env, "createbroadcast", "--department", "jtw", "--title", "fan-out bench", "--guest", "benchguest"
     )
     broadcast_id = int(out.strip().splitlines()[-1])
-    guest, moderator = (
-        manage(env, "shell", "-c", LIVE_SCRIPT.format(broadcast_id=broadcast_id)).strip().splitlines()[-2:]
+    script = LIVE_SCRIPT.format(broadcast_id=broadcast_id) + LOGIN_SCRIPT.format(
+        usernames=("benchguest", "benchmoderator")
     )
+    guest, moderator = manage(env, "shell", "-c", script).strip().splitlines()[-2:]
     return Programme(broadcast_id, guest, moderator)
 
 

@@ -23,6 +23,9 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# One line per HTTP request, in place of daphne's plain-text access log (the Procfile turns that
+# off: it is not JSON, and it writes every client's address).
+access_log = logging.getLogger("minxin.access")
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 # The context of the current request or connection; a new dict on every change, never mutated.
@@ -194,8 +197,10 @@ class RequestIdMiddleware:
             return self._acall(request)
         request_id = self._begin(request)
         token = bind(request_id=request_id)
+        began = time.monotonic()
         try:
             response = self.get_response(request)
+            _log_request(request, response, began)
         finally:
             reset(token)
         response[REQUEST_ID_HEADER] = request_id
@@ -204,10 +209,27 @@ class RequestIdMiddleware:
     async def _acall(self, request: Any) -> Any:
         request_id = self._begin(request)
         token = bind(request_id=request_id)
+        began = time.monotonic()
         try:
             get_response: Callable[[Any], Awaitable[Any]] = self.get_response
             response = await get_response(request)
+            _log_request(request, response, began)
         finally:
             reset(token)
         response[REQUEST_ID_HEADER] = request_id
         return response
+
+
+def _log_request(request: Any, response: Any, began: float) -> None:
+    """The access line: method, path (never the query string, which may carry a letter's key),
+    status and duration; no client address."""
+    access_log.info(
+        "%s %s %s",
+        request.method,
+        request.path,
+        response.status_code,
+        extra={
+            "status_code": response.status_code,
+            "duration_ms": round(1000 * (time.monotonic() - began), 1),
+        },
+    )

@@ -87,6 +87,19 @@ def test_a_requests_lines_carry_its_id_and_the_response_echoes_it(settings, capt
 
 
 @pytest.mark.django_db
+def test_every_request_gets_one_access_line_without_query_string_or_address(settings, captured):
+    settings.ROOT_URLCONF = __name__
+    Client().get("/logged/?key=letter-secret-key", headers={"X-Request-ID": "lb-access-1"})
+    access = [line for line in captured.lines if line["logger"] == "minxin.access"]
+    assert len(access) == 1
+    line = access[0]
+    assert line["message"] == "GET /logged/ 200"
+    assert line["request_id"] == "lb-access-1" and line["status_code"] == 200
+    assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
+    assert "letter-secret-key" not in captured.text and "127.0.0.1" not in captured.text
+
+
+@pytest.mark.django_db
 def test_djangos_own_error_lines_carry_the_request_id(settings, captured):
     settings.ROOT_URLCONF = __name__
     client = Client(raise_request_exception=False)
@@ -94,13 +107,20 @@ def test_djangos_own_error_lines_carry_the_request_id(settings, captured):
     assert response.status_code == 500
     assert response["X-Request-ID"] == "req-500"
     lines = captured.where(request_id="req-500")
-    assert [line["message"] for line in lines] == ["about to fail", "Internal Server Error: /fails/"]
+    assert [line["message"] for line in lines] == [
+        "about to fail",
+        "Internal Server Error: /fails/",
+        "GET /fails/ 500",  # the access line
+    ]
     assert lines[1]["logger"] == "django.request" and lines[1]["status_code"] == 500
     assert "RuntimeError: boom" in lines[1]["exc"]
     # A 404 is logged by Django after the middleware chain has returned: it still has the id.
     response = client.get("/no-such-page/", headers={"X-Request-ID": "req-404"})
     assert response.status_code == 404
-    assert [line["message"] for line in captured.where(request_id="req-404")] == ["Not Found: /no-such-page/"]
+    assert [line["message"] for line in captured.where(request_id="req-404")] == [
+        "GET /no-such-page/ 404",
+        "Not Found: /no-such-page/",
+    ]
     # Nothing is left behind for lines logged outside any request.
     logging.getLogger("tests").info("between requests")
     assert "request_id" not in captured.where(message="between requests")[0]
@@ -114,7 +134,8 @@ async def test_the_asgi_path_does_the_same(settings, captured):
     assert captured.where(message="inside the view")[0]["request_id"] == "async-1"
     response = await AsyncClient().get("/no-such-page/", headers={"X-Request-ID": "async-404"})
     assert [line["message"] for line in captured.where(request_id="async-404")] == [
-        "Not Found: /no-such-page/"
+        "GET /no-such-page/ 404",
+        "Not Found: /no-such-page/",
     ]
 
 

@@ -40,7 +40,9 @@ def setup(extras: str) -> None:
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
     run(str(BIN / "python"), "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(str(BIN / "python"), "-m", "pip", "install", "--quiet", f".{extras}")
+    # Editable: the apps run from the checkout anyway, and an editable install builds nothing in
+    # the tree (a plain install leaves a build/ copy of minxin_client that mypy would see twice).
+    run(str(BIN / "python"), "-m", "pip", "install", "--quiet", "--editable", f".{extras}")
     STAMP.write_text(wanted)
 
 

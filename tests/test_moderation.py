@@ -1190,3 +1190,21 @@ def test_a_question_screened_after_the_end_is_not_published_but_becomes_a_letter
     letter = QuestionLetter.objects.get(question_id=pending)  # every question gets an answer
     assert QuestionLetter.objects.filter(question_id=pending).count() == 1
     assert letter.letter.department.code == "jtw"
+
+
+@pytest.mark.parametrize("client_id", ["nul\x00byte", "lone\ud800surrogate", "tab\tinside"])
+def test_a_client_id_with_control_characters_is_refused_and_spoils_no_batch(live_broadcast, client_id):
+    """Found by schemathesis on PostgreSQL: a NUL in a client_id was a 500 (PostgreSQL refuses
+    NUL in text), and in a batch of asks it would have failed every other ask with it."""
+    results = moderation.ask_questions(
+        [
+            moderation.AskRequest(live_broadcast.pk, client_id, "公交线路问题？", None, "s-a"),
+            moderation.AskRequest(live_broadcast.pk, "fine-1", "地铁班次问题？", None, "s-b"),
+        ]
+    )
+    assert isinstance(results[0], ServiceError) and results[0].code == "bad_frame"
+    question, created = results[1]
+    assert created and question.client_id == "fine-1"
+    assert list(Question.objects.filter(broadcast=live_broadcast).values_list("client_id", flat=True)) == [
+        "fine-1"
+    ]

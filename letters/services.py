@@ -238,7 +238,7 @@ def submit(data: dict, idempotency_key: str | None = None) -> tuple[dict, bool]:
             "bad_request", _("The idempotency key must be 1–64 characters."), {"client_id": "invalid"}
         )
     if idempotency_key:
-        earlier = cache.get(f"minxin:letter-idem:{idempotency_key}")
+        earlier = cache.get(_idempotency_cache_key(idempotency_key))
         if earlier:
             return earlier, False
     kind = data.get("kind")
@@ -286,7 +286,7 @@ def submit(data: dict, idempotency_key: str | None = None) -> tuple[dict, bool]:
         raise LetterError("conflict", _("Please try again."))
     answer = {"code": letter.code, "key": key}
     if idempotency_key:
-        cache.set(f"minxin:letter-idem:{idempotency_key}", answer, IDEMPOTENCY_SECONDS)
+        cache.set(_idempotency_cache_key(idempotency_key), answer, IDEMPOTENCY_SECONDS)
     return answer, True
 
 
@@ -514,3 +514,10 @@ def submit_forwarded(
     _step(letter, "forward", by, (S.SUBMITTED,), S.FORWARDED, department=department.code)
     _arrive(letter, department)
     return letter
+
+
+def _idempotency_cache_key(idempotency_key: str) -> str:
+    """A cache key for a client's Idempotency-Key: hashed, since the client chooses its characters."""
+    return (
+        "minxin:letter-idem:" + hashlib.sha256(idempotency_key.encode("utf-8", "surrogatepass")).hexdigest()
+    )

@@ -8,7 +8,9 @@ Needs PostgreSQL and Redis (database ``<DATABASE_URL name>_soak``, default ``min
 unless REDIS_URL is db 9, then 10; or ``--database-url``/``--redis-url``). The project runs as in
 production (asgi.py, settings.prod) in P daphne processes started by bench/fanout.py's machinery;
 viewers and askers run in one load-generator process of their own; the host, the guests and the
-moderators are logged-in staff consoles in this process.
+moderators are logged-in staff consoles in this process. The staff consoles and the askers' pages are
+minxin_client's (ModerateConsole, StudioConsole, Viewer.ask); the other viewers' pages stay a lean
+loop of their own (they only count seqs: a frame costs them a prefix check, not a json.loads).
 
 The programme: netizens ask before the start; the host starts it; viewers join in a ramp (every page
 connects with ``?after=0``, as the live page does) and some leave and come back with ``?after=<last
@@ -40,11 +42,14 @@ import urllib.error
 import urllib.request
 import uuid
 import zlib
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+import minxin_client
 from bench import fanout
+from minxin_client import Backoff, ClientError, Closed, ModerateConsole, ProtocolError, Refused, StudioConsole
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/minxin_soak"
 # Redis pub/sub channels are global to a Redis server whatever the db number (see bench/fanout.py):
@@ -115,7 +120,8 @@ class SoakState(fanout.LoadState):
         super().__init__()
         self.viewers: list[Viewer] = []  # type: ignore[assignment]
         self.urls: list[str] = []
-        self.origins: list[str] = []
+        self.origins: list[str] = []  # the processes' http://host:port, also the askers' server URLs
+        self.broadcast_id = 0
         self.closing = False
         self.published: list[int] = []  # question ids, in publication order
         self.kinds: dict[int, str] = {}  # seq -> kind, parsed once by the first viewer to get it
@@ -146,10 +152,7 @@ def _on_frame(state: SoakState, viewer: Viewer, message: str | bytes) -> None:
         if seq > viewer.last:
             viewer.last = seq
         if seq not in state.kinds:
-            frame = json.loads(message)
-            state.kinds[seq] = frame["kind"]
-            if frame["kind"] == "question.published":
-                state.published.append(frame["data"]["question"]["id"])
+            _first_seen(state, seq, json.loads(message))
         return
     if message.startswith(('{"type":"presence"', '{"type":"support",')):
         state.other += 1
@@ -169,6 +172,112 @@ def _on_frame(state: SoakState, viewer: Viewer, message: str | bytes) -> None:
             state.asks_refused.add(frame["ref"])
     elif kind not in ("hello", "my_question", "pong"):
         state.unexpected[str(kind)] += 1
+
+
+def _first_seen(state: SoakState, seq: int, event: dict) -> None:
+    """The first viewer to receive an event notes its kind (and a published question's id)."""
+    state.kinds[seq] = event["kind"]
+    if event["kind"] == "question.published":
+        state.published.append(event["data"]["question"]["id"])
+
+
+@dataclass(frozen=True)
+class PageBackoff(Backoff):
+    """The live page's backoff (0.5–1 s, doubling up to 15–30 s); `on_wait` hears every wait, that
+    is every dropped connection and every failed connection attempt."""
+
+    initial: float = 1.0
+    cap: float = 30.0
+    on_wait: Callable[[], None] | None = field(default=None, compare=False)
+
+    def delay(self, failures: int) -> float:
+        if self.on_wait is not None:
+            self.on_wait()
+        return super().delay(failures)
+
+
+class Asker(Viewer):
+    """A netizen's live page: minxin_client's Viewer. It asks with Viewer.ask (resent with the same
+    client_id until ask.ok; rate_limited waited out) and resumes with ?after= after a drop, on the
+    next process. Its bookkeeping is a plain page's: every event it yields, and every drop, failed
+    connection attempt, error frame and refusal counted as an error."""
+
+    __slots__ = ("client", "state")
+
+    def __init__(self, index: int, process: int, state: SoakState) -> None:
+        super().__init__(index, process, True)
+        self.state = state
+        urls = [state.origins[(process + k) % len(state.origins)] for k in range(len(state.origins))]
+        self.client = minxin_client.Viewer(
+            urls,
+            state.broadcast_id,
+            after=0,  # as the live page: the whole log, then live
+            open_timeout=30,
+            max_failures=PAGE_ATTEMPTS,
+            backoff=PageBackoff(on_wait=self._waiting),
+            on_frame=self._frame,
+        )
+
+    def _frame(self, frame: dict) -> None:
+        """Every frame but the events and the answers to this page's asks."""
+        state = self.state
+        state.frames += 1
+        kind = frame["type"]
+        if kind == "hello":
+            if self.connected_once:
+                state.reconnects += 1
+            else:
+                state.connects += 1
+            self.connected_once = self.open = True
+        elif kind in ("presence", "support"):
+            state.other += 1
+        elif kind == "support.ok":
+            state.supports_ok += 1
+        elif kind == "error":
+            state.error_frames[str(frame.get("code"))] += 1
+        elif kind not in ("ask.ok", "my_question", "pong"):  # ask.ok: a resent question's second answer
+            state.unexpected[str(kind)] += 1
+
+    def _event(self, event: dict) -> None:
+        self.state.frames += 1
+        seq = event["seq"]
+        self.seqs.append(seq)
+        self.last = seq
+        if seq not in self.state.kinds:
+            _first_seen(self.state, seq, event)
+
+    def _waiting(self) -> None:
+        """The client waits before connecting again: its connection dropped, or an attempt failed."""
+        state = self.state
+        if self.open:
+            self.open = False
+            state.dropped["asker's page dropped (minxin_client resumes)"] += 1
+        else:
+            what = "retry" if self.connected_once else "join"
+            state.failures[f"{what} asker: a connection attempt failed (minxin_client)"] += 1
+            state.connect_failed += 1
+
+    async def follow(self) -> None:
+        """Reads the programme until the bench closes the client (or the client gives up)."""
+        state = self.state
+        try:
+            await self.client.follow(self._event)
+        except Closed as exc:  # 4401/4403/4404/4009 or a refused handshake: final, as on the page
+            self.close_code = exc.code
+            state.dropped[str(exc.code)] += 1
+        except ProtocolError as exc:
+            state.unexpected[f"asker: {exc}"[:120]] += 1
+        except ClientError:  # PAGE_ATTEMPTS failed attempts in a row
+            state.gave_up += 1
+        except Exception as exc:
+            state.unexpected[f"asker's client failed: {fanout._describe(exc)}"] += 1
+        finally:
+            self.open = False
+
+    async def support(self, question_id: int) -> None:
+        """附议; a support without support.ok is not an error (supports_ok/supports_sent is reported)."""
+        with contextlib.suppress(TimeoutError, ClientError):
+            await asyncio.wait_for(self.client.support(question_id), 30)
 
 
 async def _page(state: SoakState, viewer: Viewer, rejoin: bool) -> None:
@@ -257,20 +366,30 @@ async def _send(state: SoakState, viewer: Viewer, frame: dict) -> bool:
 
 
 async def _ask(state: SoakState, index: int, client_id: str, text: str, nickname: str) -> None:
-    """A netizen asks once its page is connected (as a person can only type into an open page)."""
-    viewer = state.viewers[index]
+    """A netizen asks once its page is connected (as a person can only type into an open page);
+    minxin_client resends the question with its client_id until ask.ok."""
+    asker = state.viewers[index]
+    assert isinstance(asker, Asker)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if viewer.open:
+        if asker.open:
             break
         await asyncio.sleep(0.05)
-    if not viewer.open:
+    if not asker.open:
         state.send_failed["ask: the asker's page is not connected"] += 1
         return
-    frame = {"type": "ask", "client_id": client_id, "text": text, "nickname": nickname}
     state.asks_sent[client_id] = text
-    if not await _send(state, viewer, frame):
-        del state.asks_sent[client_id]
+    try:
+        ok = await asker.client.ask(text, client_id=client_id, nickname=nickname)
+    except Refused as exc:
+        state.error_frames[str(exc.code)] += 1
+        state.ask_errors[str(exc.code)] += 1
+        state.asks_refused.add(client_id)
+    except ClientError:
+        pass  # the client gave up or was closed: the question counts as unanswered
+    else:
+        state.frames += 1
+        state.ask_ok[client_id] = ok["question_id"]
 
 
 async def _away(state: SoakState, viewer: Viewer, back: float) -> None:
@@ -302,9 +421,14 @@ async def _play(state: SoakState, plan: dict, t0: float) -> None:
             await asyncio.sleep(ahead)
         if kind == "join":
             index, process, asker = args
-            viewer = Viewer(index, process, asker)
-            state.viewers.append(viewer)
-            viewer.task = loop.create_task(_page(state, viewer, False))
+            if asker:
+                page = Asker(index, process, state)
+                state.viewers.append(page)
+                page.task = loop.create_task(page.follow())
+            else:
+                viewer = Viewer(index, process, asker)
+                state.viewers.append(viewer)
+                viewer.task = loop.create_task(_page(state, viewer, False))
         elif kind == "leave":
             viewer, back = state.viewers[args[0]], t0 + args[1]
             if viewer.open:
@@ -329,7 +453,10 @@ async def _play(state: SoakState, plan: dict, t0: float) -> None:
             viewer, question_id = choice
             viewer.supported.add(question_id)
             state.supports_sent += 1
-            await _send(state, viewer, {"type": "support", "question_id": question_id})
+            if isinstance(viewer, Asker):
+                tasks.append(loop.create_task(viewer.support(question_id)))
+            else:
+                await _send(state, viewer, {"type": "support", "question_id": question_id})
     if tasks:
         await asyncio.wait(tasks, timeout=60)
     state.plan_done = True
@@ -357,12 +484,21 @@ async def _finish(state: SoakState, log: list[int], within: float) -> dict:
         await asyncio.sleep(0.05)
     expected = set(log)
     missing = duplicated = extra = disorder = complete = incomplete_open = 0
-    joined = [v for v in state.viewers if v.ws is not None]
+    joined = [v for v in state.viewers if v.connected_once]
     worst: list[dict] = []
     for viewer in joined:
         held = set(viewer.seqs)
         lost = len(expected - held)
         dups = len(viewer.seqs) - len(held)
+        if isinstance(viewer, Asker):
+            # The client yields each seq once, in order: it drops a repeated seq and fills a gap by
+            # resuming with ?after=. Both are the server's delivery faults: counted as on a plain page.
+            dups += viewer.client.duplicates
+            lost += viewer.client.gaps
+            # rate_limited/unavailable answers to asks, waited out and resent by the client: errors.
+            for code, count in viewer.client.retries.items():
+                state.error_frames[code] += count
+                state.ask_errors[code] += count
         more = len(held - expected)
         unordered = viewer.seqs != sorted(held)
         missing += lost
@@ -437,7 +573,7 @@ async def _loadgen(conn: Any) -> None:
             await readable.wait()
         command, *args = conn.recv()
         if command == "play":
-            state.urls, state.origins, plan, t0 = args
+            state.urls, state.origins, state.broadcast_id, plan, t0 = args
             player = loop.create_task(_play(state, plan, t0))
             conn.send({"playing": len(plan["actions"])})
         elif command == "status":
@@ -451,6 +587,9 @@ async def _loadgen(conn: Any) -> None:
             state.closing = True
             if player is not None:
                 player.cancel()
+            askers = [v.client.close() for v in state.viewers if isinstance(v, Asker)]
+            if askers:
+                await asyncio.wait([asyncio.ensure_future(c) for c in askers], timeout=args[0])
             await fanout._close_all(state, args[0])
             conn.send({"closed": True})
         elif command == "exit":
@@ -510,79 +649,6 @@ def make_plan(args: argparse.Namespace, tag: str) -> dict:
 # --- staff consoles (in this process) --------------------------------------------------------
 
 
-class Console:
-    """One logged-in staff socket: /ws/moderate/ or /ws/studio/. Frames go to `on_frame`."""
-
-    def __init__(self, name: str, url: str, origin: str, cookie: str, stats: Stats) -> None:
-        self.name, self.url, self.origin, self.cookie, self.stats = name, url, origin, cookie, stats
-        self.ws: Any = None
-        self.reader: asyncio.Task | None = None
-        self.waiting: dict[str, asyncio.Future] = {}
-
-    async def open(self) -> list[dict]:
-        from websockets.asyncio.client import connect
-        from websockets.typing import Origin
-
-        self.ws = await connect(
-            self.url,
-            origin=Origin(self.origin),
-            additional_headers={"Cookie": self.cookie},
-            compression=None,
-            proxy=None,
-            open_timeout=30,
-            max_size=None,
-        )
-        first = json.loads(await asyncio.wait_for(self.ws.recv(), 30))
-        if first.get("type") != "queue":
-            raise RuntimeError(f"{self.name}'s socket did not open with a queue: {first}")
-        self.reader = asyncio.get_running_loop().create_task(self._read())
-        return first["questions"]
-
-    async def _read(self) -> None:
-        from websockets.exceptions import ConnectionClosed
-
-        try:
-            async for message in self.ws:
-                frame = json.loads(message)
-                kind = frame.get("type")
-                if kind in ("ack", "error") and frame.get("ref") in self.waiting:
-                    future = self.waiting.pop(frame["ref"])
-                    if not future.done():
-                        future.set_result(frame)
-                if kind == "error":
-                    self.stats.staff_errors[f"{self.name}: {frame.get('code')}"] += 1
-                else:
-                    self.on_frame(frame)
-        except ConnectionClosed:
-            pass
-        if not self.stats.closing:
-            self.stats.staff_errors[f"{self.name}: closed by the server ({self.ws.close_code})"] += 1
-
-    def on_frame(self, frame: dict) -> None:
-        pass
-
-    async def act(self, frame: dict, ref: str, within: float = 30) -> bool:
-        """Sends a frame and waits for its ack; False (and counted) on an error or no answer."""
-        future = asyncio.get_running_loop().create_future()
-        self.waiting[ref] = future
-        sent = time.monotonic()
-        try:
-            await self.ws.send(json.dumps(frame, ensure_ascii=False))
-            answer = await asyncio.wait_for(future, within)
-            self.stats.round_trips[frame["type"]].append(time.monotonic() - sent)
-        except Exception as exc:
-            self.waiting.pop(ref, None)
-            self.stats.staff_errors[f"{self.name}: {frame['type']} {fanout._describe(exc)}"] += 1
-            return False
-        return answer.get("type") == "ack"
-
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.ws.close()
-        if self.reader is not None:
-            self.reader.cancel()
-
-
 @dataclass
 class Stats:
     """What the staff consoles did, counted in this process."""
@@ -600,11 +666,78 @@ class Stats:
     status: list[str] = field(default_factory=list)
 
 
-class ModeratorConsole(Console):
+ConsoleT = TypeVar("ConsoleT", ModerateConsole, StudioConsole)
+
+
+class Staff(Generic[ConsoleT]):
+    """A logged-in staff member's console, minxin_client's: it resumes after a drop on the next
+    process, and a studio console resends its action until acknowledged. Every refusal, drop and
+    action not acknowledged in time is counted as a staff error; each action's ack is timed."""
+
+    def __init__(self, name: str, client: ConsoleT, stats: Stats) -> None:
+        self.name, self.stats = name, stats
+        self.client: ConsoleT = client
+        self.reader: asyncio.Task | None = None
+
+    async def open(self) -> None:
+        """Connects: the console's first `queue` frame goes to on_queue, the pushed frames to on_frame."""
+        first = await asyncio.wait_for(anext(self.client), 30)
+        self.on_queue(first["questions"])
+        self.reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for frame in self.client:
+                kind = frame["type"]
+                if kind == "queue":  # the connection dropped; the client has resumed
+                    self.stats.staff_errors[f"{self.name}: dropped (minxin_client reconnected)"] += 1
+                    self.on_queue(frame["questions"])
+                elif kind == "error":  # not an answer to an action (those are raised in act)
+                    self.stats.staff_errors[f"{self.name}: {frame.get('code')}"] += 1
+                else:
+                    self.on_frame(frame)
+        except Exception as exc:  # Closed (4401/4403/4404/4009), ProtocolError, gave up
+            if not self.stats.closing:
+                self.stats.staff_errors[f"{self.name}: {type(exc).__name__} {exc}"] += 1
+
+    def on_queue(self, questions: list[dict]) -> None:
+        pass
+
+    def on_frame(self, frame: dict) -> None:
+        pass
+
+    async def act(self, kind: str, request: Coroutine[Any, Any, dict], within: float = 30) -> bool:
+        """Awaits an action's ack; False (and counted) on a refusal, a drop before the ack (a
+        moderator's action is not resent) or no ack within `within` s."""
+        retries = collections.Counter(self.client.retries)
+        sent = time.monotonic()
+        try:
+            await asyncio.wait_for(request, within)
+        except Refused as exc:
+            self.stats.staff_errors[f"{self.name}: {exc.code}"] += 1
+            return False
+        except Exception as exc:
+            self.stats.staff_errors[f"{self.name}: {kind} {fanout._describe(exc)}"] += 1
+            return False
+        finally:  # rate_limited/unavailable, waited out and resent by the client: still errors
+            for code, count in (self.client.retries - retries).items():
+                self.stats.staff_errors[f"{self.name}: {kind} {code} (waited out, resent)"] += count
+        self.stats.round_trips[kind].append(time.monotonic() - sent)
+        return True
+
+    async def close(self) -> None:
+        await self.client.close()
+        if self.reader is not None:
+            self.reader.cancel()
+
+
+class Moderator(Staff[ModerateConsole]):
     """Screens the questions whose id falls to it (id mod the number of moderators), one at a time."""
 
-    def __init__(self, index: int, count: int, rng: random.Random, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(
+        self, name: str, client: ModerateConsole, stats: Stats, index: int, count: int, rng: random.Random
+    ) -> None:
+        super().__init__(name, client, stats)
         self.index, self.count, self.rng = index, count, rng
         self.queue: asyncio.Queue[int] = asyncio.Queue()
         self.seen: set[int] = set()
@@ -616,8 +749,12 @@ class ModeratorConsole(Console):
             self.seen.add(qid)
             self.queue.put_nowait(qid)
 
+    def on_queue(self, questions: list[dict]) -> None:
+        for question in questions:
+            self.take(question)
+
     def on_frame(self, frame: dict) -> None:
-        if frame.get("type") == "question.new":
+        if frame["type"] == "question.new":
             self.take(frame["question"])
 
     async def work(self, think: tuple[float, float]) -> None:
@@ -630,19 +767,17 @@ class ModeratorConsole(Console):
             await asyncio.sleep(self.rng.uniform(*think))
             if self.stopping:
                 return
-            action_id = uuid.uuid4().hex
             roll = self.rng.random()
             if roll < PUBLISH:
-                frame = {"type": "approve", "action_id": action_id, "question_id": qid, "publish": True}
+                kind, request = "approve", self.client.approve(qid, publish=True)
                 decision = "approved and published"
             elif roll < PUBLISH + FORWARD:
-                frame = {"type": "approve", "action_id": action_id, "question_id": qid, "publish": False}
+                kind, request = "approve", self.client.approve(qid, publish=False)
                 decision = "forwarded to the guests"
             else:
-                reason = self.rng.choice(REASONS)
-                frame = {"type": "reject", "action_id": action_id, "question_id": qid, "reason": reason}
+                kind, request = "reject", self.client.reject(qid, self.rng.choice(REASONS))
                 decision = "rejected with a reason"
-            if await self.act(frame, action_id):
+            if await self.act(kind, request):
                 self.stats.decisions[decision] += 1
 
 
@@ -669,15 +804,19 @@ class Approved:
         self.taken.add(question_id)
 
 
-class StudioConsole(Console):
+class Studio(Staff[StudioConsole]):
     """A guest or the host on /ws/studio/."""
 
-    def __init__(self, approved: Approved, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, name: str, client: StudioConsole, stats: Stats, approved: Approved) -> None:
+        super().__init__(name, client, stats)
         self.approved = approved
 
+    def on_queue(self, questions: list[dict]) -> None:
+        for question in questions:
+            self.approved.add(question)
+
     def on_frame(self, frame: dict) -> None:
-        kind = frame.get("type")
+        kind = frame["type"]
         if kind == "question.approved":
             self.approved.add(frame["question"])
         elif kind == "question.answered":
@@ -895,7 +1034,7 @@ async def run_programme(args: argparse.Namespace, bench: fanout.Bench, setup: Se
         async with calls:
             return await loadgen.call(within, *command)
 
-    consoles: list[Console] = []
+    consoles: list[Staff] = []
     workers: list[asyncio.Task] = []
     try:
         began = time.monotonic()
@@ -904,34 +1043,29 @@ async def run_programme(args: argparse.Namespace, bench: fanout.Bench, setup: Se
         bench_servers = servers
         print(f"servers  {len(servers)} daphne processes up ({time.monotonic() - began:.1f} s)", flush=True)
         bases = [f"http://127.0.0.1:{s.port}" for s in servers]
-        sockets = [f"ws://127.0.0.1:{s.port}" for s in servers]
         bid = setup.broadcast_id
 
-        def console_args(i: int, path: str, cookie: str, name: str) -> tuple:
-            j = i % len(servers)
-            return (name, f"{sockets[j]}/ws/{path}/{bid}/", bases[j], cookie, stats)
+        def client(kind: type[ConsoleT], i: int, cookie: str) -> ConsoleT:
+            """Console i connects to process i mod P first, and after a drop to the next one."""
+            urls = [bases[(i + k) % len(bases)] for k in range(len(bases))]
+            return kind(urls, bid, cookie=cookie, open_timeout=30, max_failures=PAGE_ATTEMPTS)
 
         approved = Approved()
-        host = StudioConsole(approved, *console_args(0, "studio", setup.host, "host"))
+        host = Studio("host", client(StudioConsole, 0, setup.host), stats, approved)
         guests = [
-            StudioConsole(approved, *console_args(i, "studio", cookie, f"guest{i + 1}"))
+            Studio(f"guest{i + 1}", client(StudioConsole, i, cookie), stats, approved)
             for i, cookie in enumerate(setup.guests)
         ]
         rng = random.Random(args.seed + 1)
         moderators = [
-            ModeratorConsole(
-                i, len(setup.moderators), rng, *console_args(i, "moderate", cookie, f"moderator{i + 1}")
+            Moderator(
+                f"moderator{i + 1}", client(ModerateConsole, i, cookie), stats, i, len(setup.moderators), rng
             )
             for i, cookie in enumerate(setup.moderators)
         ]
         consoles = [host, *guests, *moderators]
-        await host.open()
-        for guest in guests:
-            for question in await guest.open():
-                approved.add(question)
-        for moderator in moderators:
-            for question in await moderator.open():
-                moderator.take(question)
+        for console in consoles:
+            await console.open()
 
         tag = uuid.uuid4().hex[:8]
         plan = make_plan(args, tag)
@@ -944,7 +1078,7 @@ async def run_programme(args: argparse.Namespace, bench: fanout.Bench, setup: Se
         first = await asyncio.to_thread(read_metrics, bases[0], bid, stats)
         sampler.events_before = first.get("minxin_events_published_total", 0.0)
         t0 = time.monotonic() + 1.0
-        await call(60, "play", live_urls, origins, plan, t0)
+        await call(60, "play", live_urls, origins, bid, plan, t0)
         print(
             f"playing  programme {bid}: {len(plan['actions']):,} viewer and netizen actions over {run:.0f} s"
             f" ({plan['questions']:,} questions)",
@@ -958,7 +1092,7 @@ async def run_programme(args: argparse.Namespace, bench: fanout.Bench, setup: Se
 
         async def host_script() -> None:
             await at(run * STARTS)
-            if await host.act({"type": "start", "action_id": "start-" + tag}, "start-" + tag):
+            if await host.act("start", host.client.start_programme()):
                 stats.status.append("live")
             messages = [(run * STARTS + 0.5, HOST_TEXTS[0])]
             messages += [(run * f, text) for f, text in zip(HOST_MESSAGES, HOST_TEXTS[1:3], strict=True)]
@@ -966,7 +1100,7 @@ async def run_programme(args: argparse.Namespace, bench: fanout.Bench, setup: Se
             for when, text in messages:
                 await at(when)
                 client_id = f"{tag}-host-{uuid.uuid4().hex[:8]}"
-                if await host.act({"type": "host.message", "client_id": client_id, "text": text}, client_id):
+                if await host.act("host.message", host.client.host_message(text, client_id=client_id)):
                     stats.host_messages += 1
             # The moderators stop screening when the programme ends (what is left waits; see README).
             await at(run - 0.5)
@@ -976,10 +1110,10 @@ async def run_programme(args: argparse.Namespace, bench: fanout.Bench, setup: Se
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ending.wait(), 60)  # the last live sample is taken
             await at(run)
-            if await host.act({"type": "end", "action_id": "end-" + tag}, "end-" + tag):
+            if await host.act("end", host.client.end_programme()):
                 stats.status.append("ended")
 
-        async def guest_script(i: int, guest: StudioConsole) -> None:
+        async def guest_script(i: int, guest: Studio) -> None:
             when = run * STARTS + 1.0 + i * args.answer_every / len(guests)
             while when < run - 2.0:
                 await at(when)
@@ -990,8 +1124,7 @@ async def run_programme(args: argparse.Namespace, bench: fanout.Bench, setup: Se
                     continue
                 client_id = f"{tag}-a-{uuid.uuid4().hex[:8]}"
                 text = ANSWER.format(n=3 + question_id % 5)
-                frame = {"type": "answer", "client_id": client_id, "question_id": question_id, "text": text}
-                if await guest.act(frame, client_id):
+                if await guest.act("answer", guest.client.answer(text, question_id, client_id)):
                     stats.answers += 1
 
         ending = asyncio.Event()

@@ -160,6 +160,8 @@ class LoadState:
 
 
 def _describe(exc: BaseException) -> str:
+    if getattr(exc, "status", None):  # bench.leanws.HandshakeError
+        return f"HTTP {exc.status}"  # type: ignore[attr-defined]
     response = getattr(exc, "response", None)
     if response is not None and getattr(response, "status_code", None):
         return f"HTTP {response.status_code}"
@@ -169,20 +171,10 @@ def _describe(exc: BaseException) -> str:
 
 
 async def _viewer(state: LoadState, viewer: Viewer, url: str, origin: str, connected: asyncio.Future) -> None:
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed
-    from websockets.typing import Origin
+    from bench import leanws
 
     try:
-        ws = await connect(
-            url,
-            origin=Origin(origin),
-            compression=None,
-            proxy=None,
-            ping_interval=None,
-            open_timeout=30,
-            close_timeout=3,
-        )
+        ws = await leanws.connect(url, origin, open_timeout=30)
     except Exception as exc:
         if not connected.done():
             connected.set_result(_describe(exc))
@@ -191,19 +183,19 @@ async def _viewer(state: LoadState, viewer: Viewer, url: str, origin: str, conne
     if not connected.done():
         connected.set_result(None)
     received = viewer.received
+
+    def on_text(now: float, message: str) -> None:
+        if state.recording:
+            if MARK in message:
+                received.append((now, message))
+                viewer.count += 1
+            else:
+                viewer.other += 1
+        elif state.capture:
+            viewer.frames.append((now, message))
+
     try:
-        async for message in ws:
-            now = time.time()
-            if state.recording:
-                if isinstance(message, str) and MARK in message:
-                    received.append((now, message))
-                    viewer.count += 1
-                else:
-                    viewer.other += 1
-            elif state.capture and isinstance(message, str):
-                viewer.frames.append((now, message))
-    except ConnectionClosed:
-        pass
+        await ws.run(on_text, time.time)
     finally:
         viewer.open = False
         viewer.close_code = ws.close_code

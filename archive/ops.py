@@ -14,7 +14,7 @@ from django.views.decorators.cache import never_cache
 
 from letters.models import Letter, LetterStatus
 from moderation.models import Question, QuestionStatus
-from studio.hub import PRESENCE_PREFIX, all_hubs
+from studio.hub import PRESENCE_PREFIX, all_hubs, parse_presence
 from studio.models import Broadcast, BroadcastStatus
 
 
@@ -49,29 +49,34 @@ def healthz(request: HttpRequest) -> JsonResponse:
     )
 
 
-def _viewers(live_ids: list[int]) -> dict[int, int]:
-    """Viewers per live programme, summed over processes from the hubs' presence hashes."""
+def _presence(live_ids: list[int]) -> tuple[dict[int, int], dict[int, float]]:
+    """Viewers per live programme summed over processes, and the worst delivery lag among them
+    (seconds from an event's append to the end of its fan-out), from the hubs' presence hashes."""
     if not live_ids:
-        return {}
+        return {}, {}
     if not settings.REDIS_URL:  # the embedded default: one process, its own hub counts
-        return {pk: sum(hub.local_online(pk) for hub in all_hubs()) for pk in live_ids}
+        hubs = list(all_hubs())
+        viewers = {pk: sum(hub.local_online(pk) for hub in hubs) for pk in live_ids}
+        lags = {pk: max((hub.local_lag(pk) for hub in hubs), default=0.0) for pk in live_ids}
+        return viewers, lags
     client = _redis()
     now, ttl = time.time(), settings.MINXIN_PRESENCE_INTERVAL * 3
-    viewers = {}
+    viewers, lags = {}, {}
     for broadcast_id in live_ids:
-        total = 0
+        total, lag = 0, 0.0
         for value in client.hgetall(f"{PRESENCE_PREFIX}live.{broadcast_id}").values():
-            count, _, stamp = value.partition(":")
-            if now - float(stamp) <= ttl:
-                total += int(count)
-        viewers[broadcast_id] = total
+            count, stamp, process_lag = parse_presence(value)
+            if now - stamp <= ttl:
+                total += count
+                lag = max(lag, process_lag)
+        viewers[broadcast_id], lags[broadcast_id] = total, lag
     client.close()
-    return viewers
+    return viewers, lags
 
 
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus text format: viewers, events published, questions waiting, letters by light."""
+    """Prometheus text format: viewers, delivery lag, events published, questions waiting, letters by light."""
     lines: list[str] = []
 
     def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
@@ -80,12 +85,19 @@ def metrics(request: HttpRequest) -> HttpResponse:
         lines.extend(f"{name}{labels} {value}" for labels, value in samples)
 
     live = list(Broadcast.objects.filter(status=BroadcastStatus.LIVE).values_list("pk", flat=True))
-    viewers = _viewers(live)
+    viewers, lags = _presence(live)
     metric(
         "minxin_viewers",
         "gauge",
         "Viewers connected to a live programme, all processes.",
         [(f'{{broadcast="{pk}"}}', viewers.get(pk, 0)) for pk in live],
+    )
+    metric(
+        "minxin_delivery_lag_seconds",
+        "gauge",
+        "Worst time over the processes, in the last presence round, from an event's append to the end "
+        "of its fan-out to the process's viewers.",
+        [(f'{{broadcast="{pk}"}}', round(lags.get(pk, 0.0), 3)) for pk in live],
     )
     events = Broadcast.objects.aggregate(total=Sum("last_seq"))["total"] or 0
     metric(

@@ -30,6 +30,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -47,6 +48,31 @@ class Member(Protocol):
     """A socket in a room. `deliver` is awaited in seq order; it must not block for long."""
 
     async def deliver(self, seq: int | None, text: str) -> None: ...
+
+
+def presence_value(viewers: int, now: float, lag: float) -> str:
+    """A process's entry in a room's presence hash: viewers here, when, and its delivery lag."""
+    return f"{viewers}:{now:.0f}:{lag:.3f}"
+
+
+def parse_presence(value: str) -> tuple[int, float, float]:
+    count, stamp, *lag = value.split(":")
+    return int(count), float(stamp), float(lag[0]) if lag else 0.0
+
+
+_AT = '"at":"'
+
+
+def _event_time(text: str) -> float | None:
+    """The `at` of a serialised event frame, as a Unix time (None if it has none)."""
+    start = text.find(_AT)
+    if start < 0:
+        return None
+    start += len(_AT)
+    try:
+        return datetime.fromisoformat(text[start : text.index('"', start)]).timestamp()
+    except ValueError:
+        return None
 
 
 def log_room(broadcast_id: int) -> str:
@@ -93,6 +119,10 @@ class Room:
         # The `hello` header, cached so that a connect costs no query; kept current from
         # the status events that pass through.
         self.header: dict | None = None
+        # Seconds from an event's append to the end of its fan-out here: the latest, and the
+        # largest since the last presence round (reported to /metrics through Redis).
+        self.lag = 0.0
+        self.lag_max = 0.0
 
     @property
     def is_log(self) -> bool:
@@ -162,12 +192,19 @@ class Room:
             if self.header is not None and '"kind":"broadcast.status"' in text:
                 self.header = {**self.header, "status": json.loads(text)["data"]["status"]}
             await self._fan_out(seq, text)
+            self._note_lag(text)
             # Let the server write what it was handed before the next event, so that a burst
             # (a catch-up after an outage) drains to viewers who read, and only viewers who
             # stopped reading pile up past fastsend.MAX_BUFFERED.
             await asyncio.sleep(0)
         for stale in [s for s in self.pending if s <= self.last_seq]:
             del self.pending[stale]
+
+    def _note_lag(self, text: str) -> None:
+        at = _event_time(text)
+        if at is not None:
+            self.lag = max(0.0, time.time() - at)
+            self.lag_max = max(self.lag_max, self.lag)
 
     async def _fan_out(self, seq: int | None, text: str) -> None:
         for member in list(self.members):
@@ -250,6 +287,11 @@ class Hub:
     def local_online(self, broadcast_id: int) -> int:
         room = self.rooms.get(log_room(broadcast_id))
         return len(room.members) if room else 0
+
+    def local_lag(self, broadcast_id: int) -> float:
+        """This process's delivery lag for the programme's latest event (0 before any)."""
+        room = self.rooms.get(log_room(broadcast_id))
+        return room.lag if room else 0.0
 
     # --- receiving --------------------------------------------------------------------------
 
@@ -376,16 +418,17 @@ class Hub:
         key = PRESENCE_PREFIX + room.name
         now = time.time()
         ttl = settings.MINXIN_PRESENCE_INTERVAL * 3
+        lag, room.lag_max = room.lag_max, 0.0
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hset(key, PROCESS_ID, f"{local}:{now:.0f}")
+            pipe.hset(key, PROCESS_ID, presence_value(local, now, lag))
             pipe.expire(key, int(ttl) + 1)
             pipe.hgetall(key)
             *_, counts = await pipe.execute()
         total = 0
         for value in counts.values():
-            count, _, stamp = value.partition(":")
-            if now - float(stamp) <= ttl:  # a process that died stops counting
-                total += int(count)
+            count, stamp, _lag = parse_presence(value)
+            if now - stamp <= ttl:  # a process that died stops counting
+                total += count
         return total
 
     async def close(self) -> None:

@@ -63,3 +63,29 @@ def test_production_settings_pass_djangos_deployment_check():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_metrics_report_the_delivery_lag_of_a_live_programme(sockets, live_broadcast, personas):
+    """From an event's append to the end of its fan-out, as the viewer's process measured it."""
+    import re
+
+    from channels.db import database_sync_to_async
+    from django.test import Client
+
+    from studio import services as studio
+    from studio.hub import all_hubs
+
+    viewer = await sockets.open(f"/ws/live/{live_broadcast.pk}/")
+    assert (await viewer.receive_json_from())["type"] == "hello"
+    await database_sync_to_async(studio.post_host_message)(live_broadcast.pk, personas["host"], "h1", "欢迎")
+    frame = await viewer.receive_json_from(timeout=5)
+    while frame["type"] != "event":
+        frame = await viewer.receive_json_from(timeout=5)
+    for hub in all_hubs():  # the presence round that reports it (every MINXIN_PRESENCE_INTERVAL)
+        await hub.refresh_presence()
+    text = (await database_sync_to_async(lambda: Client().get("/metrics"))()).content.decode()
+    assert "# TYPE minxin_delivery_lag_seconds gauge" in text
+    found = re.search(rf'minxin_delivery_lag_seconds{{broadcast="{live_broadcast.pk}"}} ([0-9.]+)', text)
+    assert found, text
+    assert 0 < float(found.group(1)) < 5

@@ -72,7 +72,18 @@ def serve() -> None:
         flush=True,
     )
     try:
-        run(str(BIN / "daphne"), "-b", "127.0.0.1", "-p", port, "asgi:application", env=env)
+        # The app logs one line per request itself (departments/logs.py), as in the Procfile.
+        run(
+            str(BIN / "daphne"),
+            "-b",
+            "127.0.0.1",
+            "-p",
+            port,
+            "--access-log",
+            "/dev/null",
+            "asgi:application",
+            env=env,
+        )
     except KeyboardInterrupt:
         pass
 

@@ -14,7 +14,7 @@ from django.views.decorators.cache import never_cache
 
 from letters.models import Letter, LetterStatus
 from moderation.models import Question, QuestionStatus
-from studio.hub import PRESENCE_PREFIX, all_hubs, parse_presence
+from studio.hub import LAG_PREFIX, PRESENCE_PREFIX, all_hubs, fresh_values, log_room
 from studio.models import Broadcast, BroadcastStatus
 
 
@@ -63,13 +63,9 @@ def _presence(live_ids: list[int]) -> tuple[dict[int, int], dict[int, float]]:
     now, ttl = time.time(), settings.MINXIN_PRESENCE_INTERVAL * 3
     viewers, lags = {}, {}
     for broadcast_id in live_ids:
-        total, lag = 0, 0.0
-        for value in client.hgetall(f"{PRESENCE_PREFIX}live.{broadcast_id}").values():
-            count, stamp, process_lag = parse_presence(value)
-            if now - stamp <= ttl:
-                total += count
-                lag = max(lag, process_lag)
-        viewers[broadcast_id], lags[broadcast_id] = total, lag
+        room = log_room(broadcast_id)
+        viewers[broadcast_id] = int(sum(fresh_values(client.hgetall(PRESENCE_PREFIX + room), now, ttl)))
+        lags[broadcast_id] = max(fresh_values(client.hgetall(LAG_PREFIX + room), now, ttl), default=0.0)
     client.close()
     return viewers, lags
 

@@ -5,11 +5,13 @@ Moderator actions lock the question row and check its status, so when two modera
 question the first wins and the second gets `conflict`. Each action is written to the audit trail.
 """
 
+import ipaddress
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -19,9 +21,12 @@ from moderation import screening
 from moderation.models import ModerationAction, Question, QuestionStatus, Support
 from studio import events
 from studio.errors import ServiceError
+from studio.frames import UNAVAILABLE_RETRY_AFTER
 from studio.models import Answer, Broadcast, BroadcastStatus, Event, EventKind
 from studio.sanitize import clean_plain, plain_to_html
 from studio.services import check_client_id, locked_broadcast
+
+log = logging.getLogger(__name__)
 
 MAX_QUESTION = 500
 MAX_NICKNAME = 30
@@ -184,7 +189,26 @@ def ask_questions(requests: list[AskRequest]) -> list[AskResult]:
             continue
         checked.setdefault(request.broadcast_id, []).append((index, request, client_id, text, nickname))
     for broadcast_id, items in checked.items():
-        _ask_in_programme(broadcast_id, items, results)
+        try:
+            _ask_in_programme(broadcast_id, items, results)
+        except (OperationalError, InterfaceError) as exc:
+            # The database is unreachable: nothing of this programme's part was stored; each of
+            # its askers may resend with the same client_id (PROTOCOL.md §4, `unavailable`).
+            log.warning("asks for programme %s refused, database unavailable: %s", broadcast_id, exc)
+            for index, *_rest in items:
+                results[index] = ServiceError("unavailable", retry_after=UNAVAILABLE_RETRY_AFTER)
+        except Exception:
+            # Something about one ask the checks did not foresee: store them one by one, so that
+            # it fails alone and no other netizen's question is lost with it.
+            log.exception("a batch of asks for programme %s failed; storing them one by one", broadcast_id)
+            for item in items:
+                try:
+                    _ask_in_programme(broadcast_id, [item], results)
+                except Exception:
+                    log.exception("ask %r for programme %s failed", item[2], broadcast_id)
+                    results[item[0]] = ServiceError(
+                        "bad_frame", _("The server could not handle this question.")
+                    )
     assert all(result is not None for result in results)
     return results  # type: ignore[return-value]
 
@@ -231,16 +255,16 @@ def _ask_in_programme(
     matcher = screening.current_matcher()
     fresh: dict[str, tuple[list[int], AskRequest, str, str, list[str]]] = {}
     for (client_id, (indexes, request, text, nickname)), wait in zip(candidates.items(), waits, strict=True):
-        error = None
+        code = None
         if wait is not None:
-            error = ServiceError("rate_limited", retry_after=wait)
+            code = "rate_limited"
         else:
             found = screening.screen(text + "\n" + nickname, matcher)
             if found.blocked:
-                error = ServiceError("blocked_content")
-        if error is not None:
-            for index in indexes:
-                results[index] = error
+                code = "blocked_content"
+        if code is not None:
+            for index in indexes:  # one error object per asker: each is raised in its own task
+                results[index] = ServiceError(code, retry_after=wait)
         else:
             fresh[client_id] = (indexes, request, text, nickname, found.flags)
     if not fresh:
@@ -254,7 +278,7 @@ def _ask_in_programme(
         except ServiceError as error:
             for indexes, *_rest in fresh.values():
                 for index in indexes:
-                    results[index] = error
+                    results[index] = ServiceError(error.code)
             return
         # Another process may have stored one of them since the lookup above.
         for client_id, question in stored(set(fresh)).items():
@@ -275,7 +299,7 @@ def _ask_in_programme(
                     original_text=text,
                     nickname=nickname,
                     netizen_key=request.netizen_key[:64],
-                    client_ip=request.client_ip,
+                    client_ip=_address(request.client_ip),
                     asked_at=now,
                     flags=flags,
                     similar=_similar(text, recent),
@@ -283,6 +307,7 @@ def _ask_in_programme(
                 for client_id, (_indexes, request, text, nickname, flags) in fresh.items()
             ]
         )
+        _similar_within(questions)
         events.notify_staff_many(
             events.staff_group("moderate", broadcast.pk),
             [{"type": "question.new", "question": staff_question_json(question)} for question in questions],
@@ -292,27 +317,56 @@ def _ask_in_programme(
             results[index] = (question, True)
 
 
-# Character bigrams of recent questions, by question id: suggesting duplicates compares each new
-# question with the programme's last SIMILAR_WINDOW, and those barely change from one ask to the
-# next, so each question's bigrams are computed once per process instead of once per ask.
-_bigrams: OrderedDict[int, frozenset[str]] = OrderedDict()
+# Character bigrams of recent questions, by (id, text as asked): suggesting duplicates compares
+# each new question with the programme's last SIMILAR_WINDOW, and those barely change from one
+# batch to the next, so each question's bigrams are computed once per process, not once per ask.
+# The text is part of the key so that a reused id (a restored database) never matches stale bigrams.
+_bigrams: OrderedDict[tuple[int, str], frozenset[str]] = OrderedDict()
 _BIGRAMS_KEPT = 20 * SIMILAR_WINDOW
 
 
 def _recent_bigrams(broadcast_id: int) -> list[tuple[int, frozenset[str]]]:
-    ids = list(
+    recent = []
+    rows = (
         Question.objects.filter(broadcast_id=broadcast_id)
         .order_by("-id")
-        .values_list("id", flat=True)[:SIMILAR_WINDOW]
+        .values_list("id", "original_text")[:SIMILAR_WINDOW]
     )
-    missing = [qid for qid in ids if qid not in _bigrams]
-    if missing:
-        # The text as asked, which never changes (a moderator's edit does not make it a new question).
-        for qid, text in Question.objects.filter(pk__in=missing).values_list("id", "original_text"):
-            _bigrams[qid] = screening.bigrams(text)
-        while len(_bigrams) > _BIGRAMS_KEPT:
-            _bigrams.popitem(last=False)
-    return [(qid, grams) for qid in ids if (grams := _bigrams.get(qid)) is not None]
+    for key in rows:
+        grams = _bigrams.get(key)
+        if grams is None:
+            grams = _bigrams[key] = screening.bigrams(key[1])
+        recent.append((key[0], grams))
+    while len(_bigrams) > _BIGRAMS_KEPT:
+        _bigrams.popitem(last=False)
+    return recent
+
+
+def _similar_within(questions: list[Question]) -> None:
+    """Questions stored in one batch are each other's likeliest duplicates (a burst about the same
+    news): add the batch's earlier matches, newest first, to each question's hints."""
+    if len(questions) < 2:
+        return
+    changed = []
+    earlier: list[tuple[int, frozenset[str]]] = []
+    for question in questions:
+        if earlier:
+            found = _similar(question.original_text, earlier[::-1])
+            if found:
+                question.similar = (found + [q for q in question.similar if q not in found])[:5]
+                changed.append(question)
+        earlier.append((question.pk, screening.bigrams(question.original_text)))
+    Question.objects.bulk_update(changed, ["similar"])
+
+
+def _address(client_ip: str | None) -> str | None:
+    """The client's address if it is one: behind a proxy it comes from a header anyone can set."""
+    if not client_ip:
+        return None
+    try:
+        return str(ipaddress.ip_address(client_ip))
+    except ValueError:
+        return None
 
 
 def _similar(text: str, recent: list[tuple[int, frozenset[str]]]) -> list[int]:

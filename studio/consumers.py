@@ -214,8 +214,7 @@ class StaffConsumer(FrameConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def staff_push(self, message: dict) -> None:
-        for text in message.get("texts") or [message["text"]]:
-            await self.send(text_data=text)
+        await self.send(text_data=message["text"])
 
     def allowed(self, user) -> bool:  # runs in a thread
         raise NotImplementedError

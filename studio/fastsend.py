@@ -95,7 +95,7 @@ def write_now(transport: Any, data: bytes) -> None:
     sock = getattr(transport, "socket", None)
     if (
         sock is not None
-        and not getattr(transport, "TLS", False)
+        and not _is_tls(transport)
         and not transport.disconnecting
         and not buffered(transport)
     ):
@@ -114,3 +114,12 @@ def write_now(transport: Any, data: bytes) -> None:
 
 
 _announced = False
+
+
+def _is_tls(transport: Any) -> bool:
+    """TLS terminated by daphne itself (`-e ssl:…`): the protocol's transport is Twisted's TLS
+    wrapper, which hands unknown attributes (`socket` among them) through to the raw TCP
+    connection, so the socket is there but takes only ciphertext. STARTTLS sets `TLS`."""
+    from twisted.internet.interfaces import ISSLTransport
+
+    return ISSLTransport.providedBy(transport) or bool(getattr(transport, "TLS", False))

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "minxin:room:"
 PRESENCE_PREFIX = "minxin:presence:"
+LAG_PREFIX = "minxin:lag:"
 RECENT_EVENTS = 2000  # per log room: a whole programme is a few hundred events
 GAP_WAIT = 0.25  # seconds to wait for an out-of-order event before reading it from the database
 PROCESS_ID = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -50,14 +51,29 @@ class Member(Protocol):
     async def deliver(self, seq: int | None, text: str) -> None: ...
 
 
-def presence_value(viewers: int, now: float, lag: float) -> str:
-    """A process's entry in a room's presence hash: viewers here, when, and its delivery lag."""
-    return f"{viewers}:{now:.0f}:{lag:.3f}"
+def stamped(value: str) -> tuple[float, float] | None:
+    """A process's entry in a presence or lag hash, "<number>:<unix time>", or None if malformed.
+
+    Viewers and delivery lag live in two hashes of the same shape, so that a process of an
+    earlier release, which reads the presence hash, never meets a field it does not know.
+    """
+    number, _, stamp = value.partition(":")
+    try:
+        return float(number), float(stamp)
+    except ValueError:
+        return None
 
 
-def parse_presence(value: str) -> tuple[int, float, float]:
-    count, stamp, *lag = value.split(":")
-    return int(count), float(stamp), float(lag[0]) if lag else 0.0
+def fresh_values(entries: dict, now: float, ttl: float) -> list[float]:
+    """The numbers of the entries written within `ttl` seconds: a process that died stops counting."""
+    found = []
+    for value in entries.values():
+        parsed = stamped(value)
+        if parsed is None:
+            log.warning("ignoring a malformed presence entry %r", value)
+        elif now - parsed[1] <= ttl:
+            found.append(parsed[0])
+    return found
 
 
 _AT = '"at":"'
@@ -415,21 +431,18 @@ class Hub:
         local = len(room.members)
         if not self.redis_url or self._redis is None:
             return local
-        key = PRESENCE_PREFIX + room.name
+        key, lag_key = PRESENCE_PREFIX + room.name, LAG_PREFIX + room.name
         now = time.time()
         ttl = settings.MINXIN_PRESENCE_INTERVAL * 3
         lag, room.lag_max = room.lag_max, 0.0
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hset(key, PROCESS_ID, presence_value(local, now, lag))
+            pipe.hset(key, PROCESS_ID, f"{local}:{now:.0f}")
             pipe.expire(key, int(ttl) + 1)
+            pipe.hset(lag_key, PROCESS_ID, f"{lag:.3f}:{now:.0f}")
+            pipe.expire(lag_key, int(ttl) + 1)
             pipe.hgetall(key)
             *_, counts = await pipe.execute()
-        total = 0
-        for value in counts.values():
-            count, stamp, _lag = parse_presence(value)
-            if now - stamp <= ttl:  # a process that died stops counting
-                total += count
-        return total
+        return int(sum(fresh_values(counts, now, ttl)))
 
     async def close(self) -> None:
         for room in list(self.rooms.values()):

@@ -1208,3 +1208,74 @@ def test_a_client_id_with_control_characters_is_refused_and_spoils_no_batch(live
     assert list(Question.objects.filter(broadcast=live_broadcast).values_list("client_id", flat=True)) == [
         "fine-1"
     ]
+
+
+# --- a batch of asks (moderation/intake.py): one ask's trouble stays its own (review findings) --
+
+
+def test_an_address_that_is_not_one_is_stored_as_none_and_spoils_no_batch(live_broadcast):
+    results = moderation.ask_questions(
+        [
+            moderation.AskRequest(live_broadcast.pk, "ip-1", "公交线路问题？", None, "s-a", "unknown"),
+            moderation.AskRequest(live_broadcast.pk, "ip-2", "地铁班次问题？", None, "s-b", "10.0.0.7"),
+        ]
+    )
+    assert [result[0].client_ip for result in results] == [None, "10.0.0.7"]
+
+
+def test_an_ask_that_breaks_unexpectedly_fails_alone(live_broadcast, monkeypatch):
+    real_screen = screening.screen
+
+    def screen(text, matcher):
+        if "炸" in text:
+            raise RuntimeError("a screening bug")
+        return real_screen(text, matcher)
+
+    monkeypatch.setattr(screening, "screen", screen)
+    results = moderation.ask_questions(
+        [
+            moderation.AskRequest(live_broadcast.pk, "ok-1", "公交线路问题？", None, "s-a"),
+            moderation.AskRequest(live_broadcast.pk, "bad-1", "炸出一个错误", None, "s-b"),
+            moderation.AskRequest(live_broadcast.pk, "ok-2", "地铁班次问题？", None, "s-c"),
+        ]
+    )
+    assert isinstance(results[1], ServiceError) and results[1].code == "bad_frame"
+    assert [results[0][0].client_id, results[2][0].client_id] == ["ok-1", "ok-2"]
+    stored = set(Question.objects.filter(broadcast=live_broadcast).values_list("client_id", flat=True))
+    assert stored == {"ok-1", "ok-2"}
+
+
+def test_a_database_outage_in_a_batch_answers_each_ask_unavailable(live_broadcast, monkeypatch):
+    from django.db import OperationalError
+
+    def down(*args, **kwargs):
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr(moderation, "_rate_waits", down)
+    results = moderation.ask_questions(
+        [
+            moderation.AskRequest(live_broadcast.pk, f"down-{n}", "公交线路问题？", None, f"s-{n}")
+            for n in range(3)
+        ]
+    )
+    assert [(r.code, r.retry_after) for r in results] == [("unavailable", 2)] * 3
+    assert len({id(r) for r in results}) == 3  # each asker gets its own error object
+    assert not Question.objects.filter(broadcast=live_broadcast).exists()
+
+
+def test_questions_in_one_batch_are_suggested_as_each_others_duplicates(live_broadcast):
+    results = moderation.ask_questions(
+        [
+            moderation.AskRequest(
+                live_broadcast.pk, "dup-1", "请问12路公交夜班车能否延长到十一点？", None, "s-a"
+            ),
+            moderation.AskRequest(
+                live_broadcast.pk, "dup-2", "请问12路公交夜班车能不能延长到十一点？", None, "s-b"
+            ),
+            moderation.AskRequest(live_broadcast.pk, "other", "医保异地结算需要备案吗？", None, "s-c"),
+        ]
+    )
+    first, second, other = (result[0] for result in results)
+    assert Question.objects.get(pk=second.pk).similar == [first.pk]
+    assert Question.objects.get(pk=first.pk).similar == []
+    assert Question.objects.get(pk=other.pk).similar == []

@@ -89,3 +89,22 @@ async def test_metrics_report_the_delivery_lag_of_a_live_programme(sockets, live
     found = re.search(rf'minxin_delivery_lag_seconds{{broadcast="{live_broadcast.pk}"}} ([0-9.]+)', text)
     assert found, text
     assert 0 < float(found.group(1)) < 5
+
+
+def test_presence_entries_keep_the_earlier_releases_shape_and_bad_ones_are_skipped():
+    """Viewers and lag are two hashes of "<number>:<unix time>" entries, the shape an earlier
+    release reads, so a rolling deploy never shows one a field it cannot parse; a malformed or
+    stale entry is skipped, not a crash."""
+    from studio.hub import fresh_values, stamped
+
+    now = 1_800_000_000.0
+    entries = {
+        "p1": f"12:{now - 3:.0f}",
+        "p2": "garbage",
+        "p3": f"7:{now - 60:.0f}",
+        "p4": f"0.250:{now:.0f}",
+    }
+    assert fresh_values(entries, now, ttl=15) == [12.0, 0.25]
+    old_release_reads = [value.partition(":") for value in (f"12:{now:.0f}", f"0.250:{now:.0f}")]
+    assert [float(stamp) for _n, _sep, stamp in old_release_reads] == [now, now]
+    assert stamped("1:2:3") is None

@@ -178,3 +178,17 @@ def test_a_full_or_broken_socket_leaves_the_frame_to_twisted():
     closing.disconnecting = True
     write_now(closing, b"frame-4")
     assert closing.socket.got == b"" and closing.written == b"frame-4"
+
+
+def test_under_tls_terminated_by_daphne_frames_go_through_twisted_not_the_raw_socket():
+    """Twisted's TLS wrapper hands `socket` through to the TCP connection beneath it: bytes written
+    there would be plaintext inside the encrypted stream (found in review)."""
+    from twisted.internet.interfaces import ISSLTransport
+    from zope.interface import directlyProvides
+
+    from studio.fastsend import write_now
+
+    transport = FakeTransport(FakeSocket())
+    directlyProvides(transport, ISSLTransport)
+    write_now(transport, b"frame-5")
+    assert transport.socket.got == b"" and transport.written == b"frame-5"

@@ -214,7 +214,8 @@ class StaffConsumer(FrameConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def staff_push(self, message: dict) -> None:
-        await self.send(text_data=message["text"])
+        for text in message.get("texts") or [message["text"]]:
+            await self.send(text_data=text)
 
     def allowed(self, user) -> bool:  # runs in a thread
         raise NotImplementedError

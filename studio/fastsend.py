@@ -119,7 +119,13 @@ _announced = False
 def _is_tls(transport: Any) -> bool:
     """TLS terminated by daphne itself (`-e ssl:…`): the protocol's transport is Twisted's TLS
     wrapper, which hands unknown attributes (`socket` among them) through to the raw TCP
-    connection, so the socket is there but takes only ciphertext. STARTTLS sets `TLS`."""
-    from twisted.internet.interfaces import ISSLTransport
+    connection, so the socket is there but takes only ciphertext. STARTTLS sets `TLS`.
+    The interface check is made once per connection (it costs a few µs, per delivery)."""
+    if getattr(transport, "TLS", False):
+        return True
+    wrapped = getattr(transport, "minxin_tls", None)
+    if wrapped is None:
+        from twisted.internet.interfaces import ISSLTransport
 
-    return ISSLTransport.providedBy(transport) or bool(getattr(transport, "TLS", False))
+        wrapped = transport.minxin_tls = bool(ISSLTransport.providedBy(transport))
+    return wrapped

@@ -1611,6 +1611,15 @@ def print_machine(info: dict[str, Any]) -> None:
     )
 
 
+def progress(what: str, error: str | None, done: str, began: float) -> None:
+    """One progress line per row or scenario: its outcome, time taken and the machine's load."""
+    status = "ERROR " + error.splitlines()[0] if error else done
+    print(
+        f"  ... {what}: {status} ({time.monotonic() - began:.0f} s, load {os.getloadavg()[0]:.2f})",
+        flush=True,
+    )
+
+
 def ms(value: float) -> str:
     return "-" if value != value else f"{value * 1000:.0f}"
 
@@ -1964,42 +1973,30 @@ def main(argv: list[str] | None = None) -> Result:
                         began = time.monotonic()
                         row = await bench.measure(name, viewers)
                         rows.append(row)
-                        status = (
-                            "ERROR " + row.error.splitlines()[0]
-                            if row.error
-                            else (f"{row.delivered:,}/{row.expected:,} delivered, p99 {ms(row.p99)} ms")
-                        )
-                        print(
-                            f"  ... {name}, {viewers:,} viewers: {status} ({time.monotonic() - began:.0f} s,"
-                            f" load {os.getloadavg()[0]:.2f})",
-                            flush=True,
+                        progress(
+                            f"{name}, {viewers:,} viewers",
+                            row.error,
+                            f"{row.delivered:,}/{row.expected:,} delivered, p99 {ms(row.p99)} ms",
+                            began,
                         )
                 if "ingest" in args.scenario_names:
                     began = time.monotonic()
                     ingest = await bench.ingest()
-                    status = (
-                        "ERROR " + ingest.error.splitlines()[0]
-                        if ingest.error
-                        else f"{ingest.acked:,}/{ingest.sent:,} acknowledged, {ingest.queued:,} on the queue,"
-                        f" {ingest.stored:,} stored, queue p99 {ms(ingest.queue[2])} ms"
-                    )
-                    print(
-                        f"  ... ingest, {args.netizens:,} netizens: {status} ({time.monotonic() - began:.0f} s,"
-                        f" load {os.getloadavg()[0]:.2f})",
-                        flush=True,
+                    progress(
+                        f"ingest, {args.netizens:,} netizens",
+                        ingest.error,
+                        f"{ingest.acked:,}/{ingest.sent:,} acknowledged, {ingest.queued:,} on the queue,"
+                        f" {ingest.stored:,} stored, queue p99 {ms(ingest.queue[2])} ms",
+                        began,
                     )
                 if "storm" in args.scenario_names:
                     began = time.monotonic()
                     storm = await bench.storm()
-                    status = (
-                        "ERROR " + storm.error.splitlines()[0]
-                        if storm.error
-                        else f"{storm.complete:,}/{storm.viewers:,} complete, p99 {ms(storm.p99)} ms"
-                    )
-                    print(
-                        f"  ... storm, {args.storm_viewers:,} viewers: {status} ({time.monotonic() - began:.0f} s,"
-                        f" load {os.getloadavg()[0]:.2f})",
-                        flush=True,
+                    progress(
+                        f"storm, {args.storm_viewers:,} viewers",
+                        storm.error,
+                        f"{storm.complete:,}/{storm.viewers:,} complete, p99 {ms(storm.p99)} ms",
+                        began,
                     )
 
             asyncio.run(run_all())

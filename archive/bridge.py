@@ -4,6 +4,7 @@ consultation letter to the programme's department, so that every question gets a
 from typing import Any
 
 from archive.models import QuestionLetter
+from core.privacy import mask_personal_data
 from letters.services import submit_forwarded
 from moderation.models import Question, QuestionStatus
 from studio.models import Broadcast
@@ -18,13 +19,18 @@ def letters_for_unanswered(broadcast: Broadcast, **kwargs: Any) -> int:
         broadcast=broadcast, status=QuestionStatus.APPROVED, letter_link__isnull=True
     )
     for question in waiting:
+        # The subject is cut from the masked text: cut first, half a phone number would escape the
+        # mask. The body keeps what the netizen wrote (as moderated) for the department; the public
+        # reads it masked like every letter (Letter.public_body).
+        public = mask_personal_data(question.text)
         letter = submit_forwarded(
             kind="consultation",
-            subject=question.text[:30] + ("…" if len(question.text) > 30 else ""),
+            subject=public[:30] + ("…" if len(public) > 30 else ""),
             body=f"{question.text}\n\n（第{broadcast.number}期走进直播间「{broadcast.title}」中未及回答的网友提问）",
-            name=question.nickname,
+            name=mask_personal_data(question.nickname),
             department=broadcast.department,
             by=BY,
+            netizen_key=question.netizen_key,
         )
         QuestionLetter.objects.create(question=question, letter=letter)
         created += 1

@@ -6,14 +6,18 @@ sink and words that surged this week rise (TF-IDF with the periods as documents)
 """
 
 import datetime as dt
+import html
 import math
+import re
 from collections import Counter
 
 from django.utils import timezone
 
 from archive.search import STOPWORDS, _segmenter
-from letters.models import Letter
+from core.privacy import strip_personal_data
+from letters.models import Letter, LetterStatus
 from moderation.models import Question
+from studio.models import Event, EventKind
 
 PERIODS = 8  # compared periods, the latest included
 TOP = 10
@@ -25,19 +29,36 @@ COMMON = STOPWORDS | set(
 )
 
 
+# Markup a netizen typed (<script>, &lt;) is text to show, never a topic.
+_MARKUP = re.compile(r"<[^<>]{0,200}>|&#?\w{1,10};")
+
+
 def _terms(text: str) -> list[str]:
+    text = _MARKUP.sub(" ", strip_personal_data(html.unescape(text)))
     return [
         w for w in _segmenter().cut(text) if len(w) >= 2 and w not in COMMON and any(ch.isalnum() for ch in w)
     ]
 
 
 def _texts(start: dt.datetime, end: dt.datetime) -> list[str]:
-    questions = Question.objects.filter(asked_at__gte=start, asked_at__lt=end).values_list("text", flat=True)[
-        :SAMPLE
-    ]
-    letters = Letter.objects.filter(submitted_at__gte=start, submitted_at__lt=end, public=True).values_list(
-        "subject", flat=True
-    )[:SAMPLE]
+    """What the public could read in the period: questions published on screen and not withdrawn,
+    and the subjects of public letters with a reply (as the public letter pages show them)."""
+    published = Question.objects.filter(
+        asked_at__gte=start, asked_at__lt=end, published_seq__isnull=False
+    ).values_list("broadcast_id", "published_seq", "text")[:SAMPLE]
+    withdrawn = {
+        (broadcast_id, data.get("seq"))
+        for broadcast_id, data in Event.objects.filter(
+            kind=EventKind.WITHDRAWN, broadcast__in={b for b, _s, _t in published}
+        ).values_list("broadcast_id", "data")
+    }
+    questions = [text for broadcast_id, seq, text in published if (broadcast_id, seq) not in withdrawn]
+    letters = Letter.objects.filter(
+        submitted_at__gte=start,
+        submitted_at__lt=end,
+        public=True,
+        status__in=[LetterStatus.REPLIED, LetterStatus.CLOSED],
+    ).values_list("subject", flat=True)[:SAMPLE]
     return [*questions, *letters]
 
 

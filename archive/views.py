@@ -9,13 +9,13 @@ from django.views.decorators.http import require_GET
 
 from archive import search, stats, transcripts
 from archive.models import QuestionLetter
+from core.netizens import request_netizen_key
 from departments import exports
 from departments.http import api_error
 from departments.models import Department
 from moderation import services as moderation
 from studio.errors import ServiceError
 from studio.models import Broadcast
-from studio.views import request_netizen_key
 
 
 def replay(request: HttpRequest, broadcast_id: int) -> HttpResponse:

@@ -22,6 +22,8 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
 
+from core.privacy import mask_personal_data
+
 REQUEST_ID_HEADER = "X-Request-ID"
 # One line per HTTP request, in place of daphne's plain-text access log (the Procfile turns that
 # off: it is not JSON, and it writes every client's address).
@@ -112,7 +114,9 @@ class JsonFormatter(logging.Formatter):
             "ts": utc_timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            # A message or traceback may quote what a citizen typed (a path, a refused frame, a
+            # database error's detail): logs are masked like any public surface.
+            "message": mask_personal_data(record.getMessage()),
         }
         for name, value in record_fields(record).items():
             line.setdefault(name, value)
@@ -120,7 +124,7 @@ class JsonFormatter(logging.Formatter):
             if not record.exc_text:
                 record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
-            line["exc"] = record.exc_text
+            line["exc"] = mask_personal_data(record.exc_text)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
         text = _encode(line)
@@ -141,11 +145,15 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
 
     def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = mask_personal_data(record.message)  # as JsonFormatter
         text = super().formatMessage(record)
         fields = record_fields(record)
         if fields:
             text += " [" + " ".join(f"{name}={value}" for name, value in fields.items()) + "]"
         return text
+
+    def formatException(self, ei) -> str:  # type: ignore[no-untyped-def]
+        return mask_personal_data(super().formatException(ei))
 
 
 FORMATTERS = {"json": JsonFormatter, "text": TextFormatter}

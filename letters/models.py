@@ -4,6 +4,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from core.privacy import mask_personal_data
 from departments.models import Department, LetterKind, TimeUnit
 
 # The State Council publishes each year's calendar late in the year before; a package release
@@ -95,6 +96,9 @@ class Letter(models.Model):
     name = models.CharField(_("name"), max_length=50)
     contact = models.CharField(_("contact"), max_length=100)
     public = models.BooleanField(_("public"), default=True)
+    # A letter made from a question a programme left unanswered has no key for the netizen to keep:
+    # the session that asked (its hashed id, core/netizens.py) follows and rates it instead.
+    netizen_key = models.CharField(max_length=64, blank=True, db_index=True)
     status = models.CharField(max_length=10, choices=LetterStatus.choices, default=LetterStatus.SUBMITTED)
     department = models.ForeignKey(
         Department, null=True, blank=True, on_delete=models.PROTECT, related_name="letters"
@@ -139,6 +143,16 @@ class Letter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.subject}"
+
+    # What the public reads of what the writer wrote: personal data masked (core/privacy.py). The
+    # writer, the department and supervisors read the letter as written.
+    @property
+    def public_subject(self) -> str:
+        return mask_personal_data(self.subject)
+
+    @property
+    def public_body(self) -> str:
+        return mask_personal_data(self.body)
 
 
 class LetterLog(models.Model):

@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
+from core.netizens import existing_netizen_key
 from departments.models import Department, LetterKind
 from departments.roles import ROLES, has_role
 from letters import reports, services
@@ -181,18 +182,27 @@ def track(request: HttpRequest) -> HttpResponse:
     """Look a letter up by code and key (POSTed, so the key stays out of addresses and logs);
     rate the reply from the same page."""
     context: dict[str, Any] = {"ratings": Rating.choices, "max_comment": services.MAX_COMMENT}
+    # A letter made from a live question is followed from "我的提问" by the session that asked it
+    # (GET ?code=), without a key.
+    netizen = existing_netizen_key(request)
     if request.method == "GET":
+        code = request.GET.get("code", "").strip().upper()
+        letter = Letter.objects.select_related("department").filter(code=code).first() if code else None
+        if letter is not None and services.is_writer(letter, None, netizen):
+            context.update(code=code, letter=_with_lights([letter], timezone.now())[0])
         return _render(request, "letters/track.html", context)
     code = request.POST.get("code", "").strip().upper()
     key = request.POST.get("key", "").strip()
     context.update(code=code, key=key)
     letter = Letter.objects.select_related("department").filter(code=code).first() if code else None
-    if letter is None or not services.check_key(letter, key):
+    if letter is None or not services.is_writer(letter, key, netizen):
         context["error"] = _("No letter matches this tracking code and key. Check both and try again.")
         return _render(request, "letters/track.html", context, status=404)
     if request.POST.get("action") == "rate":
         try:
-            letter = services.evaluate(code, key, request.POST.get("rating"), request.POST.get("comment", ""))
+            letter = services.evaluate(
+                code, key, request.POST.get("rating"), request.POST.get("comment", ""), netizen
+            )
         except LetterError as error:
             context["error"] = error.message
             context["letter"] = _with_lights([letter], timezone.now())[0]

@@ -294,6 +294,13 @@ def check_key(letter: Letter, key: object) -> bool:
     return isinstance(key, str) and secrets.compare_digest(letter.key_hash, _hash(key))
 
 
+def is_writer(letter: Letter, key: object, netizen_key: str | None = None) -> bool:
+    """The letter's secret key, or (for a letter made from a question) the session that asked."""
+    return check_key(letter, key) or bool(
+        letter.netizen_key and netizen_key and secrets.compare_digest(letter.netizen_key, netizen_key)
+    )
+
+
 @transaction.atomic
 def forward(code: str, department_code: object, user: User) -> Letter:
     _require(user, "operator")
@@ -443,10 +450,13 @@ def reply(code: str, text: object, user: User) -> Letter:
 
 
 @transaction.atomic
-def evaluate(code: str, key: object, rating: object, comment: object) -> Letter:
-    """The writer rates the reply (with the letter's secret key); that closes the letter."""
+def evaluate(
+    code: str, key: object, rating: object, comment: object, netizen_key: str | None = None
+) -> Letter:
+    """The writer rates the reply (with the letter's secret key, or from the session that asked the
+    question it was made from); that closes the letter."""
     letter = _locked(code)
-    if not check_key(letter, key):
+    if not is_writer(letter, key, netizen_key):
         raise LetterError("forbidden", _("Wrong key for this letter."))
     if rating not in Rating.values:
         raise LetterError(
@@ -494,10 +504,11 @@ def mark_wrong_closure(code: str, reason: object, user: User) -> Letter:
 
 @transaction.atomic
 def submit_forwarded(
-    kind: str, subject: str, body: str, name: str, department: Department, by: str
+    kind: str, subject: str, body: str, name: str, department: Department, by: str, netizen_key: str = ""
 ) -> Letter:
     """A letter written on a netizen's behalf and forwarded at once (a question a programme left
-    unanswered). It has no contact and no key: the netizen follows it where it came from."""
+    unanswered). It has no contact and no key to show: the netizen's session (`netizen_key`)
+    follows and rates it from where it came from."""
     now = timezone.now()
     letter = Letter.objects.create(
         code=_new_code(now),
@@ -509,6 +520,7 @@ def submit_forwarded(
         body=clean_plain(body)[:MAX_BODY],
         name=clean_plain(name)[:MAX_NAME],
         contact="",
+        netizen_key=netizen_key,
     )
     LetterLog.objects.create(letter=letter, at=now, action="submit", by=by, to_status=S.SUBMITTED)
     _step(letter, "forward", by, (S.SUBMITTED,), S.FORWARDED, department=department.code)

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from core.netizens import existing_netizen_key
 from departments import exports
 from departments.http import BadRequest, api_error, csrf_for_sessions, json_body
 from departments.models import Department
@@ -42,8 +43,8 @@ def letter_json(letter: Letter, *, private: bool) -> dict:
     data: dict[str, Any] = {
         "code": letter.code,
         "kind": letter.kind,
-        "subject": letter.subject,
-        "body": letter.body,
+        "subject": letter.subject if private else letter.public_subject,
+        "body": letter.body if private else letter.public_body,
         "status": letter.status,
         "department": {"code": letter.department.code, "name": letter.department.name}
         if letter.department
@@ -122,9 +123,9 @@ def letter_detail(request: HttpRequest, code: str) -> JsonResponse:
     letter = Letter.objects.select_related("department").filter(code=code).first()
     if letter is None:
         raise LetterError("not_found", "No such letter.")
-    if services.check_key(letter, request.GET.get("key")) or services.can_see_everything(
-        request.user, letter.department_id
-    ):
+    if services.is_writer(
+        letter, request.GET.get("key"), existing_netizen_key(request)
+    ) or services.can_see_everything(request.user, letter.department_id):
         return _json(letter_json(letter, private=True))
     if letter.public and letter.status in (LetterStatus.REPLIED, LetterStatus.CLOSED):
         return _json(letter_json(letter, private=False))
@@ -144,7 +145,9 @@ def letter_action(request: HttpRequest, code: str, action: str) -> JsonResponse:
     # Steps without fields (sign) may come with no body at all; fields always come as JSON.
     body = json_body(request) if request.body and request.content_type == "application/json" else {}
     if action == "evaluation":
-        letter = services.evaluate(code, body.get("key"), body.get("rating"), body.get("comment", ""))
+        letter = services.evaluate(
+            code, body.get("key"), body.get("rating"), body.get("comment", ""), existing_netizen_key(request)
+        )
         return _json({"code": letter.code, "status": letter.status})
     user = _staff(request)
     steps = {

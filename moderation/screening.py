@@ -7,13 +7,13 @@ traditional characters (OpenCC t2s), and characters split apart by spaces or sym
 only across a clause break (，。！？…) is flagged for the moderator rather than blocked, because
 "意见很大。麻烦…" is not "大麻" (see WordMatcher.match).
 
-Personal data (mobile and landline numbers, resident ID numbers with a valid check digit, e-mail
-addresses) is flagged for the moderator and masked whenever the question is published.
+Personal data (mobile and landline numbers, resident ID numbers, bank cards, e-mail addresses, in
+the shapes people type them) is flagged for the moderator by the same rule (core/privacy.py) that
+masks it on every public surface.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import unicodedata
 import uuid
@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import ahocorasick
 import opencc
+
+from core import privacy
 
 BLOCK = "block"
 REVIEW = "review"
@@ -128,64 +130,10 @@ class WordMatcher:
 
 
 # --- personal data ---------------------------------------------------------------------------
-
-_ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-_ID_CHECK = "10X98765432"
-
-PERSONAL_PATTERNS = [
-    (
-        "id_number",
-        re.compile(
-            r"(?<!\d)[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?!\d)"
-        ),
-    ),
-    ("mobile", re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)")),
-    ("landline", re.compile(r"(?<!\d)0\d{2,3}[- ]?\d{7,8}(?!\d)")),
-    ("email", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")),
-]
-
-
-def valid_id_number(number: str) -> bool:
-    """GB 11643: the 18th character is a checksum of the first 17 digits."""
-    total = sum(int(digit) * weight for digit, weight in zip(number[:17], _ID_WEIGHTS, strict=True))
-    return _ID_CHECK[total % 11] == number[17].upper()
-
-
-# Full-width digits, letters and the marks numbers and addresses use, mapped one character to one
-# character, so that positions found in the mapped text are positions in the original.
-_HALF_WIDTH = str.maketrans({chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)})
-
-
-def _personal_spans(text: str) -> list[tuple[int, int, str]]:
-    text = text.translate(_HALF_WIDTH)  # １３８１２３４５６７８ is a phone number too
-    spans: list[tuple[int, int, str]] = []
-    for kind, pattern in PERSONAL_PATTERNS:
-        for found in pattern.finditer(text):
-            if kind == "id_number" and not valid_id_number(found.group()):
-                continue
-            if any(start < found.end() and found.start() < end for start, end, _ in spans):
-                continue  # already part of a longer match (an ID number contains "phone numbers")
-            spans.append((found.start(), found.end(), kind))
-    return sorted(spans)
-
-
-def find_personal_data(text: str) -> list[str]:
-    return sorted({kind for _s, _e, kind in _personal_spans(text)})
-
-
-def mask_personal_data(text: str) -> str:
-    """What viewers see: personal data replaced by asterisks, keeping a hint of its shape."""
-    out, last = [], 0
-    for start, end, kind in _personal_spans(text):
-        found = text[start:end]
-        out.append(text[last:start])
-        if kind == "email":
-            out.append(found[0] + "***@***")
-        else:
-            out.append(found[:3] + "*" * max(len(found) - 5, 3) + found[-2:] if len(found) > 6 else "***")
-        last = end
-    out.append(text[last:])
-    return "".join(out)
+# One rule for flagging and masking, shared with every public surface (core/privacy.py).
+find_personal_data = privacy.find_personal_data
+mask_personal_data = privacy.mask_personal_data
+valid_id_number = privacy.valid_id_number
 
 
 # --- the screener in use ---------------------------------------------------------------------

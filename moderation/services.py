@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.privacy import mask_personal_data
 from departments import ratelimit
 from moderation import screening
 from moderation.models import ModerationAction, Question, QuestionStatus, Support
@@ -37,11 +38,11 @@ SIMILAR_WINDOW = 300  # compare with this many recent questions of the programme
 
 
 def public_question_json(question: Question) -> dict:
-    """What viewers see: escaped text with personal data masked."""
+    """What viewers see: the question as moderated, escaped, personal data masked (in the nickname too)."""
     return {
         "id": question.pk,
-        "text": plain_to_html(screening.mask_personal_data(question.text)),
-        "nickname": plain_to_html(question.nickname),
+        "text": plain_to_html(mask_personal_data(question.text)),
+        "nickname": plain_to_html(mask_personal_data(question.nickname)),
         "asked_at": timezone.localtime(question.asked_at).isoformat(timespec="milliseconds"),
     }
 

@@ -1,6 +1,5 @@
 """The JSON-frame machinery shared by every WebSocket endpoint (PROTOCOL.md §1)."""
 
-import hashlib
 import json
 import logging
 import time
@@ -15,6 +14,7 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation.trans_real import get_supported_language_variant, parse_accept_lang_header
 
+from core.netizens import session_netizen_key
 from departments import logs
 from studio.errors import ServiceError
 
@@ -36,14 +36,6 @@ def scope_language(scope: dict) -> str:
                 except LookupError:
                     continue
     return settings.LANGUAGE_CODE
-
-
-def session_netizen_key(session_key: str) -> str:
-    """The netizen id of a session, the same over WebSocket and HTTP.
-
-    Hashed so that stored questions never hold a usable session credential.
-    """
-    return "s" + hashlib.sha256(session_key.encode()).hexdigest()[:40]
 
 
 def netizen_key(scope: dict) -> str:

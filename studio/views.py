@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_http_methods
 
+from core.netizens import request_netizen_key
 from departments.http import BadRequest, api_error, csrf_for_sessions, json_body
 from departments.models import Department
 from departments.registry import department_json
@@ -17,7 +18,6 @@ from moderation import services as moderation
 from moderation.models import QuestionStatus
 from studio import events, services
 from studio.errors import ServiceError
-from studio.frames import session_netizen_key
 from studio.models import Broadcast, BroadcastStatus
 
 
@@ -116,13 +116,6 @@ def _int_param(
     if value < minimum or (maximum is not None and value > maximum):
         raise BadRequest("bad_request", f"{name} is out of range.", fields={name: "out of range"})
     return value
-
-
-def request_netizen_key(request: HttpRequest) -> str:
-    """The same netizen id as the WebSocket side derives from the session cookie."""
-    if not request.session.session_key:
-        request.session.save()
-    return session_netizen_key(request.session.session_key or "")
 
 
 @csrf_for_sessions

@@ -11,8 +11,8 @@ from django.http import HttpResponse
 from django.test import AsyncClient, Client
 from django.urls import path
 
+from core.netizens import session_netizen_key
 from departments.logs import JsonFormatter, TextFormatter, bind, logging_config, reset
-from studio.frames import session_netizen_key
 
 from .conftest import session_cookie
 

@@ -90,6 +90,7 @@ def test_hot_topics_rank_what_this_period_discusses_above_what_every_period_does
                 original_text="",
                 nickname="网友",
                 asked_at=now - dt.timedelta(weeks=weeks_ago, hours=1),
+                published_seq=1000 + 10 * weeks_ago + n,  # topics count only what was shown
             )
     topics = hot_topics("week", now=now)
     terms = [t["term"] for t in topics]

@@ -23,7 +23,7 @@
     },
   };
 
-  function showMine(questionId, status, text, reason) {
+  function showMine(questionId, status, text, reason, letter) {
     let item = mine.querySelector('[data-id="' + questionId + '"]');
     if (!item) {
       item = el("li");
@@ -35,6 +35,16 @@
     if (text) item.querySelector(".text").innerHTML = text;
     item.querySelector(".badge").textContent = t(status) + (reason ? "：" + reason : "");
     item.dataset.status = status;
+    if (letter && !item.querySelector(".letter")) {
+      // Unanswered when the programme ended, it became a letter to the department: this session
+      // follows (and rates) it on the tracking page without a key.
+      const link = el("a", "letter");
+      link.href = "/letters/track/?code=" + encodeURIComponent(letter.code);
+      link.textContent = t("letter") + " " + letter.code;
+      item.appendChild(document.createTextNode(" "));
+      item.appendChild(link);
+      item.querySelector(".badge").textContent = t("letter_" + letter.status);
+    }
   }
 
   function dropPending(ref) {
@@ -102,7 +112,9 @@
 
   fetch("/api/broadcasts/" + id + "/my-questions/", { credentials: "same-origin" })
     .then((r) => r.json())
-    .then((body) => body.questions.forEach((q) => showMine(q.question_id, q.status, q.text, q.reason)))
+    .then((body) =>
+      body.questions.forEach((q) => showMine(q.question_id, q.status, q.text, q.reason, q.letter)),
+    )
     .catch(() => {});
   live = MinxinSocket.open(
     () => "/ws/live/" + id + "/?after=" + lastSeq + (Object.keys(asked).length ? "&mine=1" : ""),

@@ -234,7 +234,7 @@ def _log_request(request: Any, response: Any, began: float) -> None:
     access_log.info(
         "%s %s %s",
         request.method,
-        request.path,
+        mask_personal_data(request.path),  # masked apart from the status, which it would run into
         response.status_code,
         extra={
             "status_code": response.status_code,

@@ -330,7 +330,18 @@ def start_daphne(tmp_path: Path, env: dict | None = None) -> Daphne:
     port = free_port()
     log = tmp_path / f"daphne-{port}.log"
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "asgi:application"],
+        # As the Procfile runs it: daphne's own access log (plain text, with client addresses and
+        # query strings) off; the app writes one structured, masked line per request instead.
+        [
+            str(Path(sys.executable).parent / "daphne"),
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--access-log",
+            os.devnull,
+            "asgi:application",
+        ],
         cwd=ROOT,
         env=env or server_env(),
         stdout=log.open("w"),

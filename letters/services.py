@@ -251,6 +251,16 @@ def submit(data: dict, idempotency_key: str | None = None) -> tuple[dict, bool]:
     public = data.get("public", True)
     if not isinstance(public, bool):
         raise LetterError("bad_request", _("public must be true or false."), {"public": "not a boolean"})
+    consent = data.get("consent")
+    if consent is not None and not isinstance(consent, bool):
+        raise LetterError("bad_request", _("consent must be true or false."), {"consent": "not a boolean"})
+    if consent is False:
+        # The writer read the notice and said no: nothing of theirs may be stored.
+        raise LetterError(
+            "bad_request",
+            _("A letter can only be sent if you agree to how your personal information is used."),
+            {"consent": "required"},
+        )
     fields = {
         "subject": _text(data, "subject", MAX_SUBJECT),
         "body": _text(data, "body", MAX_BODY),
@@ -274,6 +284,7 @@ def submit(data: dict, idempotency_key: str | None = None) -> tuple[dict, bool]:
                     kind=kind,
                     public=public,
                     submitted_at=now,
+                    consent_at=now if consent else None,
                     **fields,
                 )
                 LetterLog.objects.create(letter=letter, at=now, action="submit", to_status=S.SUBMITTED)

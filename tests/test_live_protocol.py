@@ -630,7 +630,9 @@ def test_asking_over_http_twice_with_one_client_id_returns_the_same_question(liv
 
 
 def test_asking_over_http_with_consent_false_is_refused_and_stores_nothing(live_broadcast):
-    response = post_question(Client(), live_broadcast.pk, {"client_id": "h-1", "text": "问题", "consent": False})
+    response = post_question(
+        Client(), live_broadcast.pk, {"client_id": "h-1", "text": "问题", "consent": False}
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "bad_frame"
     assert not Question.objects.exists()

@@ -163,7 +163,9 @@ def test_the_tracking_page_erases_after_confirmation(api):
     assert done.status_code == 200 and 'id="track-done"' in done.content.decode()
     assert 'id="erase-form"' not in done.content.decode()
     assert Letter.objects.get(code=code).contact == ""
-    wrong = client.post("/letters/track/", {"code": code, "key": "wrong", "action": "erase", "confirm": "yes"})
+    wrong = client.post(
+        "/letters/track/", {"code": code, "key": "wrong", "action": "erase", "confirm": "yes"}
+    )
     assert wrong.status_code == 404
 
 

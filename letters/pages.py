@@ -472,8 +472,9 @@ ACCESS_PAGE = 50
 def contact_accesses(request: HttpRequest) -> HttpResponse:
     """The record of every time staff opened a writer's contact, newest first; by letter or person."""
     found = ContactAccess.objects.select_related("letter", "letter__department")
-    code = request.GET.get("letter", "").strip().upper()
-    by = request.GET.get("by", "").strip()
+    # No NUL: PostgreSQL cannot compare with one, and no code or user name holds one.
+    code = request.GET.get("letter", "").replace("\x00", "").strip().upper()
+    by = request.GET.get("by", "").replace("\x00", "").strip()
     if code:
         found = found.filter(letter__code=code)
     if by:

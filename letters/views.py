@@ -218,10 +218,12 @@ def contact_accesses(request: HttpRequest) -> JsonResponse:
     if not privacy.may_read_access_log(request.user):
         raise LetterError("forbidden", "The record of contact openings is for supervisors.")
     found = ContactAccess.objects.select_related("letter").order_by("-at", "-id")
-    if request.GET.get("letter"):
-        found = found.filter(letter__code=request.GET["letter"])
-    if request.GET.get("by"):
-        found = found.filter(by=request.GET["by"])
+    for name, field in (("letter", "letter__code"), ("by", "by")):
+        value = request.GET.get(name)
+        if value and "\x00" in value:  # PostgreSQL cannot compare with a NUL
+            raise LetterError("bad_request", f"{name} must not contain NUL.", {name: "invalid"})
+        if value:
+            found = found.filter(**{field: value})
     try:
         page = int(request.GET.get("page", "1"))
     except ValueError:

@@ -199,6 +199,7 @@ PAGES = {
     "letters-operator": Visit(lambda s: "/letters/operator/", "operator"),
     "letters-handler": Visit(lambda s: "/letters/handler/", "handler_jtw"),
     "letters-supervisor": Visit(lambda s: "/letters/supervisor/", "supervisor"),
+    "letters-contact-access": Visit(lambda s: "/letters/supervisor/contact-access/", "supervisor"),
     "login": Visit(lambda s: "/accounts/login/"),
 }
 

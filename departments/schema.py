@@ -399,8 +399,19 @@ def _components() -> dict:
                 _ref("Letter"),
                 _object(
                     {
-                        "name": STRING,
-                        "contact": STRING,
+                        "name": {"type": "string", "description": "Empty once erased."},
+                        "contact": {
+                            "type": "string",
+                            "description": "Empty once erased. Each staff response carrying it is recorded "
+                            "(GET /api/contact-accesses/).",
+                        },
+                        "contact_erased_at": {"type": ["string", "null"], "format": "date-time"},
+                        "erasure": {
+                            "type": ["string", "null"],
+                            "enum": ["retention", "writer", None],
+                            "description": "Why name and contact were erased: the retention period ended, "
+                            "or the writer asked.",
+                        },
                         "public": {"type": "boolean"},
                         "signed_at": {"type": ["string", "null"], "format": "date-time"},
                         "sign_on_time": {"type": ["boolean", "null"]},
@@ -745,6 +756,11 @@ def _paths() -> dict:
                                 "maxLength": 30,
                                 "description": "Default 网友.",
                             },
+                            "consent": {
+                                "type": "boolean",
+                                "description": "Optional: true once the netizen agreed to the privacy "
+                                "notice; false (declined) is refused with bad_frame and nothing is stored.",
+                            },
                         },
                         required=["client_id", "text"],
                     ),
@@ -842,6 +858,12 @@ def _paths() -> dict:
                             "name": {"type": "string", "minLength": 1, "maxLength": 50},
                             "contact": {"type": "string", "minLength": 1, "maxLength": 100},
                             "public": {"type": "boolean", "default": True},
+                            "consent": {
+                                "type": "boolean",
+                                "description": "true: the writer agreed to the privacy notice (recorded); "
+                                "false: refused with fields.consent = required, nothing stored; absent: "
+                                "accepted as before, no consent recorded (clients must show the notice).",
+                            },
                             "client_id": {"type": "string", "minLength": 1, "maxLength": 64},
                         },
                         required=["kind", "subject", "body", "name", "contact"],
@@ -895,6 +917,94 @@ def _paths() -> dict:
                         "Rated and closed.",
                     ),
                     **_errors(400, 403, 404, 409, 413),
+                },
+            }
+        },
+        "/api/letters/{code}/erasure/": {
+            "post": {
+                "tags": ["letters"],
+                "summary": "The writer has the letter's personal data erased (with the letter's key)",
+                "description": "Name and contact are blanked; phone, ID and e-mail numbers and the writer's "
+                "name are masked in subject, body and rating comment. Department, status, dates and rating "
+                "stay for the statistics. A repeat changes nothing; a wrong key is 403 and changes nothing.",
+                "security": WRITE_SECURITY,
+                "parameters": [{"$ref": "#/components/parameters/LetterCode"}],
+                "requestBody": _body(_object({"key": STRING}), "The letter's secret key."),
+                "responses": {
+                    "200": _json(
+                        _object(
+                            {
+                                "code": STRING,
+                                "status": {"type": "string", "enum": LetterStatus.values},
+                                "contact_erased_at": DATE_TIME,
+                                "erasure": {"type": "string", "enum": ["writer"]},
+                            }
+                        ),
+                        "Erased.",
+                    ),
+                    **_errors(400, 403, 404, 413),
+                },
+            }
+        },
+        "/api/letters/{code}/contact/": {
+            "post": {
+                "tags": ["letters (staff)"],
+                "summary": "Open the writer's name and contact (查看联系方式); the opening is recorded",
+                "description": "For the letter's department's handlers, operators and supervisors.",
+                "security": STAFF_SECURITY,
+                "parameters": [{"$ref": "#/components/parameters/LetterCode"}],
+                "responses": {
+                    "200": _json(
+                        _object(
+                            {
+                                "code": STRING,
+                                "name": STRING,
+                                "contact": STRING,
+                                "contact_erased_at": {"type": ["string", "null"], "format": "date-time"},
+                            }
+                        ),
+                        "The writer's name and contact (empty once erased).",
+                    ),
+                    **_errors(400, 403, 404, 413),
+                },
+            }
+        },
+        "/api/contact-accesses/": {
+            "get": {
+                "tags": ["letters (staff)"],
+                "summary": "Who opened writers' contacts, newest first, 100 a page (supervisors)",
+                "security": [{"session": []}],
+                "parameters": [
+                    _query("letter", STRING, "Only this letter (its tracking code)."),
+                    _query("by", STRING, "Only this staff member (user name)."),
+                    _query("page", {"type": "integer", "minimum": 1}, "Page number, from 1."),
+                ],
+                "responses": {
+                    "200": _json(
+                        _object(
+                            {
+                                "accesses": {
+                                    "type": "array",
+                                    "items": _object(
+                                        {
+                                            "letter": STRING,
+                                            "by": STRING,
+                                            "role": {
+                                                "type": ["string", "null"],
+                                                "enum": ["supervisor", "operator", "handler", None],
+                                            },
+                                            "via": {"type": "string", "enum": ["page", "api"]},
+                                            "at": DATE_TIME,
+                                        }
+                                    ),
+                                },
+                                "page": INTEGER,
+                                "more": {"type": "boolean"},
+                            }
+                        ),
+                        "The openings.",
+                    ),
+                    **_errors(400, 403),
                 },
             }
         },

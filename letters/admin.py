@@ -4,7 +4,7 @@ from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from letters.models import SOURCE_OPERATOR, CalendarDay, CalendarYear, Letter, LetterLog
+from letters.models import SOURCE_OPERATOR, CalendarDay, CalendarYear, ContactAccess, Letter, LetterLog
 from letters.workdays import calendar_changed
 
 
@@ -81,6 +81,9 @@ class LetterLogInline(admin.TabularInline):
         return False
 
 
+WRITER_FIELDS = ["name", "contact"]
+
+
 @admin.register(Letter)
 class LetterAdmin(admin.ModelAdmin):
     """Read-only here: every change goes through letters.services (the API), which logs it."""
@@ -90,8 +93,30 @@ class LetterAdmin(admin.ModelAdmin):
     search_fields = ["code", "subject"]
     inlines = [LetterLogInline]
 
+    # The writer's name and contact are shown only through the audited "查看联系方式" (letters.privacy).
+    exclude = WRITER_FIELDS
+
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in Letter._meta.fields]
+        return [field.name for field in Letter._meta.fields if field.name not in WRITER_FIELDS]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(ContactAccess)
+class ContactAccessAdmin(admin.ModelAdmin):
+    """The record of staff opening writers' contacts: read only, never edited or deleted here."""
+
+    list_display = ["at", "by", "role", "letter", "via"]
+    list_filter = ["via", "role"]
+    search_fields = ["by", "letter__code"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

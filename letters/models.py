@@ -80,6 +80,11 @@ class Light(models.TextChoices):
     RED = "red", _("red")
 
 
+class Erasure(models.TextChoices):
+    RETENTION = "retention", _("the retention period ended")
+    WRITER = "writer", _("the writer asked")
+
+
 class Letter(models.Model):
     """A netizen's letter to a department. Its workflow lives in letters.services, one function a step.
 
@@ -99,6 +104,12 @@ class Letter(models.Model):
     # A letter made from a question a programme left unanswered has no key for the netizen to keep:
     # the session that asked (its hashed id, core/netizens.py) follows and rates it instead.
     netizen_key = models.CharField(max_length=64, blank=True, db_index=True)
+    # PIPL: when the writer agreed to the privacy notice (null: sent by a client that did not ask, or
+    # written on a netizen's behalf from an unanswered question), and when and why the writer's name
+    # and contact were erased (letters.privacy). The letter itself stays for the statistics.
+    consent_at = models.DateTimeField(_("consent given at"), null=True, blank=True)
+    contact_erased_at = models.DateTimeField(_("contact erased at"), null=True, blank=True)
+    erasure = models.CharField(_("erased because"), max_length=10, choices=Erasure.choices, blank=True)
     status = models.CharField(max_length=10, choices=LetterStatus.choices, default=LetterStatus.SUBMITTED)
     department = models.ForeignKey(
         Department, null=True, blank=True, on_delete=models.PROTECT, related_name="letters"
@@ -136,6 +147,7 @@ class Letter(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["status", "department"]),
+            models.Index(fields=["contact_erased_at", "closed_at"]),
             models.Index(fields=["department", "submitted_at"]),
         ]
         verbose_name = _("letter")
@@ -206,3 +218,30 @@ class Extension(models.Model):
 
     def __str__(self) -> str:
         return f"{self.letter_id} +{self.days}"
+
+
+class ContactAccess(models.Model):
+    """One time a staff member was shown a writer's name and contact: who, when, which letter, how.
+
+    Written by letters.privacy.record_access only; never edited. The supervisor reads it.
+    """
+
+    class Via(models.TextChoices):
+        PAGE = "page", _("the staff page")
+        API = "api", _("the API")
+
+    letter = models.ForeignKey(
+        Letter, on_delete=models.CASCADE, related_name="contact_accesses", verbose_name=_("letter")
+    )
+    at = models.DateTimeField(_("at"), db_index=True)
+    by = models.CharField(_("by"), max_length=150)
+    role = models.CharField(_("role"), max_length=20, blank=True)
+    via = models.CharField(_("via"), max_length=4, choices=Via.choices)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("contact access")
+        verbose_name_plural = _("contact accesses")
+
+    def __str__(self) -> str:
+        return f"{self.letter_id} {self.by} {self.at:%Y-%m-%d %H:%M}"

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -21,6 +22,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
@@ -28,8 +30,17 @@ from django.views.decorators.http import require_http_methods
 from core.netizens import existing_netizen_key
 from departments.models import Department, LetterKind
 from departments.roles import ROLES, has_role
-from letters import reports, services
-from letters.models import Extension, Letter, LetterLog, LetterStatus, LightChange, Rating
+from letters import privacy, reports, services
+from letters.models import (
+    ContactAccess,
+    Erasure,
+    Extension,
+    Letter,
+    LetterLog,
+    LetterStatus,
+    LightChange,
+    Rating,
+)
 from letters.services import LetterError
 
 S = LetterStatus
@@ -173,6 +184,7 @@ def write(request: HttpRequest) -> HttpResponse:
                 "name": services.MAX_NAME,
                 "contact": services.MAX_CONTACT,
             },
+            "retention_days": settings.MINXIN_CONTACT_RETENTION_DAYS,
         },
     )
 
@@ -180,8 +192,13 @@ def write(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def track(request: HttpRequest) -> HttpResponse:
     """Look a letter up by code and key (POSTed, so the key stays out of addresses and logs);
-    rate the reply from the same page."""
-    context: dict[str, Any] = {"ratings": Rating.choices, "max_comment": services.MAX_COMMENT}
+    rate the reply, or have the letter's personal data erased, from the same page."""
+    context: dict[str, Any] = {
+        "ratings": Rating.choices,
+        "max_comment": services.MAX_COMMENT,
+        "retention_days": settings.MINXIN_CONTACT_RETENTION_DAYS,
+        "erased_by_writer": Erasure.WRITER,
+    }
     # A letter made from a live question is followed from "我的提问" by the session that asked it
     # (GET ?code=), without a key.
     netizen = existing_netizen_key(request)
@@ -208,6 +225,16 @@ def track(request: HttpRequest) -> HttpResponse:
             context["letter"] = _with_lights([letter], timezone.now())[0]
             return _render(request, "letters/track.html", context, status=error.http_status)
         context["done"] = _("Thank you. Your rating was recorded and the letter is closed.")
+    elif request.POST.get("action") == "erase":
+        if request.POST.get("confirm") != "yes":
+            context["error"] = _("Tick the box to confirm that your personal data should be erased.")
+            context["letter"] = _with_lights([letter], timezone.now())[0]
+            return _render(request, "letters/track.html", context, status=400)
+        letter = privacy.erase_by_writer(code, key)
+        context["done"] = _(
+            "Your name and contact were erased, and the personal data in your letter masked. "
+            "The letter stays in the statistics without them."
+        )
     context["letter"] = _with_lights([letter], timezone.now())[0]
     return _render(request, "letters/track.html", context)
 
@@ -315,6 +342,8 @@ def handler(request: HttpRequest) -> HttpResponse:
         action = request.POST.get("action")
         user = request.user
         post = request.POST
+        if action == "contact":
+            return _handler_contact(request, code)
         done = {
             "sign": _("You signed for letter %(code)s."),
             "return": _("Letter %(code)s went back to the operators."),
@@ -346,6 +375,18 @@ def handler(request: HttpRequest) -> HttpResponse:
         messages.success(request, done[action] % {"code": code})
         return redirect("letters-handler")
     return _render(request, template, _handler_context(request.user))
+
+
+def _handler_contact(request: HttpRequest, code: str) -> HttpResponse:
+    """ "查看联系方式": the queue again, with this one letter's writer shown; the opening is recorded."""
+    template = "letters/handler.html"
+    try:
+        letter = privacy.open_contact(code, request.user)
+    except LetterError as error:
+        return _refused(request, template, _handler_context(request.user), error)
+    context = _handler_context(request.user)
+    context["revealed"] = letter
+    return _render(request, template, context)
 
 
 # --- supervisors -------------------------------------------------------------------------------
@@ -433,6 +474,33 @@ def supervisor(request: HttpRequest) -> HttpResponse:
     return _render(request, template, _supervisor_context(request))
 
 
+ACCESS_PAGE = 50
+
+
+@role_page("supervisor")
+@require_http_methods(["GET"])
+def contact_accesses(request: HttpRequest) -> HttpResponse:
+    """The record of every time staff opened a writer's contact, newest first; by letter or person."""
+    found = ContactAccess.objects.select_related("letter", "letter__department")
+    # No NUL: PostgreSQL cannot compare with one, and no code or user name holds one.
+    code = request.GET.get("letter", "").replace("\x00", "").strip().upper()
+    by = request.GET.get("by", "").replace("\x00", "").strip()
+    if code:
+        found = found.filter(letter__code=code)
+    if by:
+        found = found.filter(by=by)
+    page = Paginator(found.order_by("-at", "-id"), ACCESS_PAGE).get_page(request.GET.get("page"))
+    for access in page:
+        role = ROLES.get(access.role)
+        access.role_label = role.label if role else access.role  # type: ignore[attr-defined]
+    query = urlencode({name: value for name, value in (("letter", code), ("by", by)) if value})
+    return _render(
+        request,
+        "letters/contact_accesses.html",
+        {"page": page, "letter_code": code, "by": by, "query": query},
+    )
+
+
 urlpatterns = [
     path("", public_letters, name="letters"),
     path("write/", write, name="letters-write"),
@@ -441,4 +509,5 @@ urlpatterns = [
     path("operator/", operator, name="letters-operator"),
     path("handler/", handler, name="letters-handler"),
     path("supervisor/", supervisor, name="letters-supervisor"),
+    path("supervisor/contact-access/", contact_accesses, name="letters-contact-accesses"),
 ]

@@ -195,7 +195,7 @@ def can_see_everything(user: Any, department_id: int | None) -> bool:
 # --- the steps ---------------------------------------------------------------------------------
 
 
-def _locked(code: object) -> Letter:
+def locked_letter(code: object) -> Letter:
     if not isinstance(code, str):
         raise LetterError("not_found", _("No such letter."))
     letter = Letter.objects.select_for_update().filter(code=code).first()
@@ -251,6 +251,16 @@ def submit(data: dict, idempotency_key: str | None = None) -> tuple[dict, bool]:
     public = data.get("public", True)
     if not isinstance(public, bool):
         raise LetterError("bad_request", _("public must be true or false."), {"public": "not a boolean"})
+    consent = data.get("consent")
+    if consent is not None and not isinstance(consent, bool):
+        raise LetterError("bad_request", _("consent must be true or false."), {"consent": "not a boolean"})
+    if consent is False:
+        # The writer read the notice and said no: nothing of theirs may be stored.
+        raise LetterError(
+            "bad_request",
+            _("A letter can only be sent if you agree to how your personal information is used."),
+            {"consent": "required"},
+        )
     fields = {
         "subject": _text(data, "subject", MAX_SUBJECT),
         "body": _text(data, "body", MAX_BODY),
@@ -274,6 +284,7 @@ def submit(data: dict, idempotency_key: str | None = None) -> tuple[dict, bool]:
                     kind=kind,
                     public=public,
                     submitted_at=now,
+                    consent_at=now if consent else None,
                     **fields,
                 )
                 LetterLog.objects.create(letter=letter, at=now, action="submit", to_status=S.SUBMITTED)
@@ -304,7 +315,7 @@ def is_writer(letter: Letter, key: object, netizen_key: str | None = None) -> bo
 @transaction.atomic
 def forward(code: str, department_code: object, user: User) -> Letter:
     _require(user, "operator")
-    letter = _locked(code)
+    letter = locked_letter(code)
     department = (
         Department.objects.filter(code=department_code, active=True).first()
         if isinstance(department_code, str)
@@ -333,7 +344,7 @@ def _arrive(letter: Letter, department: Department) -> None:
 
 @transaction.atomic
 def sign(code: str, user: User) -> Letter:
-    letter = _locked(code)
+    letter = locked_letter(code)
     _require_handler(user, letter)
     _step(letter, "sign", _name(user), (S.FORWARDED,), S.SIGNED)
     now = timezone.now()
@@ -350,7 +361,7 @@ def sign(code: str, user: User) -> Letter:
 @transaction.atomic
 def return_letter(code: str, reason: object, user: User) -> Letter:
     """Not this department's: back to the operators. After signing for it, it counts as a wrong sign-for."""
-    letter = _locked(code)
+    letter = locked_letter(code)
     _require_handler(user, letter)
     reason = _text({"reason": reason}, "reason", MAX_REASON)
     was_signed = letter.status == S.SIGNED
@@ -384,7 +395,7 @@ def _close_pending_extensions(letter: Letter, why: str) -> None:
 
 @transaction.atomic
 def request_extension(code: str, days: object, reason: object, user: User) -> Extension:
-    letter = _locked(code)
+    letter = locked_letter(code)
     _require_handler(user, letter)
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_EXTENSION_DAYS:
         raise LetterError(
@@ -409,7 +420,7 @@ def request_extension(code: str, days: object, reason: object, user: User) -> Ex
 @transaction.atomic
 def decide_extension(code: str, extension_id: object, approve: bool, user: User) -> Letter:
     _require(user, "operator", "supervisor")
-    letter = _locked(code)
+    letter = locked_letter(code)
     extension = letter.extensions.filter(pk=extension_id if isinstance(extension_id, int) else -1).first()
     if extension is None:
         raise LetterError("not_found", _("No such extension."))
@@ -435,7 +446,7 @@ def decide_extension(code: str, extension_id: object, approve: bool, user: User)
 
 @transaction.atomic
 def reply(code: str, text: object, user: User) -> Letter:
-    letter = _locked(code)
+    letter = locked_letter(code)
     _require_handler(user, letter)
     text = _text({"text": text}, "text", MAX_REPLY, rich=True)
     _step(letter, "reply", _name(user), (S.SIGNED,), S.REPLIED)
@@ -455,7 +466,7 @@ def evaluate(
 ) -> Letter:
     """The writer rates the reply (with the letter's secret key, or from the session that asked the
     question it was made from); that closes the letter."""
-    letter = _locked(code)
+    letter = locked_letter(code)
     if not is_writer(letter, key, netizen_key):
         raise LetterError("forbidden", _("Wrong key for this letter."))
     if rating not in Rating.values:
@@ -475,7 +486,7 @@ def evaluate(
 def redo(code: str, reason: object, user: User) -> Letter:
     """A supervisor orders a replied (or closed) letter handled again, with a new reply deadline."""
     _require(user, "supervisor")
-    letter = _locked(code)
+    letter = locked_letter(code)
     reason = _text({"reason": reason}, "reason", MAX_REASON)
     _step(letter, "redo", _name(user), (S.REPLIED, S.CLOSED), S.SIGNED, note=reason)
     letter.redo_count += 1
@@ -492,7 +503,7 @@ def redo(code: str, reason: object, user: User) -> Letter:
 @transaction.atomic
 def mark_wrong_closure(code: str, reason: object, user: User) -> Letter:
     _require(user, "supervisor")
-    letter = _locked(code)
+    letter = locked_letter(code)
     reason = _text({"reason": reason}, "reason", MAX_REASON)
     if letter.wrong_closure:
         raise LetterError("conflict", _("This closure is already marked wrong."))

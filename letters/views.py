@@ -14,8 +14,8 @@ from departments import exports
 from departments.http import BadRequest, api_error, csrf_for_sessions, json_body
 from departments.models import Department
 from departments.roles import has_role
-from letters import reports, services
-from letters.models import Letter, LetterStatus
+from letters import privacy, reports, services
+from letters.models import ContactAccess, Letter, LetterStatus
 from letters.services import LetterError
 
 PAGE = 100
@@ -62,6 +62,8 @@ def letter_json(letter: Letter, *, private: bool) -> dict:
             {
                 "name": letter.name,
                 "contact": letter.contact,
+                "contact_erased_at": _iso(letter.contact_erased_at),
+                "erasure": letter.erasure or None,
                 "public": letter.public,
                 "signed_at": _iso(letter.signed_at),
                 "sign_on_time": letter.sign_on_time,
@@ -114,7 +116,20 @@ def _letter_list(request: HttpRequest) -> JsonResponse:
     private = services.can_see_everything(request.user, department.pk if department else None)
     if not private:
         found = found.filter(public=True, status__in=[LetterStatus.REPLIED, LetterStatus.CLOSED])
-    return _json({"letters": [letter_json(letter, private=private) for letter in found[:PAGE]]})
+    shown = list(found[:PAGE])
+    if private:
+        _shown_to_staff(shown, request.user)
+    return _json({"letters": [letter_json(letter, private=private) for letter in shown]})
+
+
+def _shown_to_staff(letters: list[Letter], user: Any) -> None:
+    """Staff JSON carries the writers' names and contacts (PROTOCOL.md §2): each one is recorded."""
+    privacy.record_access(letters, user, ContactAccess.Via.API)
+
+
+def _staff_json(letter: Letter, user: Any) -> JsonResponse:
+    _shown_to_staff([letter], user)
+    return _json(letter_json(letter, private=True))
 
 
 @require_GET
@@ -123,10 +138,10 @@ def letter_detail(request: HttpRequest, code: str) -> JsonResponse:
     letter = Letter.objects.select_related("department").filter(code=code).first()
     if letter is None:
         raise LetterError("not_found", "No such letter.")
-    if services.is_writer(
-        letter, request.GET.get("key"), existing_netizen_key(request)
-    ) or services.can_see_everything(request.user, letter.department_id):
+    if services.is_writer(letter, request.GET.get("key"), existing_netizen_key(request)):
         return _json(letter_json(letter, private=True))
+    if services.can_see_everything(request.user, letter.department_id):
+        return _staff_json(letter, request.user)
     if letter.public and letter.status in (LetterStatus.REPLIED, LetterStatus.CLOSED):
         return _json(letter_json(letter, private=False))
     raise LetterError("forbidden", "This letter needs its key.")
@@ -149,7 +164,27 @@ def letter_action(request: HttpRequest, code: str, action: str) -> JsonResponse:
             code, body.get("key"), body.get("rating"), body.get("comment", ""), existing_netizen_key(request)
         )
         return _json({"code": letter.code, "status": letter.status})
+    if action == "erasure":
+        letter = privacy.erase_by_writer(code, body.get("key"))
+        return _json(
+            {
+                "code": letter.code,
+                "status": letter.status,
+                "contact_erased_at": _iso(letter.contact_erased_at),
+                "erasure": letter.erasure,
+            }
+        )
     user = _staff(request)
+    if action == "contact":
+        letter = privacy.open_contact(code, user, ContactAccess.Via.API)
+        return _json(
+            {
+                "code": letter.code,
+                "name": letter.name,
+                "contact": letter.contact,
+                "contact_erased_at": _iso(letter.contact_erased_at),
+            }
+        )
     steps = {
         "forward": lambda: services.forward(code, body.get("department"), user),
         "sign": lambda: services.sign(code, user),
@@ -164,7 +199,7 @@ def letter_action(request: HttpRequest, code: str, action: str) -> JsonResponse:
     if action not in steps:
         raise LetterError("not_found", "No such action.")
     letter = steps[action]()
-    return _json(letter_json(letter, private=True))
+    return _staff_json(letter, user)
 
 
 @csrf_for_sessions
@@ -173,8 +208,42 @@ def letter_action(request: HttpRequest, code: str, action: str) -> JsonResponse:
 def extension_decision(request: HttpRequest, code: str, extension_id: int, decision: str) -> JsonResponse:
     if decision not in ("approve", "refuse"):
         raise LetterError("not_found", "No such decision: approve or refuse.")
-    letter = services.decide_extension(code, extension_id, decision == "approve", _staff(request))
-    return _json(letter_json(letter, private=True))
+    user = _staff(request)
+    letter = services.decide_extension(code, extension_id, decision == "approve", user)
+    return _staff_json(letter, user)
+
+
+@require_GET
+@letter_api
+def contact_accesses(request: HttpRequest) -> JsonResponse:
+    """GET /api/contact-accesses/?letter=&by=&page=: the record of staff opening writers' contacts,
+    newest first, 100 a page (supervisors)."""
+    if not privacy.may_read_access_log(request.user):
+        raise LetterError("forbidden", "The record of contact openings is for supervisors.")
+    found = ContactAccess.objects.select_related("letter").order_by("-at", "-id")
+    for name, field in (("letter", "letter__code"), ("by", "by")):
+        value = request.GET.get(name)
+        if value and "\x00" in value:  # PostgreSQL cannot compare with a NUL
+            raise LetterError("bad_request", f"{name} must not contain NUL.", {name: "invalid"})
+        if value:
+            found = found.filter(**{field: value})
+    try:
+        page = int(request.GET.get("page", "1"))
+    except ValueError:
+        page = 0
+    if not 1 <= page <= 100000:
+        raise LetterError("bad_request", "page must be a whole number from 1.", {"page": "invalid"})
+    rows = list(found[(page - 1) * PAGE : page * PAGE + 1])
+    return _json(
+        {
+            "accesses": [
+                {"letter": a.letter.code, "by": a.by, "role": a.role or None, "via": a.via, "at": _iso(a.at)}
+                for a in rows[:PAGE]
+            ],
+            "page": page,
+            "more": len(rows) > PAGE,
+        }
+    )
 
 
 @require_GET

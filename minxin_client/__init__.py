@@ -18,7 +18,8 @@ resumes with ``?after=<last seq>``, so every event comes out once, in order::
   (``viewer.duplicates``); a gap (``viewer.gaps``) makes the viewer reconnect with
   ``?after=<last seq>`` so the server fills it. ``await viewer.follow(callback, stop=event,
   until_seq=N)`` runs the loop for you.
-- ``await viewer.ask(text, client_id=None, nickname=None)`` returns the ``ask.ok`` frame. The
+- ``await viewer.ask(text, client_id=None, nickname=None, consent=None)`` returns the ``ask.ok``
+  frame (pass ``consent=True`` once your user agreed to the privacy notice; see PROTOCOL.md). The
   question is sent on the current connection and again, with the same ``client_id``, on every
   reconnect and every ``resend_after`` seconds until acknowledged (``ask`` is idempotent on
   ``client_id``); ``rate_limited``/``unavailable`` wait ``retry_after`` (counted in

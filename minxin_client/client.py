@@ -457,12 +457,20 @@ class Viewer(_Client):
         if self.on_frame is not None:
             self.on_frame(frame)  # non-event frames are not queued: iterating yields events only
 
-    async def ask(self, text: str, client_id: str | None = None, nickname: str | None = None) -> dict:
+    async def ask(
+        self,
+        text: str,
+        client_id: str | None = None,
+        nickname: str | None = None,
+        consent: bool | None = None,
+    ) -> dict:
         """Ask a question; returns the `ask.ok` frame (`question_id`, `status`). See the package doc."""
         client_id = client_id or str(uuid.uuid4())
         frame: dict[str, Any] = {"type": "ask", "client_id": client_id, "text": text}
         if nickname is not None:
             frame["nickname"] = nickname
+        if consent is not None:  # True once the user agreed to the privacy notice (PROTOCOL.md §4)
+            frame["consent"] = consent
         return await self.request(frame, client_id)
 
     async def support(self, question_id: int) -> dict:

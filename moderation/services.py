@@ -223,6 +223,20 @@ def check_ask(client_id: object, text: object, nickname: object) -> tuple[str, s
     return check_client_id(client_id), _question_text(text), _nickname(nickname)
 
 
+def check_consent(consent: object) -> None:
+    """An ask's optional `consent` (PROTOCOL.md §4 "Personal information"): absent for clients that
+    predate it (a question collects no name or contact), true once the netizen agreed to the live
+    page's notice; false means the netizen declined, so nothing may be stored."""
+    if consent is None or consent is True:
+        return
+    if consent is False:
+        raise ServiceError(
+            "bad_frame",
+            _("A question can only be sent if you agree to how your personal information is used."),
+        )
+    raise ServiceError("bad_frame", _("consent must be true or false."))
+
+
 def _nickname(nickname: object) -> str:
     if nickname is None:
         nickname = ""

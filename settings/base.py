@@ -150,6 +150,9 @@ MINXIN_ASSESSMENT_WEIGHTS = {
 }
 # Volume adjustment: each department's score is pulled toward the mean by this many letters.
 MINXIN_ASSESSMENT_PRIOR_LETTERS = 20
+# PIPL: a writer's name and contact are erased this many days after the letter closed (or after
+# the reply, for a letter its writer never rated), by the clock's `erasecontacts` (letters.privacy).
+MINXIN_CONTACT_RETENTION_DAYS = env_int("MINXIN_CONTACT_RETENTION_DAYS", 180, minimum=1)
 
 # Failed and successful login attempts alike count, per client address and per address + user name.
 MINXIN_LOGIN_LIMITS_PER_ADDRESS = [(60, 30), (3600, 200)]

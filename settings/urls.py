@@ -24,6 +24,7 @@ api = [  # PROTOCOL.md §2
     path("broadcasts/<int:broadcast_id>/questions/", studio_views.ask),
     path("broadcasts/<int:broadcast_id>/my-questions/", archive_views.my_questions),
     path("broadcasts/<int:broadcast_id>/transcript/", archive_views.transcript),
+    path("contact-accesses/", letter_views.contact_accesses),
     path("letters/", letter_views.letters),
     path("letters/<str:code>/", letter_views.letter_detail),
     path(

@@ -147,6 +147,7 @@ class LiveConsumer(FrameConsumer):
     async def frame_ask(self, frame: dict) -> None:
         # Refusals of the text itself come in the netizen's language: checked here, not in the batch.
         moderation.check_ask(frame["client_id"], frame["text"], frame.get("nickname"))
+        moderation.check_consent(frame.get("consent"))
         # Join first so that no my_question about this question can be missed.
         await self._join_asker_room()
         question, _created = await intake.ask(

@@ -124,6 +124,7 @@ def _int_param(
 def ask(request: HttpRequest, broadcast_id: int) -> JsonResponse:
     """The HTTP twin of the `ask` frame. Idempotent on client_id; 201 when new, 200 on a repeat."""
     body = json_body(request)
+    moderation.check_consent(body.get("consent"))
     question, created = moderation.ask_question(
         broadcast_id,
         body.get("client_id"),
@@ -152,7 +153,11 @@ def home(request: HttpRequest) -> HttpResponse:
 def live_page(request: HttpRequest, broadcast_id: int) -> HttpResponse:
     broadcast = get_object_or_404(Broadcast.objects.select_related("department"), pk=broadcast_id)
     request_netizen_key(request)  # a session, so that this browser's questions follow it across reloads
-    return render(request, "studio/live.html", {"broadcast": broadcast, "guests": broadcast.guests.all()})
+    return render(
+        request,
+        "studio/live.html",
+        {"broadcast": broadcast, "guests": broadcast.guests.all(), "privacy_for": "question"},
+    )
 
 
 @login_required

@@ -159,6 +159,7 @@ def live_with_a_question(page: Page) -> None:
     connected(page)
     page.fill("#nickname", "网友丙")
     page.fill("#question", "周末能预约家庭医生吗？")
+    page.check("#consent")
     page.click("#ask-form button[type=submit]")
     expect(page.locator("#mine li[data-id]")).to_have_count(1, timeout=LIVE_WAIT)
 
@@ -198,6 +199,7 @@ PAGES = {
     "letters-operator": Visit(lambda s: "/letters/operator/", "operator"),
     "letters-handler": Visit(lambda s: "/letters/handler/", "handler_jtw"),
     "letters-supervisor": Visit(lambda s: "/letters/supervisor/", "supervisor"),
+    "letters-contact-access": Visit(lambda s: "/letters/supervisor/contact-access/", "supervisor"),
     "login": Visit(lambda s: "/accounts/login/"),
 }
 

@@ -123,6 +123,7 @@ def test_a_question_travels_from_the_live_page_through_moderation_to_an_answer_e
 
         page.fill("#nickname", "老王")
         page.fill("#question", question_text)
+        page.check("#consent")  # the privacy notice (PIPL)
         page.click("#ask-form button[type=submit]")
         mine = page.locator("#mine li[data-id]")
         expect(mine).to_have_count(1, timeout=LIVE_WAIT)

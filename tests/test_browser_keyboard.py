@@ -123,6 +123,12 @@ def test_netizen_moderator_and_guest_do_their_whole_job_by_keyboard_and_updates_
         tab_to(page, "a[href='#ask-title']")
         page.keyboard.press("Enter")
         page.keyboard.press("Tab")
+        # First the privacy notice's consent box (PIPL), ticked with Space, then the nickname.
+        assert has_focus(page, "#consent"), focus(page)
+        focus(page)
+        page.keyboard.press("Space")
+        assert page.is_checked("#consent")
+        page.keyboard.press("Tab")
         assert has_focus(page, "#nickname"), focus(page)
         focus(page)
         page.keyboard.type("老王")
@@ -318,10 +324,11 @@ def test_the_live_page_and_its_ask_box_fit_a_360_px_phone_without_sideways_scrol
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
         # The ask box: tapped, and a long question typed into it.
+        page.tap("#consent")
         page.tap("#question")
         page.keyboard.type(LONG_QUESTION)
         page.locator("#ask-form").scroll_into_view_if_needed()
-        for selector in ("#nickname", "#question", "#ask-form button[type=submit]"):
+        for selector in ("#consent", "#nickname", "#question", "#ask-form button[type=submit]"):
             box = page.locator(selector).bounding_box()
             assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], selector
         page.screenshot(path=str(ARTIFACTS / "ask-360.png"))

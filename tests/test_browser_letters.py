@@ -78,6 +78,8 @@ def test_one_letter_lives_its_whole_life_through_the_pages_of_netizen_operator_h
         page.fill("#body", "朝阳路站的站牌仍写着旧的首末班时间。")
         page.fill("#name", "王先生")
         page.fill("#contact", "13800000000")
+        expect(page.locator("#privacy-notice")).to_contain_text("How we use your personal information")
+        page.check("#consent")
         fits_the_phone(page)
         page.click("#write-send")
         written = page.locator("#written")
@@ -118,6 +120,10 @@ def test_one_letter_lives_its_whole_life_through_the_pages_of_netizen_operator_h
         expect(item).to_have_attribute("data-status", "forwarded")
         expect(item.locator(".status")).to_have_text("Forwarded, waiting to be signed for")
         expect(item.locator(".light")).to_have_text("Green light")
+        # The writer's contact is behind "show", and opening it is recorded for the supervisor.
+        expect(item).not_to_contain_text("13800000000")
+        item.locator("button[value=contact]").click()
+        expect(item.locator(".writer")).to_contain_text("王先生 · 13800000000")
         item.locator("button[value=sign]").click()
         expect(hand.locator("#letters-status")).to_contain_text(f"You signed for letter {code}.")
         expect(item).to_have_attribute("data-status", "signed")
@@ -220,6 +226,22 @@ def test_one_letter_lives_its_whole_life_through_the_pages_of_netizen_operator_h
         expect(row).to_contain_text("100%")
         fits_the_phone(page)
 
+        # The supervisor reads who opened the writer's contact.
+        supervise = supervisor.page
+        supervise.goto(f"{server.url}/letters/supervisor/contact-access/?letter={code}")
+        expect(supervise.locator(f"#contact-accesses tr[data-code='{code}'][data-by='hank']")).to_have_count(
+            1
+        )
+
+        # The writer has the letter's personal data erased; the letter stays in the scoreboard.
+        track(page, server, code, key)
+        page.check("#erase-confirm")
+        page.click("#erase-form button[type=submit]")
+        expect(page.locator("#track-done")).to_be_visible(timeout=WAIT)
+        expect(page.locator("#erase-form")).to_have_count(0)
+        erased = stored_letter(code)
+        assert (erased.name, erased.contact, erased.status) == ("", "", "closed")
+
         for watched in (netizen, operator, handler, supervisor):
             assert watched.errors == [], watched.report()
 
@@ -237,6 +259,10 @@ def test_an_empty_subject_is_refused_clearly_and_another_department_does_not_see
         page.fill("#contact", "lee@example.com")
         page.click("#write-send")
         expect(page.locator("#subject-error")).to_have_text("Please fill this in.")
+        # Not sent without agreeing to the privacy notice either.
+        expect(page.locator("#consent-error")).to_contain_text(
+            "Please agree to how your personal information"
+        )
         expect(page.locator("#subject")).to_have_attribute("aria-invalid", "true")
         expect(page.locator("#write-error")).to_have_text(
             "The letter was not sent. Please correct the fields marked below."
@@ -255,6 +281,7 @@ def test_an_empty_subject_is_refused_clearly_and_another_department_does_not_see
         )
         page.fill("#subject", "地铁站电梯停运")
         expect(page.locator("#subject-error")).to_have_text("Please fill this in.")  # until sent again
+        page.check("#consent")
         page.dblclick("#write-send")
         expect(page.locator("#written")).to_be_visible(timeout=WAIT)
         expect(page.locator("#subject-error")).to_have_text("")

@@ -40,6 +40,7 @@ def ask(page: Page, text: str, nickname: str = "") -> None:
     before = mine.count()
     page.fill("#nickname", nickname)
     page.fill("#question", text)
+    page.check("#consent")  # the privacy notice (PIPL)
     page.click("#ask-form button[type=submit]")
     expect(mine).to_have_count(before + 1, timeout=LIVE_WAIT)
 

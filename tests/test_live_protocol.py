@@ -151,6 +151,29 @@ async def test_resending_an_ask_returns_the_same_question_and_stores_it_once(soc
     assert await question_count(live_broadcast.pk) == 1
 
 
+async def test_an_ask_with_consent_is_stored_and_one_without_the_field_too(sockets, live_broadcast):
+    # PIPL: the live page sends consent: true; clients from before the field keep working.
+    ws, _ = await open_viewer(sockets, live_broadcast.pk)
+    await ws.send_json_to(ask_frame("agreed", consent=True))
+    assert (await next_frame(ws))["type"] == "ask.ok"
+    await ws.send_json_to(ask_frame("older-client"))
+    assert (await next_frame(ws))["type"] == "ask.ok"
+    assert await question_count(live_broadcast.pk) == 2
+
+
+@pytest.mark.parametrize("consent", [False, "yes", 1])
+async def test_an_ask_whose_netizen_declined_the_notice_is_refused_and_not_stored(
+    sockets, live_broadcast, consent
+):
+    ws, _ = await open_viewer(sockets, live_broadcast.pk)
+    await ws.send_json_to(ask_frame("declined", consent=consent))
+    error = await next_frame(ws)
+    assert error["type"] == "error" and error["code"] == "bad_frame" and error["ref"] == "declined"
+    assert error["message"]
+    assert await question_count(live_broadcast.pk) == 0
+    await assert_still_open(ws)
+
+
 async def test_questions_are_collected_before_the_programme_starts(sockets, personas):
     scheduled = await database_sync_to_async(make_broadcast)("jtw", personas["host"], [personas["guest"]])
     ws, hello = await open_viewer(sockets, scheduled.pk)
@@ -604,6 +627,15 @@ def test_asking_over_http_twice_with_one_client_id_returns_the_same_question(liv
     assert first.status_code == 201 and again.status_code == 200
     assert again.json()["question_id"] == first.json()["question_id"]
     assert Question.objects.filter(broadcast=live_broadcast).count() == 1
+
+
+def test_asking_over_http_with_consent_false_is_refused_and_stores_nothing(live_broadcast):
+    response = post_question(
+        Client(), live_broadcast.pk, {"client_id": "h-1", "text": "问题", "consent": False}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_frame"
+    assert not Question.objects.exists()
 
 
 def test_asking_over_http_with_malformed_json_is_bad_json(live_broadcast):

@@ -174,6 +174,8 @@ def test_letter_steps_described_are_the_steps_the_view_takes(served):
         "reply",
         "redo",
         "wrong-closure",
+        "erasure",
+        "contact",
     }
     client = Client()
     client.force_login(make_staff("olga", "operator"))
@@ -368,6 +370,8 @@ def test_every_letter_step_succeeds_as_documented(world, db):
     steps = [
         ("operator", "/api/letters/{code}/forward/", {"department": "jtw"}, 200),
         ("handler_jtw", "/api/letters/{code}/sign/", None, 200),
+        ("handler_jtw", "/api/letters/{code}/contact/", None, 200),
+        ("supervisor", "/api/contact-accesses/", None, 200),
         ("handler_jtw", "/api/letters/{code}/extend/", {"days": 3, "reason": "需要现场勘查"}, 201),
         ("operator", "/api/letters/{code}/extensions/{extension_id}/{decision}/", None, 200),
         ("handler_jtw", "/api/letters/{code}/reply/", {"text": "已处理。"}, 200),
@@ -380,6 +384,7 @@ def test_every_letter_step_succeeds_as_documented(world, db):
         ("supervisor", "/api/letters/{code}/wrong-closure/", {"reason": "未实际解决"}, 200),
         ("supervisor", "/api/letters/{code}/redo/", {"reason": "请重新办理"}, 200),
         ("handler_jtw", "/api/letters/{code}/return/", {"reason": "不属本部门"}, 200),
+        ("anonymous", "/api/letters/{code}/erasure/", {"key": world.letters[code]}, 200),
         ("anonymous", "/api/letters/{code}/", None, 200),
     ]
     extension_id = None
@@ -388,18 +393,19 @@ def test_every_letter_step_succeeds_as_documented(world, db):
         parameters = {"code": code}
         if "{extension_id}" in path:
             parameters.update(extension_id=extension_id, decision="approve")
-        method = "GET" if path == "/api/letters/{code}/" else "POST"
+        method = "GET" if path in ("/api/letters/{code}/", "/api/contact-accesses/") else "POST"
         operation = schema[path][method]
         extra = {"body": body} if body is not None else {}
-        if method == "GET":
+        if path == "/api/letters/{code}/":
             extra["query"] = {"key": world.letters[code]}
-        case = operation.Case(path_parameters=parameters, **extra)
+        case = operation.Case(path_parameters=parameters if "{code}" in path else {}, **extra)
         with _connection_kept():
             response = case.call_and_validate(checks=CHECKS, headers=who.headers, cookies=who.cookies)
         assert response.status_code == status, (path, response.status_code, response.text)
         if "extension" in response.json():
             extension_id = response.json()["extension"]["id"]
     assert response.json()["status"] == "submitted" and response.json()["redo_count"] == 1
+    assert response.json()["contact"] == "" and response.json()["erasure"] == "writer"
 
 
 def test_an_id_that_is_not_a_number_gets_the_json_404(db):

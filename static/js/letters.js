@@ -35,6 +35,7 @@
 
   function clearErrors() {
     fields.forEach((name) => showFieldError(name, ""));
+    showFieldError("consent", "");
     alertBox.textContent = "";
   }
 
@@ -50,6 +51,12 @@
         first = first || input;
       }
     });
+    // PIPL: nothing is sent before the writer has agreed to the notice.
+    const consent = document.getElementById("consent");
+    if (!consent.checked) {
+      showFieldError("consent", t("consent"));
+      first = first || consent;
+    }
     return first;
   }
 
@@ -68,6 +75,11 @@
     const problems = error.fields || {};
     let first = null;
     Object.keys(problems).forEach((name) => {
+      if (name === "consent") {
+        showFieldError(name, t("consent"));
+        first = first || document.getElementById(name);
+        return;
+      }
       if (fields.indexOf(name) < 0) return;
       const word = problems[name] === "empty" ? "empty" : problems[name] === "too long" ? "too-long" : "invalid";
       showFieldError(name, t(word));
@@ -98,6 +110,7 @@
       name: document.getElementById("name").value,
       contact: document.getElementById("contact").value,
       public: document.getElementById("public").checked,
+      consent: document.getElementById("consent").checked,
     };
     fetch(root.dataset.api, {
       method: "POST",

@@ -99,6 +99,13 @@
     const box = document.getElementById("question");
     const text = box.value.trim();
     if (!text) return;
+    // PIPL: nothing is sent before the netizen has agreed to the notice above the button.
+    const consent = document.getElementById("consent");
+    document.getElementById("consent-error").textContent = consent.checked ? "" : t("consent");
+    if (!consent.checked) {
+      consent.focus();
+      return;
+    }
     const clientId = crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random();
     const pending = el("li");
     pending.dataset.ref = clientId;
@@ -107,7 +114,7 @@
     document.getElementById("ask-error").textContent = "";
     box.value = "";
     const nickname = document.getElementById("nickname").value.trim();
-    live.send({ type: "ask", client_id: clientId, text: text, nickname: nickname }, clientId);
+    live.send({ type: "ask", client_id: clientId, text: text, nickname: nickname, consent: true }, clientId);
   });
 
   fetch("/api/broadcasts/" + id + "/my-questions/", { credentials: "same-origin" })

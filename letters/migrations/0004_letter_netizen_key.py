@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('letters', '0002_letters'),
+        ('letters', '0003_privacy_consent_erasure_contact_access'),
     ]
 
     operations = [

@@ -11,8 +11,8 @@ django_application = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from departments.http import StaticFilesHandler  # noqa: E402
 from settings.env import env_int  # noqa: E402
 from settings.routing import websocket_urlpatterns  # noqa: E402
 from studio.fastsend import TransportMiddleware  # noqa: E402
@@ -30,7 +30,7 @@ application = ProtocolTypeRouter(
     {
         # The few static files (one stylesheet, two scripts) are served by the app itself, so one
         # daphne process is a whole site; a proxy or CDN in front may cache them.
-        "http": ASGIStaticFilesHandler(django_application),
+        "http": StaticFilesHandler(django_application),
         "websocket": TransportMiddleware(
             # Sessions and logins per route (settings/routing.py): viewers never look up a user.
             AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns))

@@ -1,7 +1,5 @@
 """The archive's pages and API: replay, transcripts, search, statistics, and my questions' letters."""
 
-import datetime as dt
-
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -10,7 +8,7 @@ from django.views.decorators.http import require_GET
 from archive import search, stats, transcripts
 from archive.models import QuestionLetter
 from core.netizens import request_netizen_key
-from departments import exports
+from departments import exports, params
 from departments.http import api_error
 from departments.models import Department
 from moderation import services as moderation
@@ -64,21 +62,18 @@ def search_view(request: HttpRequest) -> HttpResponse:
     if len(query) > 100:
         return api_error(400, "bad_request", "q is longer than 100 characters", {"q": "too long"})
     try:
-        start = _day(request.GET.get("from"))
-        end = _day(request.GET.get("to"), next_day=True)
-    except ValueError:
-        return api_error(400, "bad_request", "from and to must be dates (YYYY-MM-DD)", {"from": "invalid"})
+        first, last = params.period(request.GET, None, None)
+    except params.ParameterError as error:
+        return api_error(error.status, error.code, error.message, error.fields)
     return JsonResponse(
-        search.search(query, request.GET.get("department") or None, start, end),
+        search.search(
+            query,
+            request.GET.get("department") or None,
+            params.day_start(first) if first else None,
+            params.day_end(last) if last else None,
+        ),
         json_dumps_params={"ensure_ascii": False},
     )
-
-
-def _day(value: str | None, next_day: bool = False) -> dt.datetime | None:
-    if not value:
-        return None
-    day = dt.date.fromisoformat(value) + dt.timedelta(days=1 if next_day else 0)
-    return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_default_timezone())
 
 
 @require_GET

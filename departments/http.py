@@ -7,7 +7,10 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from django.core.exceptions import SuspiciousFileOperation
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 log = logging.getLogger(__name__)
@@ -51,7 +54,9 @@ def csrf_for_sessions(view: Callable) -> Callable:
 
     A client without our session cookie (a third-party app, a script) is not riding anyone's
     session, so it needs no token; a request that carries the cookie — a browser — must bring the
-    token, so that no other site can act in its user's name.
+    token, so that no other site can act in its user's name. So when such a request is answered
+    with a new session (an anonymous ask starts one), the answer also sets the CSRF cookie: the
+    client's next POST carries the session cookie and needs the token (issue #13).
     """
     protected = csrf_protect(view)
 
@@ -60,7 +65,10 @@ def csrf_for_sessions(view: Callable) -> Callable:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if settings.SESSION_COOKIE_NAME in request.COOKIES:
             return protected(request, *args, **kwargs)
-        return view(request, *args, **kwargs)
+        response = view(request, *args, **kwargs)
+        if getattr(request, "session", None) is not None and request.session.session_key:
+            get_token(request)  # CsrfViewMiddleware sets the cookie on the way out
+        return response
 
     return wrapper
 
@@ -116,3 +124,32 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception or Exception())
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """500s (settings.urls handler500): under /api/ the JSON error body with code `internal`, so that a
+    client parses every answer of the API the same way; Django's page elsewhere. The details are in
+    the log, under the request id, never in the answer."""
+    if request.path.startswith("/api/"):
+        from django.utils.translation import gettext
+
+        return api_error(
+            500, "internal", gettext("Something went wrong on our side. Please try again later.")
+        )
+    from django.views.defaults import server_error as django_server_error
+
+    return django_server_error(request)
+
+
+class StaticFilesHandler(ASGIStaticFilesHandler):
+    """The app's own static files (asgi.py), where a path out of the static folders is a 404.
+
+    Django's handler lets SuspiciousFileOperation escape for `/static/%2e%2e/settings/prod.py`
+    (daphne decodes it to `..`), which daphne answered with a 500; nothing is served either way.
+    """
+
+    def serve(self, request: HttpRequest) -> FileResponse:
+        try:
+            return super().serve(request)
+        except SuspiciousFileOperation:
+            raise Http404("No such static file.") from None

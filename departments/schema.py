@@ -48,6 +48,8 @@ def _object(properties: dict[str, Schema], required: list[str] | None = None, **
 
 
 STRING: Schema = {"type": "string"}
+# Query dates are bounded (departments/params.py): outside, 400 `bad_request` `out_of_range`.
+DAYS = " Between 2000-01-01 and 2100-12-31."
 INTEGER: Schema = {"type": "integer"}
 RATE: Schema = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
 DATE_TIME: Schema = {"type": "string", "format": "date-time"}
@@ -111,9 +113,12 @@ def _error_codes() -> dict[int, list[str]]:
 
 
 ERROR_DESCRIPTIONS = {
-    400: "Bad request: a bad parameter or body field (`fields` names it), or text that is empty, too long or blocked.",
-    403: "Forbidden: not logged in, the wrong role or department, a wrong letter key, or a failed CSRF check.",
-    404: "No such item.",
+    400: "Bad request: a bad parameter or body field (`fields` names it), or text that is empty, too long or "
+    "blocked. For query parameters `fields` says what is wrong: `invalid` (not a date YYYY-MM-DD or not a "
+    "whole number), `unknown` (not one of the values listed), `out_of_range` (a date outside "
+    "2000-01-01..2100-12-31, a number outside its bounds), `before_from` (a period that ends before it starts).",
+    403: "Forbidden: not logged in, the wrong role or department, or a failed CSRF check.",
+    404: "No such item (a letter looked up without its right key answers the same).",
     409: "Conflict: the item's state does not allow the step (`conflict`), or the programme takes no questions (`closed`).",
     413: "The request body is over 64 KiB.",
     429: "Too many requests: wait `Retry-After` seconds.",
@@ -619,8 +624,10 @@ def _paths() -> dict:
                 "summary": "The public scoreboard per active department (cached up to two minutes)",
                 "security": READ_SECURITY,
                 "parameters": [
-                    _query("from", DATE, "With from/to: only letters forwarded in the period; first day."),
-                    _query("to", DATE, "Last day (YYYY-MM-DD), inclusive."),
+                    _query(
+                        "from", DATE, "With from/to: only letters forwarded in the period; first day." + DAYS
+                    ),
+                    _query("to", DATE, "Last day (YYYY-MM-DD), inclusive, not before from." + DAYS),
                     FORMAT,
                 ],
                 "responses": {"200": _downloadable(_ref("Scoreboard"), "The scoreboard."), **_errors(400)},
@@ -633,8 +640,10 @@ def _paths() -> dict:
                 "description": "See docs/ASSESSMENT.md. The period defaults to the year so far.",
                 "security": [{"session": []}],
                 "parameters": [
-                    _query("from", DATE, "First day (YYYY-MM-DD), default 1 January."),
-                    _query("to", DATE, "Last day (YYYY-MM-DD), inclusive, default today."),
+                    _query("from", DATE, "First day (YYYY-MM-DD), default 1 January." + DAYS),
+                    _query(
+                        "to", DATE, "Last day (YYYY-MM-DD), inclusive, default today, not before from." + DAYS
+                    ),
                     _query("format", {"type": "string", "enum": ["json", "csv", "xlsx"]}, "Default json."),
                 ],
                 "responses": {
@@ -665,8 +674,8 @@ def _paths() -> dict:
                         required=True,
                     ),
                     _query("department", STRING, "A department code."),
-                    _query("from", DATE, "First day (YYYY-MM-DD)."),
-                    _query("to", DATE, "Last day (YYYY-MM-DD), inclusive."),
+                    _query("from", DATE, "First day (YYYY-MM-DD)." + DAYS),
+                    _query("to", DATE, "Last day (YYYY-MM-DD), inclusive, not before from." + DAYS),
                 ],
                 "responses": {"200": _json(_ref("SearchResult"), "Matches, best first."), **_errors(400)},
             }
@@ -720,7 +729,7 @@ def _paths() -> dict:
                     broadcast_id,
                     _query(
                         "after",
-                        {"type": "integer", "minimum": 0},
+                        {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
                         "Only events with a greater seq (default 0).",
                     ),
                     _query(
@@ -837,8 +846,10 @@ def _paths() -> dict:
             "post": {
                 "tags": ["letters"],
                 "summary": "Write a letter",
-                "description": "A repeat with the same idempotency key within a day answers 200 with the same "
-                "code and key; later, the same code only.",
+                "description": "A repeat of the same letter with the same idempotency key by the same client "
+                "(its session, else its address) within a day answers 200 with the same code and key; later, "
+                "the same code only. The same key with another letter is 409 `conflict` (`fields`: "
+                "`client_id: reused`); from another client it is simply another letter.",
                 "security": WRITE_SECURITY,
                 "parameters": [
                     {
@@ -846,7 +857,8 @@ def _paths() -> dict:
                         "in": "header",
                         "required": False,
                         "schema": {"type": "string", "minLength": 1, "maxLength": 64},
-                        "description": "Makes a retried POST safe (or send `client_id` in the body).",
+                        "description": "Makes a retried POST safe (or send `client_id` in the body); "
+                        "it is this client's key for this letter only.",
                     }
                 ],
                 "requestBody": _body(
@@ -882,7 +894,8 @@ def _paths() -> dict:
                 "tags": ["letters"],
                 "summary": "A letter: status, department, deadlines, light, reply",
                 "description": "Everything with its key (or as the department's staff); a public replied "
-                "letter without it; otherwise 403.",
+                "letter without it; otherwise 404, exactly as for a code that does not exist. Look-ups are "
+                "limited per address (429).",
                 "security": READ_SECURITY,
                 "parameters": [
                     {"$ref": "#/components/parameters/LetterCode"},
@@ -890,7 +903,7 @@ def _paths() -> dict:
                 ],
                 "responses": {
                     "200": _json({"anyOf": [_ref("LetterPrivate"), _ref("Letter")]}, "The letter."),
-                    **_errors(403, 404),
+                    **_errors(404, 429),
                 },
             }
         },
@@ -898,6 +911,8 @@ def _paths() -> dict:
             "post": {
                 "tags": ["letters"],
                 "summary": "The writer rates the reply (with the letter's key); that closes the letter",
+                "description": "A wrong key is the 404 of a code that does not exist; counted with look-ups "
+                "per address (429).",
                 "security": WRITE_SECURITY,
                 "parameters": [{"$ref": "#/components/parameters/LetterCode"}],
                 "requestBody": _body(
@@ -916,7 +931,7 @@ def _paths() -> dict:
                         _object({"code": STRING, "status": {"type": "string", "enum": LetterStatus.values}}),
                         "Rated and closed.",
                     ),
-                    **_errors(400, 403, 404, 409, 413),
+                    **_errors(400, 403, 404, 409, 413, 429),
                 },
             }
         },
@@ -1092,7 +1107,8 @@ def document() -> dict:
             "title": "Minxin 民心线 HTTP API",
             "version": "1",
             "description": "The JSON API of docs/PROTOCOL.md §2 and §4. Times are ISO 8601 with offset; ids "
-            'are integers. Errors are `{"error": {"code", "message", "fields"}}`. Reading needs no '
+            'are integers. Errors are `{"error": {"code", "message", "fields"}}`; an unexpected server '
+            "error is 500 with code `internal`. Reading needs no "
             "login; staff steps need Django's session, and every unsafe request that carries the session "
             "cookie must send the CSRF cookie's value as `X-CSRFToken`. The WebSocket endpoints "
             "(PROTOCOL.md §1) are not described here.",

@@ -1,6 +1,7 @@
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from departments import params
 from departments.http import api_error
 from departments.models import Department, DepartmentKind, LetterKind, TimeLimit
 from departments.registry import department_json
@@ -9,11 +10,12 @@ from departments.registry import department_json
 @require_GET
 def department_list(request: HttpRequest) -> JsonResponse:
     """GET /api/departments/ — the registry, with each department's letter time limits."""
-    kind = request.GET.get("kind")
+    try:
+        kind = params.choice(request.GET, "kind", DepartmentKind.values)
+    except params.ParameterError as error:
+        return api_error(error.status, error.code, error.message, error.fields)
     departments = Department.objects.all()
     if kind:
-        if kind not in DepartmentKind.values:
-            return api_error(400, "bad_request", f"kind must be one of {', '.join(DepartmentKind.values)}")
         departments = departments.filter(kind=kind)
     if request.GET.get("all") != "1":
         departments = departments.filter(active=True)

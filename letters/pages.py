@@ -28,6 +28,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
 from core.netizens import existing_netizen_key
+from departments import params
 from departments.models import Department, LetterKind
 from departments.roles import ROLES, has_role
 from letters import privacy, reports, services
@@ -211,6 +212,12 @@ def track(request: HttpRequest) -> HttpResponse:
     code = request.POST.get("code", "").strip().upper()
     key = request.POST.get("key", "").strip()
     context.update(code=code, key=key)
+    wait = None if request.user.is_authenticated else services.lookup_wait(request.META.get("REMOTE_ADDR"))
+    if wait is not None:  # codes cannot be tried one after another (issue #13)
+        context["error"] = _("Too many requests; please wait a moment.")
+        response = _render(request, "letters/track.html", context, status=429)
+        response["Retry-After"] = str(wait)
+        return response
     letter = Letter.objects.select_related("department").filter(code=code).first() if code else None
     if letter is None or not services.is_writer(letter, key, netizen):
         context["error"] = _("No letter matches this tracking code and key. Check both and try again.")
@@ -242,11 +249,11 @@ def track(request: HttpRequest) -> HttpResponse:
 def scoreboard(request: HttpRequest) -> HttpResponse:
     """All letters, or with ?from=&to= those forwarded in a period (as the downloads it links)."""
     period, period_error = None, None
-    if request.GET.get("from") or request.GET.get("to"):
+    if params.given(request.GET, "from", "to"):
         try:
-            period = reports.parse_period(request.GET.get("from"), request.GET.get("to"))
-        except ValueError:
-            period_error = _("Enter the dates as YYYY-MM-DD, the end not before the start.")
+            period = reports.parse_period(request.GET)
+        except params.ParameterError:
+            period_error = _period_error()
     data = reports.scoreboard(period=period)
     rows = sorted(
         data["departments"],
@@ -265,7 +272,14 @@ def scoreboard(request: HttpRequest) -> HttpResponse:
             "period_error": period_error,
             "export_url": f"/api/departments/scoreboard/?{query}",
         },
+        status=400 if period_error else 200,
     )
+
+
+def _period_error() -> str:
+    """The message of a bad ?from=&to= on a page (the page itself answers 400)."""
+    message = _("Enter the dates as YYYY-MM-DD, the end not before the start.")
+    return f"{message} ({params.EARLIEST.isoformat()} – {params.LATEST.isoformat()})"
 
 
 # --- operators ---------------------------------------------------------------------------------
@@ -431,12 +445,11 @@ def _supervisor_context(request: HttpRequest) -> dict:
         "done": done,
         "extensions": _pending_extensions(),
     }
-    start, end = request.GET.get("from") or None, request.GET.get("to") or None
     try:
-        period = reports.parse_period(start, end)
-    except ValueError:
-        context["period_error"] = _("Enter the dates as YYYY-MM-DD, the end not before the start.")
-        period = reports.parse_period(None, None)
+        period = reports.parse_period(request.GET)
+    except params.ParameterError:
+        context["period_error"] = _period_error()
+        period = reports.parse_period({})
     last_day = (period.end - dt.timedelta(days=1)).date()
     context.update(
         period_from=period.start.date().isoformat(),
@@ -471,7 +484,8 @@ def supervisor(request: HttpRequest) -> HttpResponse:
             return _refused(request, template, context, error)
         messages.success(request, message % {"code": code})
         return redirect("letters-supervisor")
-    return _render(request, template, _supervisor_context(request))
+    context = _supervisor_context(request)
+    return _render(request, template, context, status=400 if context.get("period_error") else 200)
 
 
 ACCESS_PAGE = 50

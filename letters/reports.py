@@ -16,7 +16,7 @@ from django.core.cache import cache
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from departments import exports
+from departments import exports, params
 from departments.models import Department
 from letters.models import Extension, Letter, LetterLog, Rating
 
@@ -144,18 +144,16 @@ class Period:
     end: dt.datetime
 
 
-def parse_period(start: str | None, end: str | None, today: dt.date | None = None) -> Period:
-    """?from=&to= as dates (inclusive); by default the year so far, as the late-November assessment."""
+def parse_period(query: Mapping[str, str], today: dt.date | None = None) -> Period:
+    """?from=&to= as dates (inclusive); by default the year so far, as the late-November assessment.
+
+    Raises departments.params.ParameterError (400 `bad_request`) for a bad, out-of-range or
+    reversed period.
+    """
     today = today or timezone.localdate()
-    first = dt.date.fromisoformat(start) if start else dt.date(today.year, 1, 1)
-    last = dt.date.fromisoformat(end) if end else today
-    if last < first:
-        raise ValueError("to must not be before from")
-    tz = timezone.get_default_timezone()
-    return Period(
-        dt.datetime.combine(first, dt.time.min, tzinfo=tz),
-        dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, tzinfo=tz),
-    )
+    first, last = params.period(query, dt.date(today.year, 1, 1), today)
+    assert first is not None and last is not None
+    return Period(params.day_start(first), params.day_end(last))
 
 
 def assessment(period: Period) -> list[dict]:

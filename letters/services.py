@@ -12,16 +12,19 @@ year's calendar is entered; an on-time verdict is frozen when its stage ends.
 
 import datetime as dt
 import hashlib
+import json
 import secrets
 from fractions import Fraction
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from departments import ratelimit
 from departments.models import Department, LetterKind, TimeLimit, TimeUnit
 from departments.roles import has_role
 from letters.models import Extension, Letter, LetterLog, LetterStatus, Light, Rating
@@ -228,19 +231,21 @@ def _step(
         letter.status = to
 
 
-def submit(data: dict, idempotency_key: str | None = None) -> tuple[dict, bool]:
-    """A netizen writes a letter. Returns ({"code", "key"}, created). A repeat of the same
-    idempotency key within a day returns the first answer and stores nothing."""
+def submit(data: dict, idempotency_key: str | None = None, client: str = "") -> tuple[dict, bool]:
+    """A netizen writes a letter. Returns ({"code", "key"}, created).
+
+    An idempotency key belongs to the client that sent it (`client`: its session, else its address)
+    and to the letter it came with: a repeat of the same key and letter by the same client within a
+    day returns the first answer and stores nothing (later, the code only); the same key with
+    another letter is a 409 `conflict`; the same key from another client is simply another letter —
+    it never learns the first writer's code or key (issue #13).
+    """
     if idempotency_key is not None and (
         not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 64
     ):
         raise LetterError(
             "bad_request", _("The idempotency key must be 1–64 characters."), {"client_id": "invalid"}
         )
-    if idempotency_key:
-        earlier = cache.get(_idempotency_cache_key(idempotency_key))
-        if earlier:
-            return earlier, False
     kind = data.get("kind")
     if kind not in LetterKind.values:
         raise LetterError(
@@ -267,20 +272,25 @@ def submit(data: dict, idempotency_key: str | None = None) -> tuple[dict, bool]:
         "name": _text(data, "name", MAX_NAME),
         "contact": _text(data, "contact", MAX_CONTACT),
     }
+    fingerprint = _fingerprint(str(kind), public, fields)
+    scoped = _scoped_key(idempotency_key, client) if idempotency_key else None
+    if scoped:
+        earlier = cache.get(_idempotency_cache_key(scoped))
+        if earlier:
+            _same_letter(earlier.get("letter"), fingerprint)
+            return {"code": earlier["code"], "key": earlier["key"]}, False
     now = timezone.now()
     key = secrets.token_urlsafe(12)
     for _attempt in range(5):
         try:
             with transaction.atomic():
-                if idempotency_key and Letter.objects.filter(idempotency_key=idempotency_key).exists():
-                    found = Letter.objects.get(idempotency_key=idempotency_key)
-                    return {
-                        "code": found.code
-                    }, False  # the key cannot be shown again (only its hash is kept)
+                found = Letter.objects.filter(idempotency_key=scoped).first() if scoped else None
+                if found is not None:
+                    return _repeat(found, fingerprint), False
                 letter = Letter.objects.create(
                     code=_new_code(now),
                     key_hash=_hash(key),
-                    idempotency_key=idempotency_key or None,
+                    idempotency_key=scoped,
                     kind=kind,
                     public=public,
                     submitted_at=now,
@@ -290,15 +300,38 @@ def submit(data: dict, idempotency_key: str | None = None) -> tuple[dict, bool]:
                 LetterLog.objects.create(letter=letter, at=now, action="submit", to_status=S.SUBMITTED)
             break
         except IntegrityError:
-            if idempotency_key and Letter.objects.filter(idempotency_key=idempotency_key).exists():
-                return {"code": Letter.objects.get(idempotency_key=idempotency_key).code}, False
+            found = Letter.objects.filter(idempotency_key=scoped).first() if scoped else None
+            if found is not None:  # the same client's concurrent repeat won the race
+                return _repeat(found, fingerprint), False
             continue  # a code collision: draw another
     else:
         raise LetterError("conflict", _("Please try again."))
     answer = {"code": letter.code, "key": key}
-    if idempotency_key:
-        cache.set(_idempotency_cache_key(idempotency_key), answer, IDEMPOTENCY_SECONDS)
+    if scoped:
+        cache.set(_idempotency_cache_key(scoped), {**answer, "letter": fingerprint}, IDEMPOTENCY_SECONDS)
     return answer, True
+
+
+def _fingerprint(kind: str, public: bool, fields: dict[str, str]) -> str:
+    """The hash of a letter as stored (after cleaning), to tell a repeat from another letter."""
+    parts = [kind, public, fields["subject"], fields["body"], fields["name"], fields["contact"]]
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _same_letter(earlier: object, fingerprint: str) -> None:
+    if earlier != fingerprint:
+        raise LetterError(
+            "conflict",
+            _("This idempotency key was already used for another letter."),
+            {"client_id": "reused"},
+        )
+
+
+def _repeat(found: Letter, fingerprint: str) -> dict:
+    """The answer to a repeat found in the database: the code only (only the key's hash is kept)."""
+    fields = {"subject": found.subject, "body": found.body, "name": found.name, "contact": found.contact}
+    _same_letter(_fingerprint(found.kind, found.public, fields), fingerprint)
+    return {"code": found.code}
 
 
 def check_key(letter: Letter, key: object) -> bool:
@@ -310,6 +343,13 @@ def is_writer(letter: Letter, key: object, netizen_key: str | None = None) -> bo
     return check_key(letter, key) or bool(
         letter.netizen_key and netizen_key and secrets.compare_digest(letter.netizen_key, netizen_key)
     )
+
+
+def lookup_wait(address: str | None) -> int | None:
+    """Count one look-up of a letter by code and key from `address`; seconds to wait when over the
+    limit. Codes are short and dated, so without it they could be enumerated (issue #13); the limit
+    is generous for a netizen checking a few letters, and refused look-ups count too."""
+    return ratelimit.hit("letter-lookup", address or "?", settings.MINXIN_LETTER_LOOKUP_LIMITS_PER_ADDRESS)
 
 
 @transaction.atomic
@@ -468,7 +508,8 @@ def evaluate(
     question it was made from); that closes the letter."""
     letter = locked_letter(code)
     if not is_writer(letter, key, netizen_key):
-        raise LetterError("forbidden", _("Wrong key for this letter."))
+        # The same answer as for a code that does not exist, so that codes cannot be probed.
+        raise LetterError("not_found", _("No such letter."))
     if rating not in Rating.values:
         raise LetterError(
             "bad_request",
@@ -539,8 +580,12 @@ def submit_forwarded(
     return letter
 
 
-def _idempotency_cache_key(idempotency_key: str) -> str:
-    """A cache key for a client's Idempotency-Key: hashed, since the client chooses its characters."""
-    return (
-        "minxin:letter-idem:" + hashlib.sha256(idempotency_key.encode("utf-8", "surrogatepass")).hexdigest()
-    )
+def _scoped_key(idempotency_key: str, client: str) -> str:
+    """What is stored of a client's Idempotency-Key: hashed with the client, so that the same key
+    from another client is another key (and a client's characters never reach the database)."""
+    raw = json.dumps([client, idempotency_key], ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _idempotency_cache_key(scoped: str) -> str:
+    return "minxin:letter-idem:" + scoped

@@ -7,10 +7,11 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from core.netizens import existing_netizen_key
-from departments import exports
+from departments import exports, params
 from departments.http import BadRequest, api_error, csrf_for_sessions, json_body
 from departments.models import Department
 from departments.roles import has_role
@@ -91,19 +92,23 @@ def letters(request: HttpRequest) -> JsonResponse:
     if request.method == "POST":
         body = json_body(request)
         key = request.headers.get("Idempotency-Key") or body.get("client_id")
-        answer, created = services.submit(body, key)
+        answer, created = services.submit(body, key, client=_client(request))
         return _json(answer, status=201 if created else 200)
     return _letter_list(request)
+
+
+def _client(request: HttpRequest) -> str:
+    """Whose idempotency keys these are: the browser's session, else the address."""
+    session_key = getattr(getattr(request, "session", None), "session_key", None)
+    if session_key:
+        return "session:" + session_key
+    return "address:" + (request.META.get("REMOTE_ADDR") or "?")
 
 
 def _letter_list(request: HttpRequest) -> JsonResponse:
     """Public letters with replies for everyone; every letter of a department for its staff."""
     code = request.GET.get("department") or None
-    status = request.GET.get("status") or None
-    if status and status not in LetterStatus.values:
-        raise LetterError(
-            "bad_request", "status must be one of " + ", ".join(LetterStatus.values), {"status": "unknown"}
-        )
+    status = params.choice(request.GET, "status", LetterStatus.values)
     department = Department.objects.filter(code=code).first() if code else None
     if code and department is None:
         raise LetterError("bad_request", "Unknown department.", {"department": "unknown"})
@@ -132,19 +137,35 @@ def _staff_json(letter: Letter, user: Any) -> JsonResponse:
     return _json(letter_json(letter, private=True))
 
 
+def _too_many_lookups(request: HttpRequest) -> JsonResponse | None:
+    """429 once an address has looked up too many letters by code (staff are not counted)."""
+    if request.user.is_authenticated:
+        return None
+    wait = services.lookup_wait(request.META.get("REMOTE_ADDR"))
+    if wait is None:
+        return None
+    return api_error(429, "rate_limited", _("Too many requests; please wait a moment."), retry_after=wait)
+
+
 @require_GET
 @letter_api
 def letter_detail(request: HttpRequest, code: str) -> JsonResponse:
+    """A letter by code: everything with its key or for its staff, a public replied letter's public
+    part to anyone, and otherwise the same 404 as for a code that does not exist — so that trying
+    codes tells nothing about which exist."""
+    refused = _too_many_lookups(request)
+    if refused is not None:
+        return refused
     letter = Letter.objects.select_related("department").filter(code=code).first()
     if letter is None:
-        raise LetterError("not_found", "No such letter.")
+        raise LetterError("not_found", _("No such letter."))
     if services.is_writer(letter, request.GET.get("key"), existing_netizen_key(request)):
         return _json(letter_json(letter, private=True))
     if services.can_see_everything(request.user, letter.department_id):
         return _staff_json(letter, request.user)
     if letter.public and letter.status in (LetterStatus.REPLIED, LetterStatus.CLOSED):
         return _json(letter_json(letter, private=False))
-    raise LetterError("forbidden", "This letter needs its key.")
+    raise LetterError("not_found", _("No such letter."))
 
 
 def _staff(request: HttpRequest):
@@ -160,6 +181,9 @@ def letter_action(request: HttpRequest, code: str, action: str) -> JsonResponse:
     # Steps without fields (sign) may come with no body at all; fields always come as JSON.
     body = json_body(request) if request.body and request.content_type == "application/json" else {}
     if action == "evaluation":
+        refused = _too_many_lookups(request)  # a key check: as open to probing as a look-up
+        if refused is not None:
+            return refused
         letter = services.evaluate(
             code, body.get("key"), body.get("rating"), body.get("comment", ""), existing_netizen_key(request)
         )
@@ -250,14 +274,10 @@ def contact_accesses(request: HttpRequest) -> JsonResponse:
 def scoreboard(request: HttpRequest) -> HttpResponse:
     """GET /api/departments/scoreboard/: the public scoreboard, current to the minute; ?from=&to=
     for the letters forwarded in a period, ?format=json|csv|md to download it as a file."""
-    period = None
-    if request.GET.get("from") or request.GET.get("to"):
-        try:
-            period = reports.parse_period(request.GET.get("from"), request.GET.get("to"))
-        except ValueError as error:
-            return api_error(
-                400, "bad_request", f"from/to must be dates (YYYY-MM-DD): {error}", {"from": "invalid"}
-            )
+    try:
+        period = reports.parse_period(request.GET) if params.given(request.GET, "from", "to") else None
+    except BadRequest as error:
+        return api_error(error.status, error.code, error.message, error.fields)
     output = exports.requested_format(request)
     if output is not None and output not in exports.FORMATS:
         return exports.bad_format()
@@ -277,12 +297,7 @@ def assessment(request: HttpRequest) -> HttpResponse:
     """GET /api/assessment/?from=&to=&format=json|csv|xlsx, for supervisors and operators."""
     if not (has_role(request.user, "supervisor") or has_role(request.user, "operator")):
         raise LetterError("forbidden", "The assessment is for supervisors and operators.")
-    try:
-        period = reports.parse_period(request.GET.get("from"), request.GET.get("to"))
-    except ValueError as error:
-        raise LetterError(
-            "bad_request", f"from/to must be dates (YYYY-MM-DD): {error}", {"from": "invalid"}
-        ) from None
+    period = reports.parse_period(request.GET)  # a BadRequest is the 400 of letter_api
     rows = reports.assessment(period)
     output = request.GET.get("format", "json")
     name = f"assessment-{period.start:%Y%m%d}-{period.end - dt.timedelta(days=1):%Y%m%d}"

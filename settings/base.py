@@ -33,6 +33,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "departments.logs.RequestIdMiddleware",  # first: its id is on every line logged for the request
+    "departments.params.NulCharacterMiddleware",  # before anything looks a value up in PostgreSQL
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -135,6 +136,12 @@ MINXIN_QUESTION_LIMITS_PER_ADDRESS = [
     (3600, env_int("MINXIN_ASKS_PER_ADDRESS_PER_HOUR", 300, minimum=1)),
 ]
 MINXIN_SUPPORT_LIMITS_PER_NETIZEN = [(60, 30)]
+# Looking a letter up by its code (and key), per address: a netizen checks a few letters, a
+# script trying codes is stopped (PROTOCOL.md §4).
+MINXIN_LETTER_LOOKUP_LIMITS_PER_ADDRESS = [
+    (60, env_int("MINXIN_LETTER_LOOKUPS_PER_ADDRESS_PER_MINUTE", 20, minimum=1)),
+    (3600, env_int("MINXIN_LETTER_LOOKUPS_PER_ADDRESS_PER_HOUR", 200, minimum=1)),
+]
 
 # Letters: rankings on the public scoreboard need at least this many letters received.
 MINXIN_SCOREBOARD_MIN_LETTERS = 10

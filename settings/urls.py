@@ -55,3 +55,4 @@ urlpatterns = [
 ]
 
 handler404 = "departments.http.not_found"
+handler500 = "departments.http.server_error"

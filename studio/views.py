@@ -11,6 +11,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_http_methods
 
 from core.netizens import request_netizen_key
+from departments import params
 from departments.http import BadRequest, api_error, csrf_for_sessions, json_body
 from departments.models import Department
 from departments.registry import department_json
@@ -19,6 +20,9 @@ from moderation.models import QuestionStatus
 from studio import events, services
 from studio.errors import ServiceError
 from studio.models import Broadcast, BroadcastStatus
+
+# The largest seq a programme's log can hold (a PositiveIntegerField on every backend).
+MAX_SEQ = 2**31 - 1
 
 
 def api_view(view):
@@ -57,10 +61,8 @@ def broadcast_json(broadcast: Broadcast) -> dict:
 @api_view
 def broadcast_list(request: HttpRequest) -> JsonResponse:
     broadcasts = Broadcast.objects.select_related("department")
-    status = request.GET.get("status")
+    status = params.choice(request.GET, "status", BroadcastStatus.values)
     if status:
-        if status not in BroadcastStatus.values:
-            raise BadRequest("bad_request", f"status must be one of {', '.join(BroadcastStatus.values)}")
         broadcasts = broadcasts.filter(status=status)
     department = request.GET.get("department")
     if department:
@@ -92,30 +94,13 @@ def broadcast_detail(request: HttpRequest, broadcast_id: int) -> JsonResponse:
 @api_view
 def broadcast_events(request: HttpRequest, broadcast_id: int) -> JsonResponse:
     broadcast = get_object_or_404(Broadcast, pk=broadcast_id)
-    after = _int_param(request, "after", 0, minimum=0)
-    limit = _int_param(request, "limit", 1000, minimum=1, maximum=1000)
+    after = params.whole_number(request.GET, "after", 0, minimum=0, maximum=MAX_SEQ)
+    limit = params.whole_number(request.GET, "limit", 1000, minimum=1, maximum=1000)
     found = events.events_after(broadcast.pk, after, limit)
     return JsonResponse(
         {"events": [events.event_frame(e) for e in found], "last_seq": broadcast.last_seq},
         json_dumps_params={"ensure_ascii": False},
     )
-
-
-def _int_param(
-    request: HttpRequest, name: str, default: int, minimum: int, maximum: int | None = None
-) -> int:
-    raw = request.GET.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(
-            "bad_request", f"{name} must be a whole number.", fields={name: "not a number"}
-        ) from None
-    if value < minimum or (maximum is not None and value > maximum):
-        raise BadRequest("bad_request", f"{name} is out of range.", fields={name: "out of range"})
-    return value
 
 
 @csrf_for_sessions

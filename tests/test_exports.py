@@ -327,8 +327,8 @@ def test_the_scoreboard_page_shows_the_period_and_links_its_downloads(client, le
         ) in html
     plain = get(client, "/letters/scoreboard/").content.decode()
     assert 'href="/api/departments/scoreboard/?format=csv"' in plain
-    wrong = get(client, "/letters/scoreboard/?from=junk").content.decode()
-    assert 'role="alert"' in wrong
+    wrong = client.get("/letters/scoreboard/?from=junk")
+    assert wrong.status_code == 400 and 'role="alert"' in wrong.content.decode()
 
 
 # --- statistics ----------------------------------------------------------------------------------

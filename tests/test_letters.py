@@ -451,21 +451,25 @@ def test_only_operators_and_supervisors_decide_extensions(api, who):
 
 
 @pytest.mark.parametrize("key", ["wrong-key", "", None, 12345])
-def test_an_evaluation_with_a_wrong_or_missing_key_is_a_403_that_changes_nothing(api, key):
+def test_an_evaluation_with_a_wrong_or_missing_key_is_the_404_of_a_missing_code(api, key):
     code, _right = api.letter("replied")
     before = snapshot(code)
     data = {"rating": "satisfied"} if key is None else {"key": key, "rating": "satisfied"}
-    refused(api.act(code, "evaluation", None, **data), 403, "forbidden")
+    wrong = refused(api.act(code, "evaluation", None, **data), 404, "not_found")
+    missing = refused(api.act("MX260101NOSUCH", "evaluation", None, **data), 404, "not_found")
+    assert wrong == missing
     assert snapshot(code) == before
 
 
 def test_the_writer_reads_an_unanswered_letter_only_with_its_key(api):
     code, key = api.letter("forwarded", public=True)
-    refused(api.get(f"/api/letters/{code}/"), 403, "forbidden")
-    refused(api.get(f"/api/letters/{code}/", key="not-the-key"), 403, "forbidden")
+    # Without the right key the letter is as absent as a code that does not exist (issue #13).
+    missing = refused(api.get("/api/letters/MX260101NOSUCH/", key="not-the-key"), 404, "not_found")
+    assert refused(api.get(f"/api/letters/{code}/"), 404, "not_found") == missing
+    assert refused(api.get(f"/api/letters/{code}/", key="not-the-key"), 404, "not_found") == missing
     _other, other_key = api.letter("submitted")
-    refused(api.get(f"/api/letters/{code}/", key=other_key), 403, "forbidden")
-    refused(api.get(f"/api/letters/{code}/", "handler_b"), 403, "forbidden")
+    assert refused(api.get(f"/api/letters/{code}/", key=other_key), 404, "not_found") == missing
+    assert refused(api.get(f"/api/letters/{code}/", "handler_b"), 404, "not_found") == missing
     own = api.get(f"/api/letters/{code}/", key=key)
     assert own.status_code == 200
     data = own.json()
@@ -481,8 +485,8 @@ def test_a_public_replied_letter_reads_without_key_but_without_the_writer(api):
     data = api.get(f"/api/letters/{public}/").json()
     assert data["reply"] == "已安排清理排水口。"
     assert "name" not in data and "contact" not in data and "王芳" not in json.dumps(data, ensure_ascii=False)
-    refused(api.get(f"/api/letters/{private}/"), 403, "forbidden")
-    refused(api.get(f"/api/letters/{private}/", "handler_b"), 403, "forbidden")
+    refused(api.get(f"/api/letters/{private}/"), 404, "not_found")
+    refused(api.get(f"/api/letters/{private}/", "handler_b"), 404, "not_found")
 
 
 def test_who_sees_which_letters_in_the_list(api):

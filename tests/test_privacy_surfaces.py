@@ -261,7 +261,7 @@ def test_a_letter_made_from_an_unanswered_question_is_rated_by_the_session_that_
     stranger = Browser(server.url)
     stranger.request(f"/live/{broadcast.pk}/")
     status, body = stranger.request(f"/api/letters/{code}/evaluation/", {"rating": "satisfied"})
-    assert status == 403 and json.loads(body)["error"]["code"] == "forbidden"
+    assert status == 404 and json.loads(body)["error"]["code"] == "not_found"  # as for no such code
     assert Letter.objects.get(code=code).status == "replied"
 
     # The session that asked can, and the letter closes with its rating.

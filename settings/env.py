@@ -6,6 +6,7 @@ a typo in production must never fall back silently to a default.
 
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -98,11 +99,35 @@ def env_database(name: str, sqlite_path: Path) -> dict:
     if scheme not in ("postgres", "postgresql", "pgsql"):
         raise ImproperlyConfigured(f"{name} must be a postgres:// URL, not a {scheme or 'schemeless'} one.")
     try:
-        config = dict(dj_database_url.parse(value, conn_max_age=60, conn_health_checks=True))
+        # No persistent connections (CONN_MAX_AGE=0): under ASGI Django runs each request's sync
+        # code on a new thread, so a connection kept "for 60 s" belongs to a thread that is gone and
+        # lingers idle until garbage collection (issue #13: one per request, until max_connections).
+        # Django's documented answer for ASGI is psycopg's pool: each request or
+        # database_sync_to_async call takes a connection and gives it back when Django closes it.
+        config: dict[str, Any] = dict(dj_database_url.parse(value, conn_max_age=0, conn_health_checks=True))
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name}: {exc}") from None
     if not config.get("NAME"):
         raise ImproperlyConfigured(f"{name} must name a database (postgres://host:port/NAME).")
+    timeout = env_int("MINXIN_DB_POOL_TIMEOUT", 3, minimum=1)
+    config.setdefault("OPTIONS", {})["pool"] = {
+        # Connections are opened as requests wait for one, up to max_size per process, and closed
+        # again after 10 idle minutes (max_idle). Not min_size=1: Django opens the pool and asks for
+        # a connection at once, before the first one is ready, so the pool grows to two and a
+        # one-thread process (the clock, release, any manage.py command) would hold two.
+        # The bound: processes × max_size + clock + release < PostgreSQL's max_connections (README).
+        "min_size": 0,
+        "max_size": env_int("MINXIN_DB_POOL_MAX_SIZE", 10, minimum=1),
+        # A request that finds every connection of its process in use waits this long, then gets
+        # 503 `unavailable` with Retry-After (PoolTimeout is a psycopg OperationalError, which
+        # Django re-raises as its own): a clear refusal, not a hang until the balancer gives up.
+        # While PostgreSQL is down every request waits this long too, so it is kept short.
+        "timeout": timeout,
+        # The pool retries a failed connect with a backoff that doubles for up to 5 minutes by
+        # default, so after a long outage it could go on refusing for about as long again. Giving
+        # up after `timeout` lets the next request that needs a connection try again at once.
+        "reconnect_timeout": timeout,
+    }
     return config
 
 

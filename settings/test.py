@@ -11,9 +11,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     # One file per test run, so that two runs on one checkout do not share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
 
-# Test threads must not keep connections open, or the test database cannot be dropped.
-DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = False  # noqa: F405
+# Connections are handled exactly as in production (settings/env.py: no persistent connections,
+# psycopg's pool on PostgreSQL): a test-only override here once hid a leak of one connection per request.
 if REDIS_URL:  # noqa: F405
     # A staff socket's disconnect waits out the layer's blocking poll; 1 s instead of 5 s
     # keeps the suite fast. Production keeps the library's default.

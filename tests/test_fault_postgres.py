@@ -198,7 +198,13 @@ async def test_a_postgresql_restart_loses_and_doubles_nothing(private_postgres, 
             await asyncio.sleep(0.1)
         answered_before = len(answered)
         await asyncio.to_thread(private_postgres.stop, "fast")
-        await asyncio.sleep(3)  # writes during the outage
+        # Writes during the outage (at least 3 s of it): each waits MINXIN_DB_POOL_TIMEOUT (3 s) for
+        # a connection from the pool, then is refused with `unavailable`.
+        down = time.monotonic()
+        while time.monotonic() - down < 3 or not sum(asker.retries["unavailable"] for asker in askers):
+            if time.monotonic() - down > 20:
+                break
+            await asyncio.sleep(0.1)
         refused_while_down = sum(asker.retries["unavailable"] for asker in askers)
         await asyncio.to_thread(private_postgres.start)
 

@@ -137,6 +137,28 @@ def test_a_postgres_database_url_becomes_the_matching_connection_settings(monkey
     assert not (tmp_path / "unused.sqlite3").exists()
 
 
+def test_postgres_connections_come_from_a_bounded_pool_and_are_never_persistent(monkeypatch, tmp_path):
+    monkeypatch.setenv(VAR, "postgres://minxin@db.internal/hotline")
+    monkeypatch.delenv("MINXIN_DB_POOL_MAX_SIZE", raising=False)
+    monkeypatch.delenv("MINXIN_DB_POOL_TIMEOUT", raising=False)
+    config = env.env_database(VAR, tmp_path / "unused.sqlite3")
+    assert config["CONN_MAX_AGE"] == 0  # Django refuses a pool with persistent connections
+    assert config["OPTIONS"]["pool"] == {"min_size": 0, "max_size": 10, "timeout": 3, "reconnect_timeout": 3}
+    monkeypatch.setenv("MINXIN_DB_POOL_MAX_SIZE", "4")
+    monkeypatch.setenv("MINXIN_DB_POOL_TIMEOUT", "1")
+    pool = env.env_database(VAR, tmp_path / "unused.sqlite3")["OPTIONS"]["pool"]
+    assert (pool["max_size"], pool["timeout"]) == (4, 1)
+    for name, raw in [("MINXIN_DB_POOL_MAX_SIZE", "0"), ("MINXIN_DB_POOL_TIMEOUT", "2.5")]:
+        monkeypatch.setenv(name, raw)
+        with raises_naming(name):
+            env.env_database(VAR, tmp_path / "unused.sqlite3")
+        monkeypatch.setenv(name, "2")
+
+
+def test_the_embedded_sqlite_file_has_no_pool(tmp_path):
+    assert "pool" not in env.env_database(VAR, tmp_path / "minxin.sqlite3")["OPTIONS"]
+
+
 @pytest.mark.parametrize(
     "raw",
     [

@@ -4,6 +4,7 @@ A value that cannot be parsed stops start-up with a message naming the variable:
 a typo in production must never fall back silently to a default.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -118,3 +119,23 @@ def env_redis_url(name: str) -> str | None:
     except ValueError:
         raise ImproperlyConfigured(f"{name} has a bad port: {value!r}.") from None
     return value
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def env_networks(name: str, default: list[str]) -> list[Network]:
+    """Comma-separated CIDRs (a bare address is one host); `none` for no network at all."""
+    value = _raw(name)
+    if value is not None and value.strip().lower() == "none":
+        return []
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must be comma-separated networks such as 10.0.0.0/8 or ::1, or none; "
+                f"{item!r} is not one."
+            ) from None
+    return networks

@@ -1,31 +1,149 @@
 """/healthz and /metrics, and the production settings' own deployment check."""
 
+import json
 import os
 import subprocess
 import sys
 
 import pytest
+from django.db import OperationalError
 
 from tests.conftest import ROOT, make_broadcast
 
 pytestmark = pytest.mark.django_db
 
 
-def test_healthz_says_ok_when_the_database_and_redis_answer(client, settings):
-    response = client.get("/healthz")
+def test_liveness_answers_while_the_database_is_unreachable(client, monkeypatch):
+    """An orchestrator restarts a process whose liveness fails: a database outage must not do that."""
+    from django.db import connection
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(connection, "cursor", refuse)
+    assert client.get("/healthz/ready").status_code == 503
+    response = client.get("/healthz/live")
     assert response.status_code == 200
-    checks = response.json()["checks"]
-    assert checks["database"] == "ok"
-    if settings.REDIS_URL:
-        assert checks["redis"] == "ok"
+    assert response.json() == {"status": "ok"}
 
 
-def test_healthz_is_503_naming_redis_when_redis_is_unreachable(client, settings):
+def test_readiness_and_healthz_say_ok_when_the_database_and_redis_answer(client, settings):
+    for path in ("/healthz/ready", "/healthz"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.json()["status"] == "ok"
+        checks = response.json()["checks"]
+        assert checks["database"] == "ok"
+        if settings.REDIS_URL:
+            assert checks["redis"] == "ok"
+
+
+def test_readiness_stays_200_naming_redis_when_only_redis_is_unreachable(client, settings):
+    """Every process shares the one Redis: failing on it would pull them all out of the balancer,
+    while viewers are still served from the database (test_slow_viewers checks that on daphne)."""
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    response = client.get("/healthz")
-    assert response.status_code == 503
-    assert response.json()["checks"]["redis"].startswith("error")
-    assert response.json()["checks"]["database"] == "ok"
+    for path in ("/healthz/ready", "/healthz"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.json()["status"] == "degraded"
+        assert response.json()["checks"]["redis"].startswith("error")
+        assert response.json()["checks"]["database"] == "ok"
+
+
+def test_readiness_is_503_naming_the_database_when_it_is_unreachable(client, monkeypatch):
+    from django.db import connection
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(connection, "cursor", refuse)
+    for path in ("/healthz/ready", "/healthz"):
+        response = client.get(path)
+        assert response.status_code == 503
+        assert response.json()["status"] == "unavailable"
+        assert response.json()["checks"]["database"] == "error: OperationalError"
+
+
+def test_health_probes_and_metrics_are_not_redirected_to_https_in_production(client, settings):
+    """Probes and scrapers talk plain HTTP to the process; a 301 would count as down."""
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_REDIRECT_EXEMPT = prod_setting("SECURE_REDIRECT_EXEMPT")
+    for path in ("/healthz", "/healthz/live", "/healthz/ready", "/metrics"):
+        assert client.get(path).status_code == 200, path
+    assert client.get("/letters/").status_code == 301
+
+
+def prod_setting(name: str):
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "settings.prod", "SECRET_KEY": "x" * 60}
+    code = f"import json, settings.prod as s; print(json.dumps(s.{name}))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+# --- who may read /metrics ------------------------------------------------------------------
+
+
+def test_metrics_answer_a_scraper_on_the_same_host_by_default(client):
+    response = client.get("/metrics", REMOTE_ADDR="127.0.0.1")
+    assert response.status_code == 200
+    assert "# TYPE minxin_events_published_total counter" in response.content.decode()
+    assert client.get("/metrics", REMOTE_ADDR="::1").status_code == 200
+
+
+def test_metrics_refuse_a_client_from_elsewhere_without_showing_any_figure(client):
+    response = client.get("/metrics", REMOTE_ADDR="203.0.113.9")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "forbidden"
+    assert b"minxin_" not in response.content
+
+
+def test_metrics_answer_the_allowed_network_and_only_it(client, settings):
+    from settings.env import env_networks
+
+    os.environ["MINXIN_METRICS_ALLOW"] = "10.20.0.0/16, 192.0.2.7"
+    try:
+        settings.MINXIN_METRICS_ALLOW = env_networks("MINXIN_METRICS_ALLOW", [])
+    finally:
+        del os.environ["MINXIN_METRICS_ALLOW"]
+    assert client.get("/metrics", REMOTE_ADDR="10.20.3.4").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="192.0.2.7").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="10.21.0.1").status_code == 403
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403  # loopback no longer listed
+
+
+def test_metrics_answer_the_right_bearer_token_from_anywhere_and_refuse_a_wrong_one(client, settings):
+    settings.MINXIN_METRICS_TOKEN = "s3cret-scrape-token-0123456789"
+    settings.MINXIN_METRICS_ALLOW = []
+    right = {"HTTP_AUTHORIZATION": "Bearer s3cret-scrape-token-0123456789"}
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.9", **right).status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", **right).status_code == 200
+    for header in ("Bearer wrong", "Bearer ", "Basic czNjcmV0", "s3cret-scrape-token-0123456789"):
+        response = client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION=header)
+        assert response.status_code == 401, header
+        assert response["WWW-Authenticate"] == 'Bearer realm="metrics"'
+        assert b"minxin_" not in response.content
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 401  # `none`: no network
+
+
+@pytest.mark.parametrize("raw", ["10.0.0.0/33", "intranet", "10.0.0.0/8,,::1"])
+def test_a_bad_metrics_network_stops_start_up_naming_the_variable(monkeypatch, raw):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from settings.env import env_networks
+
+    monkeypatch.setenv("MINXIN_METRICS_ALLOW", raw)
+    with pytest.raises(ImproperlyConfigured, match="MINXIN_METRICS_ALLOW"):
+        env_networks("MINXIN_METRICS_ALLOW", [])
+
+
+def test_metrics_allow_none_means_no_network(monkeypatch):
+    from settings.env import env_networks
+
+    monkeypatch.setenv("MINXIN_METRICS_ALLOW", "none")
+    assert env_networks("MINXIN_METRICS_ALLOW", ["127.0.0.0/8"]) == []
 
 
 def test_metrics_count_events_waiting_questions_and_open_letters(client, personas):

@@ -15,6 +15,8 @@ from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 
+from archive.clock import JOBS as clock_jobs
+from archive.models import ClockJob
 from departments.http import api_error
 from letters.models import Letter, LetterStatus
 from moderation.models import Question, QuestionStatus
@@ -170,5 +172,20 @@ def metrics(request: HttpRequest) -> HttpResponse:
         "gauge",
         "Open letters by traffic light (as the last sweep set it).",
         [(f'{{light="{row["light"] or "none"}"}}', row["n"]) for row in lights],
+    )
+    jobs = {job.name: job for job in ClockJob.objects.all()}
+    names = [name for name, _job in clock_jobs] + sorted(set(jobs) - {name for name, _job in clock_jobs})
+    succeeded = {name: job.last_success_at.timestamp() for name, job in jobs.items() if job.last_success_at}
+    metric(
+        "minxin_clock_job_last_success_timestamp_seconds",
+        "gauge",
+        "When each clock job last succeeded (Unix time; 0 if never). Alert when it falls behind.",
+        [(f'{{job="{name}"}}', succeeded.get(name, 0)) for name in names],
+    )
+    metric(
+        "minxin_clock_job_failures_in_a_row",
+        "gauge",
+        "Failures of each clock job since its last success (the log has the tracebacks).",
+        [(f'{{job="{name}"}}', jobs[name].failures_in_a_row if name in jobs else 0) for name in names],
     )
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -226,3 +226,109 @@ def test_presence_entries_keep_the_earlier_releases_shape_and_bad_ones_are_skipp
     old_release_reads = [value.partition(":") for value in (f"12:{now:.0f}", f"0.250:{now:.0f}")]
     assert [float(stamp) for _n, _sep, stamp in old_release_reads] == [now, now]
     assert stamped("1:2:3") is None
+
+
+# --- the clock ------------------------------------------------------------------------------
+
+
+def test_one_failing_clock_job_is_logged_and_the_others_still_run(caplog, client):
+    from archive import clock
+    from archive.models import ClockJob
+
+    ran = []
+
+    def broken():
+        raise RuntimeError("the sweep hit a bug")
+
+    jobs = [("sweep", broken), ("scoreboard", lambda: ran.append("scoreboard"))]
+    assert clock.run_jobs(jobs) == ["sweep"]
+    assert ran == ["scoreboard"]
+    assert "clock job sweep failed" in caplog.text and "the sweep hit a bug" in caplog.text
+    sweep = ClockJob.objects.get(name="sweep")
+    assert (sweep.last_success_at, sweep.failures_in_a_row, sweep.last_error) == (None, 1, "RuntimeError")
+    assert ClockJob.objects.get(name="scoreboard").last_success_at is not None
+
+    # Next tick, fixed: it runs again and /metrics shows its success.
+    assert clock.run_jobs([("sweep", lambda: None)]) == []
+    sweep.refresh_from_db()
+    assert sweep.failures_in_a_row == 0 and sweep.last_success_at is not None
+    text = client.get("/metrics").content.decode()
+    assert "# TYPE minxin_clock_job_last_success_timestamp_seconds gauge" in text
+    stamp = (
+        f'minxin_clock_job_last_success_timestamp_seconds{{job="sweep"}} {sweep.last_success_at.timestamp()}'
+    )
+    assert stamp in text
+    assert 'minxin_clock_job_failures_in_a_row{job="sweep"} 0' in text
+
+
+def test_metrics_list_every_clock_job_even_before_it_ever_succeeded(client):
+    text = client.get("/metrics").content.decode()
+    for name in ("sweep", "scoreboard", "statistics"):
+        assert f'minxin_clock_job_last_success_timestamp_seconds{{job="{name}"}} 0' in text
+
+
+def test_the_clock_once_records_each_real_jobs_success(registry):
+    from django.core.management import call_command
+
+    from archive.models import ClockJob
+
+    call_command("clock", "--once")
+    assert sorted(ClockJob.objects.filter(last_success_at__isnull=False).values_list("name", flat=True)) == [
+        "scoreboard",
+        "statistics",
+        "sweep",
+    ]
+
+
+def start_clock(tmp_path, name: str) -> tuple[subprocess.Popen, object]:
+    from tests.conftest import server_env
+
+    log = tmp_path / f"{name}.log"
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "clock", "--interval", "0.5"],
+        cwd=ROOT,
+        env=server_env(),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    return process, log
+
+
+def wait_for(predicate, within: float = 30) -> None:
+    import time
+
+    deadline = time.monotonic() + within
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+@pytest.mark.processes
+@pytest.mark.django_db(transaction=True)
+def test_only_one_clock_runs_and_a_waiting_one_takes_over_when_it_stops(tmp_path, registry):
+    """Two `manage.py clock` processes on the same database (PostgreSQL: an advisory lock; SQLite: a
+    file lock): the second runs no job until the first is gone."""
+    from archive.models import ClockJob
+
+    def successes() -> int:
+        return sum(1 for job in ClockJob.objects.all() if job.last_success_at)
+
+    first, first_log = start_clock(tmp_path, "first")
+    second = None
+    try:
+        wait_for(lambda: successes() == 3)
+        second, second_log = start_clock(tmp_path, "second")
+        wait_for(lambda: "another clock holds the lock" in second_log.read_text())
+        first_ticks = first_log.read_text().count("supervision sweep:")
+        wait_for(lambda: first_log.read_text().count("supervision sweep:") >= first_ticks + 2)
+        assert "supervision sweep:" not in second_log.read_text()
+
+        first.terminate()
+        first.wait(timeout=10)
+        wait_for(lambda: "supervision sweep:" in second_log.read_text())
+        assert "the clock lock is ours now" in second_log.read_text()
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(timeout=10)

@@ -42,3 +42,17 @@ class TranscriptEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.broadcast_id}#{self.seq}"
+
+
+class ClockJob(models.Model):
+    """When each of the clock's jobs last succeeded and last failed: the clock writes it, /metrics
+    reads it (any web process, hence the database rather than a process's memory)."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    last_success_at = models.DateTimeField(null=True)
+    last_failure_at = models.DateTimeField(null=True)
+    last_error = models.CharField(max_length=100, blank=True)  # the exception's class only: no data
+    failures_in_a_row = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.name

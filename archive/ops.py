@@ -1,9 +1,12 @@
-"""Operations endpoints: /healthz for load balancers and /metrics for Prometheus.
+"""Operations endpoints: /healthz/live and /healthz/ready for orchestrators and load balancers,
+/metrics for Prometheus (not public: MINXIN_METRICS_ALLOW and MINXIN_METRICS_TOKEN).
 
 Metrics are read at scrape time from the shared stores (PostgreSQL, and Redis for viewers), so any
 process answers for the whole deployment and no per-process registry needs merging.
 """
 
+import hmac
+import ipaddress
 import time
 
 from django.conf import settings
@@ -12,6 +15,9 @@ from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 
+from archive.clock import JOBS as clock_jobs
+from archive.models import ClockJob
+from departments.http import api_error
 from letters.models import Letter, LetterStatus
 from moderation.models import Question, QuestionStatus
 from studio.hub import LAG_PREFIX, PRESENCE_PREFIX, all_hubs, fresh_values, log_room
@@ -26,8 +32,20 @@ def _redis():
 
 
 @never_cache
-def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database (and Redis, when configured) answer; 503 naming what does not."""
+def live(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers HTTP. Checks nothing else, so that a database or Redis outage
+    never makes an orchestrator restart every process (restarting would not bring either back)."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+def ready(request: HttpRequest) -> JsonResponse:
+    """Readiness, for the load balancer: 200 while the database answers, 503 when it does not.
+
+    Redis is checked and reported but never fails it: without Redis the live viewers are still
+    served (each process polls the event log, README "When Redis is lost"), and since every process
+    shares the one Redis, failing on it would take every process out of the balancer at once.
+    """
     checks: dict[str, str] = {}
     try:
         with connection.cursor() as cursor:
@@ -43,10 +61,31 @@ def healthz(request: HttpRequest) -> JsonResponse:
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"error: {exc.__class__.__name__}"
-    healthy = all(value == "ok" for value in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503
-    )
+    if checks["database"] != "ok":
+        status, code = "unavailable", 503
+    elif any(value != "ok" for value in checks.values()):
+        status, code = "degraded", 200
+    else:
+        status, code = "ok", 200
+    return JsonResponse({"status": status, "checks": checks}, status=code)
+
+
+# /healthz predates the split and balancers already point at it: the same answer as readiness.
+healthz = ready
+
+
+def metrics_allowed(request: HttpRequest) -> bool:
+    """The right bearer token (MINXIN_METRICS_TOKEN), or a client address inside MINXIN_METRICS_ALLOW."""
+    token: str | None = settings.MINXIN_METRICS_TOKEN
+    if token:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+            return True
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR") or "")
+    except ValueError:
+        return False
+    return any(address in network for network in settings.MINXIN_METRICS_ALLOW)
 
 
 def _presence(live_ids: list[int]) -> tuple[dict[int, int], dict[int, float]]:
@@ -72,7 +111,14 @@ def _presence(live_ids: list[int]) -> tuple[dict[int, int], dict[int, float]]:
 
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus text format: viewers, delivery lag, events published, questions waiting, letters by light."""
+    """Prometheus text format: viewers, delivery lag, events published, questions waiting, letters by
+    light, and when each clock job last succeeded. Only for MINXIN_METRICS_ALLOW or the token."""
+    if not metrics_allowed(request):
+        if settings.MINXIN_METRICS_TOKEN:
+            response = api_error(401, "unauthorized", "Metrics need the bearer token.")
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+        return api_error(403, "forbidden", "Metrics are served only to the allowed networks.")
     lines: list[str] = []
 
     def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
@@ -126,5 +172,20 @@ def metrics(request: HttpRequest) -> HttpResponse:
         "gauge",
         "Open letters by traffic light (as the last sweep set it).",
         [(f'{{light="{row["light"] or "none"}"}}', row["n"]) for row in lights],
+    )
+    jobs = {job.name: job for job in ClockJob.objects.all()}
+    names = [name for name, _job in clock_jobs] + sorted(set(jobs) - {name for name, _job in clock_jobs})
+    succeeded = {name: job.last_success_at.timestamp() for name, job in jobs.items() if job.last_success_at}
+    metric(
+        "minxin_clock_job_last_success_timestamp_seconds",
+        "gauge",
+        "When each clock job last succeeded (Unix time; 0 if never). Alert when it falls behind.",
+        [(f'{{job="{name}"}}', succeeded.get(name, 0)) for name in names],
+    )
+    metric(
+        "minxin_clock_job_failures_in_a_row",
+        "gauge",
+        "Failures of each clock job since its last success (the log has the tracebacks).",
+        [(f'{{job="{name}"}}', jobs[name].failures_in_a_row if name in jobs else 0) for name in names],
     )
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4; charset=utf-8")

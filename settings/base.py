@@ -5,7 +5,16 @@ from pathlib import Path
 from django.utils.translation import gettext_lazy as _
 
 from departments.logs import logging_config
-from settings.env import env_bool, env_database, env_int, env_list, env_redis_url, env_str, env_time_zone
+from settings.env import (
+    env_bool,
+    env_database,
+    env_int,
+    env_list,
+    env_networks,
+    env_redis_url,
+    env_str,
+    env_time_zone,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -164,3 +173,9 @@ MINXIN_CONTACT_RETENTION_DAYS = env_int("MINXIN_CONTACT_RETENTION_DAYS", 180, mi
 # Failed and successful login attempts alike count, per client address and per address + user name.
 MINXIN_LOGIN_LIMITS_PER_ADDRESS = [(60, 30), (3600, 200)]
 MINXIN_LOGIN_LIMITS_PER_USER = [(60, 5), (3600, 30)]
+
+# /metrics is not public (it tells how busy the service is and which programmes are live): it answers
+# clients inside MINXIN_METRICS_ALLOW (CIDRs; `none` for none), or any client with
+# `Authorization: Bearer $MINXIN_METRICS_TOKEN`.
+MINXIN_METRICS_TOKEN = env_str("MINXIN_METRICS_TOKEN")
+MINXIN_METRICS_ALLOW = env_networks("MINXIN_METRICS_ALLOW", ["127.0.0.0/8", "::1/128"])

@@ -4,6 +4,7 @@ A value that cannot be parsed stops start-up with a message naming the variable:
 a typo in production must never fall back silently to a default.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
@@ -14,17 +15,22 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 
+class BadSetting(ImproperlyConfigured):
+    """A variable of the environment that cannot be used; the message names it. manage.py prints
+    the message alone, without a traceback: the traceback says nothing the message does not."""
+
+
 def _raw(name: str) -> str | None:
     """The value of NAME, or of the file that NAME_FILE points at (for secrets mounted as files)."""
     value = os.environ.get(name)
     path = os.environ.get(f"{name}_FILE")
     if value is not None and path is not None:
-        raise ImproperlyConfigured(f"{name} and {name}_FILE are both set; set only one.")
+        raise BadSetting(f"{name} and {name}_FILE are both set; set only one.")
     if path is not None:
         try:
             return Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ImproperlyConfigured(f"{name}_FILE: cannot read {path}: {exc.strerror}") from exc
+            raise BadSetting(f"{name}_FILE: cannot read {path}: {exc.strerror}") from exc
     return value
 
 
@@ -32,7 +38,7 @@ def env_str(name: str, default: str | None = None, *, required: bool = False) ->
     value = _raw(name)
     if value is None or value == "":
         if required:
-            raise ImproperlyConfigured(f"{name} must be set.")
+            raise BadSetting(f"{name} must be set.")
         return default
     return value
 
@@ -45,7 +51,7 @@ def env_bool(name: str, default: bool) -> bool:
         return True
     if value in ("False", "false", "0"):
         return False
-    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}.")
+    raise BadSetting(f"{name} must be true or false, not {value!r}.")
 
 
 def env_int(name: str, default: int, *, minimum: int = 0) -> int:
@@ -55,9 +61,9 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}.") from None
+        raise BadSetting(f"{name} must be a whole number, not {value!r}.") from None
     if number < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}.")
+        raise BadSetting(f"{name} must be at least {minimum}, not {number}.")
     return number
 
 
@@ -67,9 +73,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
         return default
     items = [item.strip() for item in value.split(",")]
     if any(not item for item in items):
-        raise ImproperlyConfigured(
-            f"{name} must be a comma-separated list without empty items, not {value!r}."
-        )
+        raise BadSetting(f"{name} must be a comma-separated list without empty items, not {value!r}.")
     return items
 
 
@@ -79,7 +83,7 @@ def env_time_zone(name: str, default: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ImproperlyConfigured(f"{name}: unknown time zone {value!r}.") from None
+        raise BadSetting(f"{name}: unknown time zone {value!r}.") from None
     return value
 
 
@@ -97,7 +101,7 @@ def env_database(name: str, sqlite_path: Path) -> dict:
         }
     scheme = urlsplit(value).scheme
     if scheme not in ("postgres", "postgresql", "pgsql"):
-        raise ImproperlyConfigured(f"{name} must be a postgres:// URL, not a {scheme or 'schemeless'} one.")
+        raise BadSetting(f"{name} must be a postgres:// URL, not a {scheme or 'schemeless'} one.")
     try:
         # No persistent connections (CONN_MAX_AGE=0): under ASGI Django runs each request's sync
         # code on a new thread, so a connection kept "for 60 s" belongs to a thread that is gone and
@@ -106,9 +110,9 @@ def env_database(name: str, sqlite_path: Path) -> dict:
         # database_sync_to_async call takes a connection and gives it back when Django closes it.
         config: dict[str, Any] = dict(dj_database_url.parse(value, conn_max_age=0, conn_health_checks=True))
     except ValueError as exc:
-        raise ImproperlyConfigured(f"{name}: {exc}") from None
+        raise BadSetting(f"{name}: {exc}") from None
     if not config.get("NAME"):
-        raise ImproperlyConfigured(f"{name} must name a database (postgres://host:port/NAME).")
+        raise BadSetting(f"{name} must name a database (postgres://host:port/NAME).")
     timeout = env_int("MINXIN_DB_POOL_TIMEOUT", 3, minimum=1)
     config.setdefault("OPTIONS", {})["pool"] = {
         # Connections are opened as requests wait for one, up to max_size per process, and closed
@@ -137,9 +141,29 @@ def env_redis_url(name: str) -> str | None:
         return None
     parts = urlsplit(value)
     if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix" and not parts.hostname):
-        raise ImproperlyConfigured(f"{name} must look like redis://host:port/db, not {value!r}.")
+        raise BadSetting(f"{name} must look like redis://host:port/db, not {value!r}.")
     try:
         parts.port  # noqa: B018 — raises ValueError for a non-numeric port
     except ValueError:
-        raise ImproperlyConfigured(f"{name} has a bad port: {value!r}.") from None
+        raise BadSetting(f"{name} has a bad port: {value!r}.") from None
     return value
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def env_networks(name: str, default: list[str]) -> list[Network]:
+    """Comma-separated CIDRs (a bare address is one host); `none` for no network at all."""
+    value = _raw(name)
+    if value is not None and value.strip().lower() == "none":
+        return []
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise BadSetting(
+                f"{name} must be comma-separated networks such as 10.0.0.0/8 or ::1, or none; "
+                f"{item!r} is not one."
+            ) from None
+    return networks

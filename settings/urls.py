@@ -35,7 +35,9 @@ api = [  # PROTOCOL.md §2
 ]
 
 urlpatterns = [
-    path("healthz", ops.healthz),
+    path("healthz", ops.healthz),  # = readiness, kept for balancers configured before the split
+    path("healthz/live", ops.live),
+    path("healthz/ready", ops.ready),
     path("metrics", ops.metrics),
     path("", studio_views.home, name="home"),
     path("live/<int:broadcast_id>/", studio_views.live_page, name="live"),

@@ -12,7 +12,8 @@ daphne (checked, not assumed), live deliveries go straight to the protocol:
   so memory stays bounded and the others are not slowed; its client reconnects with ?after=
   and misses nothing.
 
-Any other server, or a daphne whose internals differ, gets the plain ASGI send.
+Any other server, or a daphne, autobahn or Twisted whose internals differ (each field used is
+checked, at start-up and on each connection), gets the plain ASGI send.
 """
 
 import functools
@@ -24,26 +25,83 @@ log = logging.getLogger(__name__)
 MAX_BUFFERED = 2 * 1024 * 1024  # bytes waiting for one viewer (beyond the kernel's) before it is cut off
 
 
+# Everything of daphne, autobahn and Twisted that the fast path reads or calls. Private fields
+# (underscored) can change in any release, hence the hash-locked versions (requirements.lock) and
+# this check: when one is missing the plain ASGI send is used, slower but correct.
+CLASS_NEEDS = {
+    "daphne.server.Server": ("handle_reply",),
+    "daphne.ws_protocol.WebSocketProtocol": ("sendPreparedMessage", "STATE_OPEN", "transport"),
+    "autobahn.websocket.protocol.PreparedMessage": ("__init__",),
+    "twisted.internet.tcp.Server": ("write", "abortConnection", "dataBuffer", "disconnecting"),
+    "twisted.internet.interfaces.ISSLTransport": ("providedBy",),
+}
+# Set on each connection (autobahn's _connectionMade, Twisted's FileDescriptor.__init__), so
+# checked on the objects themselves, once per connection.
+PROTOCOL_NEEDS = (
+    "sendPreparedMessage",
+    "STATE_OPEN",
+    "state",
+    "send_queue",
+    "_perMessageCompress",
+    "transport",
+)
+TRANSPORT_NEEDS = ("write", "abortConnection", "dataBuffer", "_tempDataLen", "disconnecting")
+
+
+@functools.lru_cache(maxsize=1)
+def fast_path_problem() -> str | None:
+    """None when every class attribute the fast path relies on is there, else what is missing.
+    Computed once per process, when asgi.py builds the application."""
+    import importlib
+
+    for path, names in CLASS_NEEDS.items():
+        module_name, _, class_name = path.rpartition(".")
+        try:
+            owner = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError):
+            return f"{path} is missing"
+        for name in names:
+            if not hasattr(owner, name):
+                return f"{path}.{name} is missing"
+    try:  # a server frame of the text "x": FIN + text opcode, unmasked, length 1
+        from autobahn.websocket.protocol import PreparedMessage
+
+        if PreparedMessage(b"x", False, False, True).payloadHybi != b"\x81\x01x":
+            return "autobahn's PreparedMessage frames differently"
+    except Exception as exc:  # a changed signature or a missing payloadHybi
+        return f"autobahn's PreparedMessage: {exc.__class__.__name__}: {exc}"
+    return None
+
+
 class TransportMiddleware:
-    """ASGI middleware (outermost on WebSockets): puts daphne's protocol object in the scope."""
+    """ASGI middleware (outermost on WebSockets): puts daphne's protocol object in the scope, when
+    the fast path can be used."""
 
     def __init__(self, app: Any):
         self.app = app
+        self.fast = fast_path_problem() is None
+        if not self.fast:
+            log.warning("live deliveries use the plain ASGI send: %s", fast_path_problem())
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
-        protocol = daphne_protocol(send)
+        protocol = daphne_protocol(send) if self.fast else None
         if protocol is not None:
             scope = {**scope, "minxin.protocol": protocol}
         return await self.app(scope, receive, send)
 
 
 def daphne_protocol(send: Any) -> Any | None:
-    """daphne's send is partial(Server.handle_reply, protocol); anything else gives None."""
+    """daphne's send is partial(Server.handle_reply, protocol); anything else, or a protocol or
+    transport without one of the fields the fast path uses, gives None (the plain send)."""
     if not isinstance(send, functools.partial) or getattr(send.func, "__name__", "") != "handle_reply":
         return None
     protocol = send.args[0] if send.args else None
-    needed = ("sendPreparedMessage", "transport", "STATE_OPEN")
-    return protocol if protocol is not None and all(hasattr(protocol, name) for name in needed) else None
+    if protocol is None or not all(hasattr(protocol, name) for name in PROTOCOL_NEEDS):
+        return None
+    transport = protocol.transport
+    if transport is None or not all(hasattr(transport, name) for name in TRANSPORT_NEEDS):
+        return None
+    return protocol
 
 
 @functools.lru_cache(maxsize=256)

@@ -326,22 +326,22 @@ class Daphne:
                 self.process.wait()
 
 
-def start_daphne(tmp_path: Path, env: dict | None = None) -> Daphne:
+def start_daphne(
+    tmp_path: Path, env: dict | None = None, options: tuple[str, ...] = (), before: str | None = None
+) -> Daphne:
+    """A daphne process on a free port; `options` go to daphne (e.g. --proxy-headers), and `before`
+    is Python run in that process before daphne starts (e.g. to take a field out of autobahn)."""
     port = free_port()
     log = tmp_path / f"daphne-{port}.log"
+    if before is None:
+        launcher = [str(Path(sys.executable).parent / "daphne")]
+    else:
+        code = f"{before}\nfrom daphne.cli import CommandLineInterface\nCommandLineInterface.entrypoint()"
+        launcher = [sys.executable, "-c", code]
     process = subprocess.Popen(
         # As the Procfile runs it: daphne's own access log (plain text, with client addresses and
         # query strings) off; the app writes one structured, masked line per request instead.
-        [
-            str(Path(sys.executable).parent / "daphne"),
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "--access-log",
-            os.devnull,
-            "asgi:application",
-        ],
+        [*launcher, "-b", "127.0.0.1", "-p", str(port), "--access-log", os.devnull, *options, "asgi:application"],
         cwd=ROOT,
         env=env or server_env(),
         stdout=log.open("w"),

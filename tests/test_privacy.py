@@ -103,7 +103,7 @@ def test_the_migration_re_masks_question_events_already_stored(db, live_broadcas
         EventKind.QUESTION,
         {"question": {"id": 1, "text": "电话138.1234.5678", "nickname": "王13912345678", "asked_at": ""}},
     )
-    migration = importlib.import_module("archive.migrations.0003_mask_personal_data")
+    migration = importlib.import_module("archive.migrations.0004_mask_personal_data")
     migration.mask_events(apps, None)
     stored = Event.objects.get(pk=event.pk).data["question"]
     assert leaks(json.dumps(stored, ensure_ascii=False)) == []

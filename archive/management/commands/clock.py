@@ -1,27 +1,24 @@
-import time
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
-
-from archive.stats import figures
+from archive import clock
 
 
 class Command(BaseCommand):
     help = (
-        "The Procfile's clock: every --interval seconds the supervision sweep (which also refreshes the "
-        "scoreboard) and the statistics, so that pages read them from the cache, never from every row; "
-        "and the erasure of writers' contacts past their retention period (PIPL)."
+        "The Procfile's clock: every --interval seconds the supervision sweep, the scoreboard, the "
+        "statistics (so that pages read them from the cache, never from every row) and the erasure of "
+        "writers' contacts past their retention period (PIPL). One failing job does not stop the "
+        "others; only one clock runs at a time (a second one waits)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--interval", type=int, default=60)
-        parser.add_argument("--once", action="store_true")
+        parser.add_argument("--interval", type=float, default=60)
+        parser.add_argument("--once", action="store_true", help="one tick; fails if a job failed")
 
     def handle(self, *args: object, **options) -> None:
-        while True:
-            call_command("supervise", stdout=self.stdout)
-            call_command("erasecontacts", stdout=self.stdout)
-            figures(refresh=True)
-            if options["once"]:
-                return
-            time.sleep(max(options["interval"], 1))
+        try:
+            failed = clock.run(max(options["interval"], 0.1), once=options["once"])
+        except clock.ClockBusy as exc:
+            raise CommandError(str(exc)) from None
+        if failed:
+            raise CommandError(f"failed: {', '.join(failed)} (see the log above)")

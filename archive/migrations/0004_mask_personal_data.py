@@ -43,7 +43,7 @@ def mask_index(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("archive", "0002_search_index"),
+        ("archive", "0003_clock_jobs"),
         ("studio", "0001_initial"),
     ]
 

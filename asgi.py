@@ -12,7 +12,7 @@ django_application = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from departments.http import StaticFilesHandler  # noqa: E402
+from core.http import StaticFilesHandler  # noqa: E402
 from settings.env import env_int  # noqa: E402
 from settings.routing import websocket_urlpatterns  # noqa: E402
 from studio.fastsend import TransportMiddleware  # noqa: E402

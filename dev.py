@@ -204,7 +204,7 @@ def serve() -> None:
         flush=True,
     )
     try:
-        # The app logs one line per request itself (departments/logs.py), as in the Procfile.
+        # The app logs one line per request itself (core/logs.py), as in the Procfile.
         run(
             str(BIN / "daphne"),
             "-b",

@@ -17,7 +17,7 @@ from django.views.decorators.cache import never_cache
 
 from archive.clock import JOBS as clock_jobs
 from archive.models import ClockJob
-from departments.http import api_error
+from core.http import api_error
 from letters.models import Letter, LetterStatus
 from moderation.models import Question, QuestionStatus
 from studio.hub import LAG_PREFIX, PRESENCE_PREFIX, all_hubs, fresh_values, log_room

@@ -15,7 +15,7 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from archive.topics import hot_topics
-from departments import exports
+from core import exports
 from letters.models import Letter, Rating
 from moderation.models import Question, QuestionStatus, Support
 from studio.models import Broadcast, BroadcastStatus, Guest

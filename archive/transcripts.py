@@ -6,7 +6,7 @@ import html
 import bleach
 from django.utils import timezone
 
-from departments import exports
+from core import exports
 from moderation.models import Question
 from moderation.services import public_question_json
 from studio.models import Broadcast, Event, EventKind

@@ -7,12 +7,12 @@ from django.views.decorators.http import require_GET
 
 from archive import search, stats, transcripts
 from archive.models import QuestionLetter
+from core import exports, params
+from core.errors import ServiceError
+from core.http import api_error, error_response
 from core.netizens import request_netizen_key
-from departments import exports, params
-from departments.http import api_error
 from departments.models import Department
 from moderation import services as moderation
-from studio.errors import ServiceError
 from studio.models import Broadcast
 
 
@@ -64,7 +64,7 @@ def search_view(request: HttpRequest) -> HttpResponse:
     try:
         first, last = params.period(request.GET, None, None)
     except params.ParameterError as error:
-        return api_error(error.status, error.code, error.message, error.fields)
+        return error_response(error)
     return JsonResponse(
         search.search(
             query,

@@ -1,8 +1,8 @@
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from departments import params
-from departments.http import api_error
+from core import params
+from core.http import error_response
 from departments.models import Department, DepartmentKind, LetterKind, TimeLimit
 from departments.registry import department_json
 
@@ -13,7 +13,7 @@ def department_list(request: HttpRequest) -> JsonResponse:
     try:
         kind = params.choice(request.GET, "kind", DepartmentKind.values)
     except params.ParameterError as error:
-        return api_error(error.status, error.code, error.message, error.fields)
+        return error_response(error)
     departments = Department.objects.all()
     if kind:
         departments = departments.filter(kind=kind)

@@ -5,7 +5,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from letters.models import SOURCE_OPERATOR, CalendarDay, CalendarYear, ContactAccess, Letter, LetterLog
-from letters.workdays import calendar_changed
+from letters.services import calendar_changed
 
 
 class CalendarDayFormSet(BaseInlineFormSet):

@@ -27,8 +27,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
+from core import params
+from core.errors import ServiceError
 from core.netizens import existing_netizen_key
-from departments import params
 from departments.models import Department, LetterKind
 from departments.roles import ROLES, has_role
 from letters import privacy, reports, services
@@ -42,7 +43,6 @@ from letters.models import (
     LightChange,
     Rating,
 )
-from letters.services import LetterError
 
 S = LetterStatus
 OPEN = (S.FORWARDED, S.SIGNED)
@@ -74,7 +74,7 @@ def role_page(*roles: str) -> Callable:
     return decorate
 
 
-def _refused(request: HttpRequest, template: str, context: dict, error: LetterError) -> HttpResponse:
+def _refused(request: HttpRequest, template: str, context: dict, error: ServiceError) -> HttpResponse:
     return _render(request, template, {**context, "error": error.message}, status=error.http_status)
 
 
@@ -144,7 +144,7 @@ def _decide(request: HttpRequest, template: str, context: Callable[[], dict], he
         extension_id = -1
     try:
         services.decide_extension(code, extension_id, approve, request.user)  # type: ignore[arg-type]
-    except LetterError as error:
+    except ServiceError as error:
         return _refused(request, template, context(), error)
     if approve:
         messages.success(request, _("The extension of letter %(code)s was approved.") % {"code": code})
@@ -227,7 +227,7 @@ def track(request: HttpRequest) -> HttpResponse:
             letter = services.evaluate(
                 code, key, request.POST.get("rating"), request.POST.get("comment", ""), netizen
             )
-        except LetterError as error:
+        except ServiceError as error:
             context["error"] = error.message
             context["letter"] = _with_lights([letter], timezone.now())[0]
             return _render(request, "letters/track.html", context, status=error.http_status)
@@ -307,7 +307,7 @@ def operator(request: HttpRequest) -> HttpResponse:
         code = request.POST.get("code", "")
         try:
             letter = services.forward(code, request.POST.get("department") or None, request.user)  # type: ignore[arg-type]
-        except LetterError as error:
+        except ServiceError as error:
             return _refused(request, template, _operator_context(), error)
         assert letter.department is not None
         messages.success(
@@ -366,7 +366,7 @@ def handler(request: HttpRequest) -> HttpResponse:
         }
         if action not in done:
             return _refused(
-                request, template, _handler_context(user), LetterError("not_found", _("No such action."))
+                request, template, _handler_context(user), ServiceError("not_found", _("No such action."))
             )
         try:
             if action == "sign":
@@ -382,7 +382,7 @@ def handler(request: HttpRequest) -> HttpResponse:
                 services.request_extension(code, days, post.get("reason"), user)  # type: ignore[arg-type]
             else:
                 services.reply(code, post.get("text"), user)  # type: ignore[arg-type]
-        except LetterError as error:
+        except ServiceError as error:
             context = _handler_context(user)
             context.update(failed_code=code, failed_action=action, typed=post)
             return _refused(request, template, context, error)
@@ -396,7 +396,7 @@ def _handler_contact(request: HttpRequest, code: str) -> HttpResponse:
     template = "letters/handler.html"
     try:
         letter = privacy.open_contact(code, request.user)
-    except LetterError as error:
+    except ServiceError as error:
         return _refused(request, template, _handler_context(request.user), error)
     context = _handler_context(request.user)
     context["revealed"] = letter
@@ -477,8 +477,8 @@ def supervisor(request: HttpRequest) -> HttpResponse:
                 services.mark_wrong_closure(code, reason, request.user)  # type: ignore[arg-type]
                 message = _("The closure of letter %(code)s is marked wrong.")
             else:
-                raise LetterError("not_found", _("No such action."))
-        except LetterError as error:
+                raise ServiceError("not_found", _("No such action."))
+        except ServiceError as error:
             context = _supervisor_context(request)
             context.update(failed_code=code, failed_action=action)
             return _refused(request, template, context, error)

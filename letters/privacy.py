@@ -21,11 +21,13 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import ServiceError
+
 # The one detector of phone, ID and e-mail numbers; a pure function with no models behind it.
 from core.privacy import mask_personal_data
 from departments.roles import has_role
 from letters.models import ContactAccess, Erasure, Letter, LetterLog, LetterStatus
-from letters.services import LetterError, can_see_everything, check_key, locked_letter
+from letters.services import can_see_everything, check_key, locked_letter
 
 S = LetterStatus
 BATCH = 1000
@@ -53,7 +55,7 @@ def open_contact(code: object, user: Any, via: str = ContactAccess.Via.PAGE) -> 
     handlers, operators and supervisors, as the rest of the letter; every opening is recorded."""
     letter = locked_letter(code)
     if not can_see_everything(user, letter.department_id):
-        raise LetterError(
+        raise ServiceError(
             "forbidden", _("Only the letter's department, operators and supervisors may see this.")
         )
     record_access([letter], user, via)
@@ -126,7 +128,7 @@ def erase_by_writer(code: object, key: object) -> Letter:
     statistics: department, kind, status, dates, deadlines, rating. Repeating it changes nothing."""
     letter = locked_letter(code)
     if not check_key(letter, key):
-        raise LetterError("forbidden", _("Wrong key for this letter."))
+        raise ServiceError("forbidden", _("Wrong key for this letter."))
     if letter.erasure == Erasure.WRITER:
         return letter
     name, contact = letter.name, letter.contact

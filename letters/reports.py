@@ -16,7 +16,7 @@ from django.core.cache import cache
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from departments import exports, params
+from core import exports, params
 from departments.models import Department
 from letters.models import Extension, Letter, LetterLog, Rating
 
@@ -147,7 +147,7 @@ class Period:
 def parse_period(query: Mapping[str, str], today: dt.date | None = None) -> Period:
     """?from=&to= as dates (inclusive); by default the year so far, as the late-November assessment.
 
-    Raises departments.params.ParameterError (400 `bad_request`) for a bad, out-of-range or
+    Raises core.params.ParameterError (400 `bad_request`) for a bad, out-of-range or
     reversed period.
     """
     today = today or timezone.localdate()

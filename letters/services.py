@@ -4,7 +4,7 @@
         ▲                      │                 │  ▲                │  ▲                 │
         └───────return─────────┴─────return──────┘  └──────redo───────┴──┴───────redo──────┘
 
-A step not allowed from the letter's status raises LetterError("conflict") and changes nothing.
+A step not allowed from the letter's status raises ServiceError("conflict") and changes nothing.
 Every step is written to the letter's log. Deadlines are stored with what they were computed from
 (the stage's start, its limit, approved extension days), so `schedule` can recompute them when a
 year's calendar is entered; an on-time verdict is frozen when its stage ends.
@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
@@ -24,12 +25,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from departments import ratelimit
+from core import ratelimit
+from core.errors import ServiceError
+from core.sanitize import clean_plain, clean_rich
 from departments.models import Department, LetterKind, TimeLimit, TimeUnit
 from departments.roles import has_role
 from letters.models import Extension, Letter, LetterLog, LetterStatus, Light, Rating
 from letters.workdays import WorkCalendar
-from studio.sanitize import clean_plain, clean_rich
 
 MAX_SUBJECT, MAX_BODY, MAX_NAME, MAX_CONTACT, MAX_REASON, MAX_REPLY, MAX_COMMENT = (
     100,
@@ -46,20 +48,6 @@ IDEMPOTENCY_SECONDS = 24 * 3600
 S = LetterStatus
 
 
-class LetterError(Exception):
-    """A refusal with an API error code: bad_request (400), forbidden (403), not_found (404), conflict (409)."""
-
-    STATUS = {"bad_request": 400, "forbidden": 403, "not_found": 404, "conflict": 409}
-
-    def __init__(self, code: str, message: str, fields: dict | None = None):
-        super().__init__(message)
-        self.code, self.message, self.fields = code, message, fields or {}
-
-    @property
-    def http_status(self) -> int:
-        return self.STATUS[self.code]
-
-
 # --- input -------------------------------------------------------------------------------------
 
 
@@ -68,16 +56,16 @@ def _text(data: dict, name: str, limit: int, *, required: bool = True, rich: boo
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise LetterError("bad_request", _("%(name)s must be text.") % {"name": name}, {name: "not text"})
+        raise ServiceError("bad_request", _("%(name)s must be text.") % {"name": name}, {name: "not text"})
     if len(value.strip()) > limit:
-        raise LetterError(
+        raise ServiceError(
             "bad_request",
             _("%(name)s is longer than %(limit)d characters.") % {"name": name, "limit": limit},
             {name: "too long"},
         )
     value = clean_rich(value) if rich else clean_plain(value)
     if required and not value:
-        raise LetterError("bad_request", _("%(name)s must not be empty.") % {"name": name}, {name: "empty"})
+        raise ServiceError("bad_request", _("%(name)s must not be empty.") % {"name": name}, {name: "empty"})
     return value
 
 
@@ -141,6 +129,14 @@ def recompute_open_deadlines() -> int:
     return count
 
 
+def calendar_changed(years: Iterable[int]) -> None:
+    """Called whenever the calendar of these years is loaded, edited or deleted (the admin,
+    `loadcalendar`): the open deadlines (and yellow-light times) are recomputed, since a stored
+    deadline computed with an unknown or wrong calendar is otherwise never corrected
+    (Alaveteli #7292). Verdicts already frozen at a stage's end stay as they are."""
+    recompute_open_deadlines()
+
+
 def open_stage(letter: Letter) -> tuple[str, dt.datetime | None, dt.datetime | None] | None:
     if letter.status == S.FORWARDED:
         return "sign", letter.sign_deadline, letter.sign_yellow_at
@@ -173,16 +169,16 @@ def _name(user: User) -> str:
 
 def _require(user: User, *roles: str) -> None:
     if not any(has_role(user, role) for role in roles):
-        raise LetterError("forbidden", _("Your role may not do this."))
+        raise ServiceError("forbidden", _("Your role may not do this."))
 
 
 def _require_handler(user: User, letter: Letter) -> None:
     """A handler acts on its own department's letters only."""
     if letter.department_id is None:  # not at any department: no handler's step applies yet
-        raise LetterError("conflict", _("The letter has not been forwarded to a department."))
+        raise ServiceError("conflict", _("The letter has not been forwarded to a department."))
     profile = getattr(user, "staff", None)
     if not has_role(user, "handler") or profile is None or profile.department_id != letter.department_id:
-        raise LetterError("forbidden", _("Only a handler of the letter's department may do this."))
+        raise ServiceError("forbidden", _("Only a handler of the letter's department may do this."))
 
 
 def can_see_everything(user: Any, department_id: int | None) -> bool:
@@ -200,10 +196,10 @@ def can_see_everything(user: Any, department_id: int | None) -> bool:
 
 def locked_letter(code: object) -> Letter:
     if not isinstance(code, str):
-        raise LetterError("not_found", _("No such letter."))
+        raise ServiceError("not_found", _("No such letter."))
     letter = Letter.objects.select_for_update().filter(code=code).first()
     if letter is None:
-        raise LetterError("not_found", _("No such letter."))
+        raise ServiceError("not_found", _("No such letter."))
     return letter
 
 
@@ -212,7 +208,7 @@ def _step(
 ):
     """Check the transition, log it and move the letter (the caller saves its other fields)."""
     if letter.status not in allowed:
-        raise LetterError(
+        raise ServiceError(
             "conflict",
             _("A letter that is %(status)s cannot be %(action)s.")
             % {"status": letter.status, "action": action},
@@ -243,25 +239,25 @@ def submit(data: dict, idempotency_key: str | None = None, client: str = "") -> 
     if idempotency_key is not None and (
         not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 64
     ):
-        raise LetterError(
+        raise ServiceError(
             "bad_request", _("The idempotency key must be 1–64 characters."), {"client_id": "invalid"}
         )
     kind = data.get("kind")
     if kind not in LetterKind.values:
-        raise LetterError(
+        raise ServiceError(
             "bad_request",
             _("kind must be one of %(kinds)s.") % {"kinds": ", ".join(LetterKind.values)},
             {"kind": "unknown"},
         )
     public = data.get("public", True)
     if not isinstance(public, bool):
-        raise LetterError("bad_request", _("public must be true or false."), {"public": "not a boolean"})
+        raise ServiceError("bad_request", _("public must be true or false."), {"public": "not a boolean"})
     consent = data.get("consent")
     if consent is not None and not isinstance(consent, bool):
-        raise LetterError("bad_request", _("consent must be true or false."), {"consent": "not a boolean"})
+        raise ServiceError("bad_request", _("consent must be true or false."), {"consent": "not a boolean"})
     if consent is False:
         # The writer read the notice and said no: nothing of theirs may be stored.
-        raise LetterError(
+        raise ServiceError(
             "bad_request",
             _("A letter can only be sent if you agree to how your personal information is used."),
             {"consent": "required"},
@@ -305,7 +301,7 @@ def submit(data: dict, idempotency_key: str | None = None, client: str = "") -> 
                 return _repeat(found, fingerprint), False
             continue  # a code collision: draw another
     else:
-        raise LetterError("conflict", _("Please try again."))
+        raise ServiceError("conflict", _("Please try again."))
     answer = {"code": letter.code, "key": key}
     if scoped:
         cache.set(_idempotency_cache_key(scoped), {**answer, "letter": fingerprint}, IDEMPOTENCY_SECONDS)
@@ -320,7 +316,7 @@ def _fingerprint(kind: str, public: bool, fields: dict[str, str]) -> str:
 
 def _same_letter(earlier: object, fingerprint: str) -> None:
     if earlier != fingerprint:
-        raise LetterError(
+        raise ServiceError(
             "conflict",
             _("This idempotency key was already used for another letter."),
             {"client_id": "reused"},
@@ -362,7 +358,7 @@ def forward(code: str, department_code: object, user: User) -> Letter:
         else None
     )
     if department is None:
-        raise LetterError("bad_request", _("Unknown department."), {"department": "unknown"})
+        raise ServiceError("bad_request", _("Unknown department."), {"department": "unknown"})
     _step(letter, "forward", _name(user), (S.SUBMITTED,), S.FORWARDED, department=department.code)
     _arrive(letter, department)
     return letter
@@ -438,19 +434,19 @@ def request_extension(code: str, days: object, reason: object, user: User) -> Ex
     letter = locked_letter(code)
     _require_handler(user, letter)
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_EXTENSION_DAYS:
-        raise LetterError(
+        raise ServiceError(
             "bad_request",
             _("days must be a whole number from 1 to %(max)d.") % {"max": MAX_EXTENSION_DAYS},
             {"days": "out of range"},
         )
     reason = _text({"reason": reason}, "reason", MAX_REASON)
     if letter.status != S.SIGNED:
-        raise LetterError("conflict", _("Only a letter being handled can be extended."))
+        raise ServiceError("conflict", _("Only a letter being handled can be extended."))
     assert letter.reply_deadline is not None
     if timezone.now() >= letter.reply_deadline:
-        raise LetterError("conflict", _("An extension must be asked for before the deadline."))
+        raise ServiceError("conflict", _("An extension must be asked for before the deadline."))
     if letter.extensions.filter(state=Extension.State.PENDING).exists():
-        raise LetterError("conflict", _("An extension is already waiting for a decision."))
+        raise ServiceError("conflict", _("An extension is already waiting for a decision."))
     _step(letter, "extend", _name(user), (S.SIGNED,), None, note=reason, days=days)
     return Extension.objects.create(
         letter=letter, days=days, reason=reason, requested_at=timezone.now(), requested_by=_name(user)
@@ -463,9 +459,9 @@ def decide_extension(code: str, extension_id: object, approve: bool, user: User)
     letter = locked_letter(code)
     extension = letter.extensions.filter(pk=extension_id if isinstance(extension_id, int) else -1).first()
     if extension is None:
-        raise LetterError("not_found", _("No such extension."))
+        raise ServiceError("not_found", _("No such extension."))
     if extension.state != Extension.State.PENDING:
-        raise LetterError("conflict", _("This extension was already decided."))
+        raise ServiceError("conflict", _("This extension was already decided."))
     _step(
         letter,
         "approve_extension" if approve else "refuse_extension",
@@ -509,9 +505,9 @@ def evaluate(
     letter = locked_letter(code)
     if not is_writer(letter, key, netizen_key):
         # The same answer as for a code that does not exist, so that codes cannot be probed.
-        raise LetterError("not_found", _("No such letter."))
+        raise ServiceError("not_found", _("No such letter."))
     if rating not in Rating.values:
-        raise LetterError(
+        raise ServiceError(
             "bad_request",
             _("rating must be one of %(ratings)s.") % {"ratings": ", ".join(Rating.values)},
             {"rating": "unknown"},
@@ -547,7 +543,7 @@ def mark_wrong_closure(code: str, reason: object, user: User) -> Letter:
     letter = locked_letter(code)
     reason = _text({"reason": reason}, "reason", MAX_REASON)
     if letter.wrong_closure:
-        raise LetterError("conflict", _("This closure is already marked wrong."))
+        raise ServiceError("conflict", _("This closure is already marked wrong."))
     _step(letter, "wrong_closure", _name(user), (S.CLOSED,), None, note=reason)
     letter.wrong_closure = True
     letter.save()

@@ -1,8 +1,6 @@
 """The letters JSON API (PROTOCOL.md §2 "Letters"): views parse and check, letters.services acts."""
 
 import datetime as dt
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -10,29 +8,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from core import exports, params
+from core.errors import ServiceError
+from core.http import api_error, api_view, csrf_for_sessions, error_response, json_body
 from core.netizens import existing_netizen_key
-from departments import exports, params
-from departments.http import BadRequest, api_error, csrf_for_sessions, json_body
 from departments.models import Department
 from departments.roles import has_role
 from letters import privacy, reports, services
 from letters.models import ContactAccess, Letter, LetterStatus
-from letters.services import LetterError
 
 PAGE = 100
-
-
-def letter_api(view: Callable) -> Callable:
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except LetterError as error:
-            return api_error(error.http_status, error.code, error.message, error.fields)
-        except BadRequest as error:
-            return api_error(error.status, error.code, error.message, error.fields)
-
-    return wrapper
 
 
 def _iso(moment) -> str | None:
@@ -87,7 +72,7 @@ def _json(data: dict, status: int = 200) -> JsonResponse:
 
 @csrf_for_sessions
 @require_http_methods(["GET", "POST"])
-@letter_api
+@api_view
 def letters(request: HttpRequest) -> JsonResponse:
     if request.method == "POST":
         body = json_body(request)
@@ -111,7 +96,7 @@ def _letter_list(request: HttpRequest) -> JsonResponse:
     status = params.choice(request.GET, "status", LetterStatus.values)
     department = Department.objects.filter(code=code).first() if code else None
     if code and department is None:
-        raise LetterError("bad_request", "Unknown department.", {"department": "unknown"})
+        raise ServiceError("bad_request", "Unknown department.", {"department": "unknown"})
     found = Letter.objects.select_related("department").order_by("-submitted_at")
     if department:
         found = found.filter(department=department)
@@ -148,7 +133,7 @@ def _too_many_lookups(request: HttpRequest) -> JsonResponse | None:
 
 
 @require_GET
-@letter_api
+@api_view
 def letter_detail(request: HttpRequest, code: str) -> JsonResponse:
     """A letter by code: everything with its key or for its staff, a public replied letter's public
     part to anyone, and otherwise the same 404 as for a code that does not exist — so that trying
@@ -158,25 +143,25 @@ def letter_detail(request: HttpRequest, code: str) -> JsonResponse:
         return refused
     letter = Letter.objects.select_related("department").filter(code=code).first()
     if letter is None:
-        raise LetterError("not_found", _("No such letter."))
+        raise ServiceError("not_found", _("No such letter."))
     if services.is_writer(letter, request.GET.get("key"), existing_netizen_key(request)):
         return _json(letter_json(letter, private=True))
     if services.can_see_everything(request.user, letter.department_id):
         return _staff_json(letter, request.user)
     if letter.public and letter.status in (LetterStatus.REPLIED, LetterStatus.CLOSED):
         return _json(letter_json(letter, private=False))
-    raise LetterError("not_found", _("No such letter."))
+    raise ServiceError("not_found", _("No such letter."))
 
 
 def _staff(request: HttpRequest):
     if not request.user.is_authenticated:
-        raise LetterError("forbidden", "Log in first.")
+        raise ServiceError("forbidden", "Log in first.")
     return request.user
 
 
 @csrf_for_sessions
 @require_http_methods(["POST"])
-@letter_api
+@api_view
 def letter_action(request: HttpRequest, code: str, action: str) -> JsonResponse:
     # Steps without fields (sign) may come with no body at all; fields always come as JSON.
     body = json_body(request) if request.body and request.content_type == "application/json" else {}
@@ -221,34 +206,34 @@ def letter_action(request: HttpRequest, code: str, action: str) -> JsonResponse:
         extension = services.request_extension(code, body.get("days"), body.get("reason"), user)
         return _json({"code": code, "extension": {"id": extension.pk, "days": extension.days}}, status=201)
     if action not in steps:
-        raise LetterError("not_found", "No such action.")
+        raise ServiceError("not_found", "No such action.")
     letter = steps[action]()
     return _staff_json(letter, user)
 
 
 @csrf_for_sessions
 @require_http_methods(["POST"])
-@letter_api
+@api_view
 def extension_decision(request: HttpRequest, code: str, extension_id: int, decision: str) -> JsonResponse:
     if decision not in ("approve", "refuse"):
-        raise LetterError("not_found", "No such decision: approve or refuse.")
+        raise ServiceError("not_found", "No such decision: approve or refuse.")
     user = _staff(request)
     letter = services.decide_extension(code, extension_id, decision == "approve", user)
     return _staff_json(letter, user)
 
 
 @require_GET
-@letter_api
+@api_view
 def contact_accesses(request: HttpRequest) -> JsonResponse:
     """GET /api/contact-accesses/?letter=&by=&page=: the record of staff opening writers' contacts,
     newest first, 100 a page (supervisors)."""
     if not privacy.may_read_access_log(request.user):
-        raise LetterError("forbidden", "The record of contact openings is for supervisors.")
+        raise ServiceError("forbidden", "The record of contact openings is for supervisors.")
     found = ContactAccess.objects.select_related("letter").order_by("-at", "-id")
     for name, field in (("letter", "letter__code"), ("by", "by")):
         value = request.GET.get(name)
         if value and "\x00" in value:  # PostgreSQL cannot compare with a NUL
-            raise LetterError("bad_request", f"{name} must not contain NUL.", {name: "invalid"})
+            raise ServiceError("bad_request", f"{name} must not contain NUL.", {name: "invalid"})
         if value:
             found = found.filter(**{field: value})
     try:
@@ -256,7 +241,7 @@ def contact_accesses(request: HttpRequest) -> JsonResponse:
     except ValueError:
         page = 0
     if not 1 <= page <= 100000:
-        raise LetterError("bad_request", "page must be a whole number from 1.", {"page": "invalid"})
+        raise ServiceError("bad_request", "page must be a whole number from 1.", {"page": "invalid"})
     rows = list(found[(page - 1) * PAGE : page * PAGE + 1])
     return _json(
         {
@@ -276,8 +261,8 @@ def scoreboard(request: HttpRequest) -> HttpResponse:
     for the letters forwarded in a period, ?format=json|csv|md to download it as a file."""
     try:
         period = reports.parse_period(request.GET) if params.given(request.GET, "from", "to") else None
-    except BadRequest as error:
-        return api_error(error.status, error.code, error.message, error.fields)
+    except ServiceError as error:
+        return error_response(error)
     output = exports.requested_format(request)
     if output is not None and output not in exports.FORMATS:
         return exports.bad_format()
@@ -292,12 +277,12 @@ def scoreboard(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@letter_api
+@api_view
 def assessment(request: HttpRequest) -> HttpResponse:
     """GET /api/assessment/?from=&to=&format=json|csv|xlsx, for supervisors and operators."""
     if not (has_role(request.user, "supervisor") or has_role(request.user, "operator")):
-        raise LetterError("forbidden", "The assessment is for supervisors and operators.")
-    period = reports.parse_period(request.GET)  # a BadRequest is the 400 of letter_api
+        raise ServiceError("forbidden", "The assessment is for supervisors and operators.")
+    period = reports.parse_period(request.GET)  # a ServiceError is the 400 of api_view
     rows = reports.assessment(period)
     output = request.GET.get("format", "json")
     name = f"assessment-{period.start:%Y%m%d}-{period.end - dt.timedelta(days=1):%Y%m%d}"
@@ -317,6 +302,6 @@ def assessment(request: HttpRequest) -> HttpResponse:
             }
         )
     else:
-        raise LetterError("bad_request", "format must be json, csv or xlsx", {"format": "unknown"})
+        raise ServiceError("bad_request", "format must be json, csv or xlsx", {"format": "unknown"})
     response["Content-Disposition"] = f'attachment; filename="{name}.{output}"'
     return response

@@ -41,19 +41,6 @@ def calendar_known(year: int) -> bool:
     return CalendarYear.objects.filter(year=year).exists()
 
 
-def calendar_changed(years: Iterable[int]) -> None:
-    """Called whenever the calendar of these years is loaded, edited or deleted.
-
-    The letter module will recompute the open deadlines (and the yellow-light times) of the
-    letters whose limits touch these years here, since a stored deadline computed with an unknown
-    or wrong calendar is otherwise never corrected (Alaveteli #7292). Verdicts already frozen at a
-    stage's end stay as they are.
-    """
-    from letters.services import recompute_open_deadlines  # services builds on this module
-
-    recompute_open_deadlines()
-
-
 def deadline_day(deadline: dt.datetime) -> dt.date:
     """The local day at whose 24:00 a deadline from `add_working_days` falls: the day to print."""
     return (

@@ -3,10 +3,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
+from core.errors import ServiceError
 from moderation import screening, services
 from moderation.models import BannedWord, BannedWordList, ModerationAction, Question, QuestionStatus
 from moderation.views import write_audit_csv
-from studio.errors import ServiceError
 
 
 @admin.register(Question)

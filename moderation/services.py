@@ -16,16 +16,17 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import ratelimit
+from core.clientids import check_client_id
+from core.errors import ServiceError
 from core.privacy import mask_personal_data
-from departments import ratelimit
+from core.sanitize import clean_plain, plain_to_html
 from moderation import screening
 from moderation.models import ModerationAction, Question, QuestionStatus, Support
 from studio import events
-from studio.errors import ServiceError
 from studio.frames import UNAVAILABLE_RETRY_AFTER
 from studio.models import Answer, Broadcast, BroadcastStatus, Event, EventKind
-from studio.sanitize import clean_plain, plain_to_html
-from studio.services import check_client_id, locked_broadcast
+from studio.services import locked_broadcast
 
 log = logging.getLogger(__name__)
 

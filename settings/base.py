@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
-from departments.logs import logging_config
+from core.logs import logging_config
 from settings.env import (
     env_bool,
     env_database,
@@ -41,8 +41,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "departments.logs.RequestIdMiddleware",  # first: its id is on every line logged for the request
-    "departments.params.NulCharacterMiddleware",  # before anything looks a value up in PostgreSQL
+    "core.logs.RequestIdMiddleware",  # first: its id is on every line logged for the request
+    "core.params.NulCharacterMiddleware",  # before anything looks a value up in PostgreSQL
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -51,12 +51,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "departments.security.ContentSecurityPolicyMiddleware",
-    "departments.http.DatabaseUnavailableMiddleware",
+    "core.security.ContentSecurityPolicyMiddleware",
+    "core.http.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "settings.urls"
-CSRF_FAILURE_VIEW = "departments.http.csrf_failure"
+CSRF_FAILURE_VIEW = "core.http.csrf_failure"
 ASGI_APPLICATION = "asgi.application"
 
 TEMPLATES = [
@@ -121,12 +121,12 @@ MINXIN_MAX_FRAME_BYTES = 8 * 1024
 MINXIN_PRESENCE_INTERVAL = env_int("MINXIN_PRESENCE_INTERVAL", 5, minimum=1)
 
 # One JSON object per line (settings.prod's default) or plain text (MINXIN_LOG_FORMAT=json|text),
-# with the request or connection id on every line (departments/logs.py).
+# with the request or connection id on every line (core/logs.py).
 LOGGING = logging_config(env_str("MINXIN_LOG_FORMAT", "text"), env_str("LOG_LEVEL", "INFO"))
 
 # Sessions are read on every WebSocket connect (AuthMiddlewareStack): from the cache first,
 # so a viewer's connect costs one cache read, not a database query.
-SESSION_ENGINE = "departments.sessions"  # cached_db that falls back to the database without Redis
+SESSION_ENGINE = "core.sessions"  # cached_db that falls back to the database without Redis
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:

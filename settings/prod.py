@@ -1,6 +1,6 @@
 """Production: every secret and host from the environment; nothing insecure by default."""
 
-from departments.logs import logging_config
+from core.logs import logging_config
 from settings.base import *  # noqa: F403
 from settings.env import env_bool, env_int, env_list, env_str
 

@@ -4,11 +4,11 @@ from django.urls import include, path
 
 from archive import ops
 from archive import views as archive_views
+from core.security import ThrottledLoginView
 from departments import views as department_views
-from departments.schema import schema_view
-from departments.security import ThrottledLoginView
 from letters import views as letter_views
 from moderation import views as moderation_views
+from settings.openapi import schema_view
 from studio import views as studio_views
 
 api = [  # PROTOCOL.md §2
@@ -56,5 +56,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-handler404 = "departments.http.not_found"
-handler500 = "departments.http.server_error"
+handler404 = "core.http.not_found"
+handler500 = "core.http.server_error"

@@ -6,7 +6,7 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from departments import logs
+from core import logs
 from moderation import intake
 from moderation import services as moderation
 from moderation.supports import batcher

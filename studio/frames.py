@@ -14,9 +14,9 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation.trans_real import get_supported_language_variant, parse_accept_lang_header
 
+from core import logs
+from core.errors import ServiceError
 from core.netizens import session_netizen_key
-from departments import logs
-from studio.errors import ServiceError
 
 log = logging.getLogger(__name__)
 

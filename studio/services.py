@@ -3,33 +3,18 @@
 WebSocket consumers and HTTP views only parse input, check who is asking and call these.
 """
 
-import unicodedata
-
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.clientids import check_client_id
+from core.errors import ServiceError
+from core.sanitize import clean_rich
 from studio import events, signals
-from studio.errors import ServiceError
 from studio.models import Answer, Broadcast, BroadcastStatus, EventKind, Guest, HostMessage
-from studio.sanitize import clean_rich
 
 MAX_ANSWER = 5000
-MAX_CLIENT_ID = 64
-
-
-def check_client_id(client_id: object) -> str:
-    # Control characters and lone surrogates (category C) are refused here: PostgreSQL cannot
-    # store a NUL, nor UTF-8 a lone surrogate, and either would fail a whole batch of questions.
-    if (
-        not isinstance(client_id, str)
-        or not client_id
-        or len(client_id) > MAX_CLIENT_ID
-        or any(unicodedata.category(ch)[0] == "C" for ch in client_id)
-    ):
-        raise ServiceError("bad_frame", _("client_id must be a string of 1–64 characters."))
-    return client_id
 
 
 def _rich_text(text: object, limit: int) -> str:

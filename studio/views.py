@@ -1,7 +1,5 @@
 """HTTP side of the live studio: the JSON API of PROTOCOL.md §2 and the pages."""
 
-from functools import wraps
-
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -10,36 +8,18 @@ from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_http_methods
 
+from core import params
+from core.http import api_view, csrf_for_sessions, json_body
 from core.netizens import request_netizen_key
-from departments import params
-from departments.http import BadRequest, api_error, csrf_for_sessions, json_body
 from departments.models import Department
 from departments.registry import department_json
 from moderation import services as moderation
 from moderation.models import QuestionStatus
 from studio import events, services
-from studio.errors import ServiceError
 from studio.models import Broadcast, BroadcastStatus
 
 # The largest seq a programme's log can hold (a PositiveIntegerField on every backend).
 MAX_SEQ = 2**31 - 1
-
-
-def api_view(view):
-    """Turn service refusals and bad bodies into the API's JSON errors."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except ServiceError as error:
-            return api_error(error.http_status, error.code, error.message, retry_after=error.retry_after)
-        except BadRequest as error:
-            return api_error(error.status, error.code, error.message, error.fields)
-        except Http404:
-            return api_error(404, "not_found", ServiceError("not_found").message)
-
-    return wrapper
 
 
 def broadcast_json(broadcast: Broadcast) -> dict:

@@ -341,7 +341,17 @@ def start_daphne(
     process = subprocess.Popen(
         # As the Procfile runs it: daphne's own access log (plain text, with client addresses and
         # query strings) off; the app writes one structured, masked line per request instead.
-        [*launcher, "-b", "127.0.0.1", "-p", str(port), "--access-log", os.devnull, *options, "asgi:application"],
+        [
+            *launcher,
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--access-log",
+            os.devnull,
+            *options,
+            "asgi:application",
+        ],
         cwd=ROOT,
         env=env or server_env(),
         stdout=log.open("w"),

@@ -44,7 +44,7 @@ def test_every_frame_type_the_server_code_sends_is_in_the_schema_and_nothing_els
 
 
 def test_event_kinds_and_error_codes_match_the_server():
-    from studio.errors import MESSAGES
+    from core.errors import MESSAGES
     from studio.models import EventKind
 
     defs = load_schema()["$defs"]

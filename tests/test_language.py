@@ -245,7 +245,7 @@ def test_dates_and_times_print_in_the_readers_convention_not_as_iso(client, site
 
 
 def test_a_link_inside_a_chinese_answer_keeps_its_scheme_and_ends_where_the_url_ends():
-    from studio.sanitize import clean_rich
+    from core.sanitize import clean_rich
 
     url = "https://www.bjjtw.gov.cn/bjjtw/gzdt/12lu.html"
     shown = clean_rich(f"详情见{url}，也可拨打96166咨询。")

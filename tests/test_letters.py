@@ -22,7 +22,7 @@ from django.utils import timezone
 from departments.models import Department, TimeLimit
 from letters import services, supervision
 from letters.models import CalendarDay, CalendarYear, Extension, Letter, LetterLog, LightChange
-from letters.workdays import calendar_changed
+from letters.services import calendar_changed
 
 pytestmark = pytest.mark.django_db
 

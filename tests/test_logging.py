@@ -1,4 +1,4 @@
-"""Structured logs (departments/logs.py): request and connection ids on every line, JSON one object a
+"""Structured logs (core/logs.py): request and connection ids on every line, JSON one object a
 line, nothing secret written."""
 
 import io
@@ -11,8 +11,8 @@ from django.http import HttpResponse
 from django.test import AsyncClient, Client
 from django.urls import path
 
+from core.logs import JsonFormatter, TextFormatter, bind, logging_config, reset
 from core.netizens import session_netizen_key
-from departments.logs import JsonFormatter, TextFormatter, bind, logging_config, reset
 
 from .conftest import session_cookie
 
@@ -307,7 +307,7 @@ def test_text_lines_read_as_text_with_the_context_after_the_message():
 def test_the_log_format_setting_is_strict():
     from django.core.exceptions import ImproperlyConfigured
 
-    assert logging_config("json", None)["formatters"]["minxin"]["()"] == "departments.logs.JsonFormatter"
+    assert logging_config("json", None)["formatters"]["minxin"]["()"] == "core.logs.JsonFormatter"
     assert logging_config("text", "DEBUG")["root"]["level"] == "DEBUG"
     with pytest.raises(ImproperlyConfigured, match="MINXIN_LOG_FORMAT"):
         logging_config("yaml", None)

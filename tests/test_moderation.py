@@ -15,11 +15,11 @@ from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
 from django.test import Client
 
+from core.errors import ServiceError
 from moderation import screening
 from moderation import services as moderation
 from moderation.models import BannedWord, BannedWordList, ModerationAction, Question, Support
 from studio import services as studio
-from studio.errors import ServiceError
 from studio.models import Broadcast, Event
 
 from .conftest import make_broadcast, make_staff, session_cookie

@@ -1,4 +1,4 @@
-"""The OpenAPI document of /api/ (departments/schema.py) is valid, complete, and true of the server.
+"""The OpenAPI document of /api/ (settings/openapi.py) is valid, complete, and true of the server.
 
 - the document served at /api/schema/ is valid OpenAPI 3.1 (schemathesis' bundled meta-schema) and
   every `$ref` in it resolves;
@@ -51,7 +51,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from departments.schema import document
+from settings.openapi import document
 
 EXAMPLES = int(os.environ.get("MINXIN_OPENAPI_EXAMPLES", "25"))
 TALLY: Counter = Counter()  # (operation, persona, status) -> cases; printed with -s
@@ -155,7 +155,7 @@ def test_every_api_route_is_described_and_nothing_else(served):
     routes = _api_routes()
     assert set(described.values()) <= routes
     missing = routes - set(described.values())
-    assert not missing, f"routes without an OpenAPI description in departments/schema.py: {sorted(missing)}"
+    assert not missing, f"routes without an OpenAPI description in settings/openapi.py: {sorted(missing)}"
 
 
 def test_letter_steps_described_are_the_steps_the_view_takes(served):

@@ -1,4 +1,4 @@
-"""Unit tests of automatic screening (moderation/screening.py) and rate limits (departments/ratelimit.py).
+"""Unit tests of automatic screening (moderation/screening.py) and rate limits (core/ratelimit.py).
 
 Pure functions, no database, except the few tests of the per-process automaton that is built from
 the banned-word lists in the database and rebuilt when their version in the cache changes.
@@ -11,7 +11,7 @@ from django.core.cache import cache
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from departments import ratelimit
+from core import ratelimit
 from moderation import screening
 from moderation.screening import (
     BLOCK,

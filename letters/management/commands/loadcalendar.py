@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from letters.models import CalendarDay, CalendarYear
-from letters.workdays import calendar_changed
+from letters.services import calendar_changed
 
 SOURCE = f"chinese-calendar {chinese_calendar.__version__}"
 # The package names its holidays in English; the pages show the Chinese names.

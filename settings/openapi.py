@@ -48,7 +48,7 @@ def _object(properties: dict[str, Schema], required: list[str] | None = None, **
 
 
 STRING: Schema = {"type": "string"}
-# Query dates are bounded (departments/params.py): outside, 400 `bad_request` `out_of_range`.
+# Query dates are bounded (core/params.py): outside, 400 `bad_request` `out_of_range`.
 DAYS = " Between 2000-01-01 and 2100-12-31."
 INTEGER: Schema = {"type": "integer"}
 RATE: Schema = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
@@ -93,22 +93,19 @@ def _body(schema: Schema, description: str, required: bool = True) -> dict:
 # Reading is open to everyone; a session (staff, or a netizen's browser) may see more.
 READ_SECURITY: list[dict] = [{}, {"session": []}]
 # Writing without a session needs nothing; with the session cookie it needs the CSRF pair too
-# (departments.http.csrf_for_sessions), or it is refused 403 `forbidden`.
+# (core.http.csrf_for_sessions), or it is refused 403 `forbidden`.
 WRITE_SECURITY: list[dict] = [{}, {"session": [], "csrfCookie": [], "csrfHeader": []}]
 STAFF_SECURITY: list[dict] = [{"session": [], "csrfCookie": [], "csrfHeader": []}]
 
 
 def _error_codes() -> dict[int, list[str]]:
     """The error codes each HTTP status carries, from the services' own tables."""
-    from letters.services import LetterError
-    from studio.errors import HTTP_STATUS
+    from core.errors import HTTP_STATUS
 
     by_status: dict[int, set[str]] = {}
     for code, status in HTTP_STATUS.items():
         by_status.setdefault(status, set()).add(code)
-    for code, status in LetterError.STATUS.items():
-        by_status.setdefault(status, set()).add(code)
-    by_status.setdefault(413, set()).add("too_long")  # departments.http.json_body: the body is over 64 KiB
+    by_status.setdefault(413, set()).add("too_long")  # core.http.json_body: the body is over 64 KiB
     return {status: sorted(codes) for status, codes in sorted(by_status.items())}
 
 

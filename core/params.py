@@ -19,7 +19,8 @@ from collections.abc import Callable, Mapping
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from departments.http import BadRequest, api_error
+from core.errors import ServiceError
+from core.http import api_error
 
 # Dates the service can mean: its data starts this century, and nothing is planned past 2100.
 # Far enough from date.min/date.max that a day added or a time-zone shift never overflows.
@@ -33,7 +34,7 @@ _WHOLE = re.compile(r"[+-]?[0-9]{1,18}")
 Query = Mapping[str, str]
 
 
-class ParameterError(BadRequest):
+class ParameterError(ServiceError):
     """A query parameter that does not parse: 400 `bad_request` with `fields: {name: reason}`."""
 
     def __init__(self, name: str, reason: str, message: str):
@@ -128,7 +129,7 @@ class NulCharacterMiddleware:
     PostgreSQL cannot store or even compare a text holding NUL (psycopg raises DataError), so
     `?department=%00` or `/api/letters/%00/` was a 500 there while SQLite answered normally. No
     real request carries one; refusing it here keeps every lookup of every view total on both
-    backends. JSON bodies are cleaned where they are stored (studio.sanitize.clean_plain).
+    backends. JSON bodies are cleaned where they are stored (core.sanitize.clean_plain).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:

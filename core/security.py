@@ -7,7 +7,7 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 
-from departments.ratelimit import hit
+from core.ratelimit import hit
 
 # Pages load only our own scripts, styles and sockets; a programme's stream may come from any https
 # host. The admin (Django's own pages) keeps Django's defaults.

@@ -13,15 +13,11 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.middleware.csrf import get_token
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
+from core.errors import ServiceError
+
 log = logging.getLogger(__name__)
 
 MAX_JSON_BODY = 64 * 1024
-
-
-class BadRequest(Exception):
-    def __init__(self, code: str, message: str, status: int = 400, fields: dict | None = None):
-        super().__init__(message)
-        self.code, self.message, self.status, self.fields = code, message, status, fields or {}
 
 
 def api_error(
@@ -36,16 +32,37 @@ def api_error(
     return response
 
 
+def error_response(error: ServiceError) -> JsonResponse:
+    """A refusal as the API's JSON error body, with its status and Retry-After."""
+    return api_error(error.http_status, error.code, error.message, error.fields, error.retry_after)
+
+
+def api_view(view: Callable) -> Callable:
+    """The one wrapper of the JSON API's views: a refusal (ServiceError) or a 404 becomes the JSON
+    error body instead of an exception."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except ServiceError as error:
+            return error_response(error)
+        except Http404:
+            return api_error(404, "not_found", ServiceError("not_found").message)
+
+    return wrapper
+
+
 def json_body(request: HttpRequest) -> dict:
-    """The request's JSON object, or BadRequest with a message a client developer can act on."""
+    """The request's JSON object, or ServiceError with a message a client developer can act on."""
     if len(request.body) > MAX_JSON_BODY:
-        raise BadRequest("too_long", f"The body is over {MAX_JSON_BODY} bytes.", status=413)
+        raise ServiceError("too_long", f"The body is over {MAX_JSON_BODY} bytes.", status=413)
     try:
         data = json.loads(request.body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: [[[[… nested thousands deep
-        raise BadRequest("bad_json", "The body is not valid UTF-8 JSON.") from None
+        raise ServiceError("bad_json", "The body is not valid UTF-8 JSON.") from None
     if not isinstance(data, dict):
-        raise BadRequest("bad_json", "The body must be a JSON object.")
+        raise ServiceError("bad_json", "The body must be a JSON object.")
     return data
 
 
@@ -102,8 +119,6 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         from django.db import InterfaceError, OperationalError
 
-        from studio.errors import ServiceError
-
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
         log.warning("%s %s refused, database unavailable: %s", request.method, request.path, exception)
@@ -118,8 +133,6 @@ class DatabaseUnavailableMiddleware:
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """404s (settings.urls handler404): the JSON error body under /api/, Django's page elsewhere."""
     if request.path.startswith("/api/"):
-        from studio.errors import ServiceError
-
         return api_error(404, "not_found", ServiceError("not_found").message)
     from django.views.defaults import page_not_found
 

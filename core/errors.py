@@ -1,8 +1,11 @@
-"""Refusals that services raise; consumers turn them into `error` frames, views into HTTP errors."""
+"""The one kind of refusal: services raise ServiceError with a code, consumers turn it into an
+`error` frame (studio.frames), views into the JSON error body (core.http.api_view). HTTP_STATUS is
+the one table from code to HTTP status, and the OpenAPI document lists its codes per status."""
 
 from django.utils.translation import gettext_lazy as _
 
 HTTP_STATUS = {
+    "bad_request": 400,
     "bad_json": 400,
     "bad_frame": 400,
     "too_long": 400,
@@ -17,6 +20,7 @@ HTTP_STATUS = {
 }
 
 MESSAGES = {
+    "bad_request": _("The request is not one this endpoint understands."),
     "bad_json": _("The frame is not a JSON text object."),
     "bad_frame": _("The frame is not one this endpoint understands."),
     "too_long": _("The text is too long."),
@@ -32,10 +36,25 @@ MESSAGES = {
 
 
 class ServiceError(Exception):
-    def __init__(self, code: str, message: str | None = None, retry_after: int | None = None):
+    """A refusal: `code` (a key of HTTP_STATUS), a message for people (the code's default when
+    None), `fields` naming what is wrong in a request ({"status": "unknown"}), and `retry_after`
+    seconds with rate_limited and unavailable. `status` overrides the table for the one code whose
+    status depends on where it is raised (a JSON body over its limit is 413 `too_long`)."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str | None = None,
+        fields: dict | None = None,
+        *,
+        retry_after: int | None = None,
+        status: int | None = None,
+    ):
         self.code = code
         self.detail = message
+        self.fields = fields or {}
         self.retry_after = retry_after  # seconds, with rate_limited and unavailable
+        self.status = status or HTTP_STATUS[code]
         super().__init__(message or code)
 
     @property
@@ -44,4 +63,4 @@ class ServiceError(Exception):
 
     @property
     def http_status(self) -> int:
-        return HTTP_STATUS[self.code]
+        return self.status

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from django.http import HttpRequest, HttpResponse
 
-from departments.http import api_error
+from core.http import api_error
 
 FORMATS = ("json", "csv", "md")
 CONTENT_TYPES = {

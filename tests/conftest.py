@@ -168,6 +168,8 @@ async def _checked_receive_output(self: WebsocketCommunicator, timeout: float = 
         try:
             if text is None:
                 raise FrameSchemaError("the server sent a binary frame; every frame is JSON text", None)
+            # What daphne does with it: a lone surrogate fails there and closes the socket with 1011.
+            text.encode("utf-8")  # UnicodeEncodeError is a ValueError
             frame = json.loads(text)
             default_validator().validate(frame, endpoint, "server")
         except (FrameSchemaError, ValueError) as error:

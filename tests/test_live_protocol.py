@@ -189,6 +189,20 @@ BAD_FRAMES = [
     pytest.param({"json": ask_frame("x", nickname=7)}, "bad_frame", "x", id="nickname as a number"),
     pytest.param({"json": ask_frame("", "问题")}, "bad_frame", "", id="an empty client_id"),
     pytest.param({"json": ask_frame("x" * 65)}, "bad_frame", "x" * 65, id="a 65-character client_id"),
+    # A lone surrogate cannot be sent back as UTF-8: echoing it closed the socket with 1011.
+    pytest.param({"json": ask_frame("x\ud800")}, "bad_frame", None, id="a client_id with a lone surrogate"),
+    pytest.param(
+        {"json": {"type": "shout\udfff", "client_id": "y"}},
+        "bad_frame",
+        "y",
+        id="a type with a lone surrogate",
+    ),
+    pytest.param(
+        {"json": {"type": "ask", "client_id": "z\ud800", "text": 7}},
+        "bad_frame",
+        None,
+        id="a lone surrogate and a bad field",
+    ),
     pytest.param({"json": ask_frame("x", "")}, "empty", "x", id="empty text"),
     pytest.param({"json": ask_frame("x", " \n\t\u3000 ")}, "empty", "x", id="whitespace-only text"),
     pytest.param({"json": ask_frame("x", "问" * 501)}, "too_long", "x", id="501-character text"),

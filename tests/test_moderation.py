@@ -314,6 +314,23 @@ async def test_approving_with_publish_shows_the_question_to_viewers_and_queues_i
     assert stored.status == "approved" and stored.published_seq == 1
 
 
+@pytest.mark.parametrize("kind", ["approve", "reject", "withdraw"])
+async def test_an_action_id_with_a_lone_surrogate_is_refused_unchanged_and_the_console_stays_open(
+    sockets, live_broadcast, personas, kind
+):
+    """Issue #13: the ack echoed the action_id, which cannot be encoded as UTF-8, so daphne closed
+    the console with 1011 after the question had already been approved."""
+    qid = await ask(live_broadcast.pk, "地铁末班车能否延后？")
+    console, _ = await open_console(sockets, live_broadcast.pk, personas["moderator"])
+    before = await db_state()
+    frame = {"type": kind, "action_id": "a\ud800", "question_id": qid, "publish": True, "seq": 1}
+    await console.send_json_to(frame)
+    error = await wait_for(console, "error")
+    assert error["code"] == "bad_frame" and "ref" not in error
+    assert await db_state() == before
+    await assert_still_open(console)
+
+
 async def test_approving_without_publish_queues_it_for_guests_but_shows_viewers_nothing(
     sockets, live_broadcast, personas
 ):

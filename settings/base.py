@@ -13,6 +13,10 @@ VAR_DIR = BASE_DIR / "var"
 SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+# Origins (scheme://host[:port]) besides the request's own that may post forms and open the
+# staff consoles: e.g. https://portal.example.gov.cn when a proxy in front does not tell daphne
+# that it terminated TLS.
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     # daphne before staticfiles so that `runserver` is daphne's ASGI server.

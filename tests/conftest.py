@@ -29,6 +29,7 @@ IN_CI = os.environ.get("CI") == "true"
 CHROMIUM = "/usr/bin/chromium"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 ORIGIN = (b"origin", b"http://127.0.0.1")
+HOST = (b"host", b"127.0.0.1")  # staff consoles compare the exact origin with it
 
 
 def _missing_service(item: pytest.Item) -> str | None:
@@ -232,7 +233,7 @@ class Sockets:
     async def open(self, path: str, user=None, headers: list | None = None, expect_accept: bool = True):
         from asgi import application
 
-        all_headers = [ORIGIN, *(headers or [])]
+        all_headers = [ORIGIN, HOST, *(headers or [])]
         if user is not None:
             from channels.db import database_sync_to_async
 

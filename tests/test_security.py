@@ -52,3 +52,81 @@ def test_pages_sessions_and_rate_limits_keep_working_while_the_cache_is_down(cli
         assert asked.status_code == 201
     finally:
         caches.close_all()
+
+
+# --- staff WebSockets only from the site's exact origin (issue #13) ---------------------------
+
+
+def _origin_headers(origin: bytes, host: bytes = b"127.0.0.1:8000", **extra: bytes) -> list:
+    return [
+        (b"origin", origin),
+        (b"host", host),
+        *[(k.replace("_", "-").encode(), v) for k, v in extra.items()],
+    ]
+
+
+async def _staff_connect(path: str, user, headers: list) -> tuple[bool, list]:
+    """Opens a staff socket with exactly these headers (and the user's cookie); (accepted, first output)."""
+    from channels.db import database_sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from asgi import application
+    from tests.conftest import session_cookie
+
+    cookie = await database_sync_to_async(session_cookie)(user)
+    ws = WebsocketCommunicator(application, path, headers=[*headers, (b"cookie", cookie)])
+    try:
+        accepted, _ = await ws.connect(timeout=5)
+        first = await ws.receive_json_from(timeout=5) if accepted else None
+        return accepted, first
+    finally:
+        await ws.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("console", ["moderate", "studio"])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        b"http://127.0.0.1:8001",  # another port on the same host name
+        b"https://127.0.0.1:8000",  # another scheme
+        b"http://127.0.0.1",  # the default port is another port
+        b"http://localhost:8000",  # an allowed host name, but not this site's origin
+        b"null",  # a sandboxed frame or a file
+    ],
+)
+async def test_a_staff_socket_from_another_origin_on_an_allowed_host_is_refused(
+    personas, live_broadcast, console, origin, close_worker_connections
+):
+    user = personas["moderator"] if console == "moderate" else personas["host"]
+    path = f"/ws/{console}/{live_broadcast.pk}/"
+    accepted, _ = await _staff_connect(path, user, _origin_headers(origin))
+    assert not accepted
+    # The same user from the page's own origin gets the console.
+    accepted, first = await _staff_connect(path, user, _origin_headers(b"http://127.0.0.1:8000"))
+    assert accepted and first["type"] == "queue"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_staff_socket_behind_a_tls_proxy_is_matched_as_https(
+    personas, live_broadcast, settings, close_worker_connections
+):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    path = f"/ws/moderate/{live_broadcast.pk}/"
+    behind_proxy = _origin_headers(b"https://127.0.0.1:443", b"127.0.0.1", x_forwarded_proto=b"https")
+    assert (await _staff_connect(path, personas["moderator"], behind_proxy))[0]
+    plain = _origin_headers(b"http://127.0.0.1", b"127.0.0.1", x_forwarded_proto=b"https")
+    assert not (await _staff_connect(path, personas["moderator"], plain))[0]
+    # Or the operator names the public origin.
+    settings.CSRF_TRUSTED_ORIGINS = ["https://127.0.0.1"]
+    assert (
+        await _staff_connect(path, personas["moderator"], _origin_headers(b"https://127.0.0.1", b"127.0.0.1"))
+    )[0]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_viewer_socket_still_takes_any_allowed_host_origin(sockets, live_broadcast):
+    ws = await sockets.open(
+        f"/ws/live/{live_broadcast.pk}/", headers=_origin_headers(b"http://localhost:9999")
+    )
+    assert (await ws.receive_json_from(timeout=5))["type"] == "hello"

@@ -3,6 +3,7 @@
 Here, with the other helpers every app may use (questions, 附议 and logins are limited with it).
 """
 
+import ipaddress
 import logging
 import time
 from typing import Any
@@ -13,6 +14,23 @@ from django.core.cache.backends.redis import RedisCache
 log = logging.getLogger(__name__)
 
 Limits = list[tuple[int, int]]  # (window seconds, most actions in it)
+
+
+def address_key(address: str | None) -> str | None:
+    """The identity of a client address for per-address limits: an IPv6 address by its /64.
+
+    An IPv6 subscriber is given at least a /64 and may use any address in it, so counting single
+    addresses would let one household or phone rotate through billions of identities.
+    """
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip.ipv4_mapped or ip) if isinstance(ip, ipaddress.IPv6Address) else str(ip)
 
 
 def hit(name: str, identity: str, limits: Limits) -> int | None:

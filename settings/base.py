@@ -139,6 +139,16 @@ MINXIN_QUESTION_LIMITS_PER_ADDRESS = [
     (3600, env_int("MINXIN_ASKS_PER_ADDRESS_PER_HOUR", 300, minimum=1)),
 ]
 MINXIN_SUPPORT_LIMITS_PER_NETIZEN = [(60, 30)]
+# 附议 per client address: each cookieless socket is a new netizen, so without these one address
+# could add any number of supports. An office or a carrier's NAT shares an address, hence a
+# generous total; one address adds at most MINXIN_SUPPORTS_PER_ADDRESS_PER_QUESTION to one question.
+MINXIN_SUPPORT_LIMITS_PER_ADDRESS = [
+    (60, env_int("MINXIN_SUPPORTS_PER_ADDRESS_PER_MINUTE", 60, minimum=1)),
+    (3600, env_int("MINXIN_SUPPORTS_PER_ADDRESS_PER_HOUR", 600, minimum=1)),
+]
+MINXIN_SUPPORT_LIMITS_PER_ADDRESS_AND_QUESTION = [
+    (3600, env_int("MINXIN_SUPPORTS_PER_ADDRESS_PER_QUESTION", 20, minimum=1))
+]
 
 # Letters: rankings on the public scoreboard need at least this many letters received.
 MINXIN_SCOREBOARD_MIN_LETTERS = 10

@@ -171,7 +171,7 @@ class LiveConsumer(FrameConsumer):
     async def frame_support(self, frame: dict) -> None:
         """附议 (PROTOCOL.md §4): counts come back to everyone in batched `support` frames."""
         count = await database_sync_to_async(moderation.support_question)(
-            self.broadcast_id, frame["question_id"], self.netizen
+            self.broadcast_id, frame["question_id"], self.netizen, _client_ip(self.scope)
         )
         batcher().add(self.broadcast_id, frame["question_id"])
         await self.send_frame({"type": "support.ok", "question_id": frame["question_id"], "support": count})

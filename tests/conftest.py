@@ -230,7 +230,15 @@ class Sockets:
     def __init__(self) -> None:
         self.opened: list[WebsocketCommunicator] = []
 
-    async def open(self, path: str, user=None, headers: list | None = None, expect_accept: bool = True):
+    async def open(
+        self,
+        path: str,
+        user=None,
+        headers: list | None = None,
+        expect_accept: bool = True,
+        client: tuple[str, int] | None = None,
+    ):
+        """`client`: the peer's (address, port), as daphne puts it in the scope."""
         from asgi import application
 
         all_headers = [ORIGIN, HOST, *(headers or [])]
@@ -239,6 +247,8 @@ class Sockets:
 
             all_headers.append((b"cookie", await database_sync_to_async(session_cookie)(user)))
         communicator = WebsocketCommunicator(application, path, headers=all_headers)
+        if client is not None:
+            communicator.scope["client"] = list(client)
         self.opened.append(communicator)
         connected, _ = await communicator.connect(timeout=5)
         assert connected == expect_accept

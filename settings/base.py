@@ -168,3 +168,7 @@ MINXIN_ASSESSMENT_PRIOR_LETTERS = 20
 # Failed and successful login attempts alike count, per client address and per address + user name.
 MINXIN_LOGIN_LIMITS_PER_ADDRESS = [(60, 30), (3600, 200)]
 MINXIN_LOGIN_LIMITS_PER_USER = [(60, 5), (3600, 30)]
+# Per account from any address: slows a guesser spread over many addresses. Never a lockout:
+# the longest wait is one window, and a browser that logged in to the account before (its
+# signed device cookie) is not held by it (departments/security.py).
+MINXIN_LOGIN_LIMITS_PER_ACCOUNT = [(60, 10), (3600, 60)]

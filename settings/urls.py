@@ -6,7 +6,7 @@ from archive import ops
 from archive import views as archive_views
 from departments import views as department_views
 from departments.schema import schema_view
-from departments.security import ThrottledLoginView
+from departments.security import ThrottledLoginView, throttled_admin_login
 from letters import views as letter_views
 from moderation import views as moderation_views
 from studio import views as studio_views
@@ -50,6 +50,7 @@ urlpatterns = [
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/login/", throttled_admin_login),  # before admin/: the same limits as accounts/login/
     path("admin/", admin.site.urls),
 ]
 

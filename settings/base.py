@@ -113,6 +113,11 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # Live programme limits (PROTOCOL.md §1).
 MINXIN_MAX_FRAME_BYTES = 8 * 1024
 MINXIN_PRESENCE_INTERVAL = env_int("MINXIN_PRESENCE_INTERVAL", 5, minimum=1)
+# Live sockets one client address (an IPv6 /64) may hold across all processes, so that one
+# address cannot inflate the public `online` count (studio/addresses.py). Generous: a carrier's
+# NAT shares one IPv4 address among a few dozen to a hundred subscribers, an office among its
+# staff, and a viewer may have two tabs open. Raise it for a known larger office.
+MINXIN_SOCKETS_PER_ADDRESS = env_int("MINXIN_SOCKETS_PER_ADDRESS", 200, minimum=1)
 
 # One JSON object per line (settings.prod's default) or plain text (MINXIN_LOG_FORMAT=json|text),
 # with the request or connection id on every line (departments/logs.py).

@@ -24,6 +24,7 @@ CLOSE_TOO_BIG = 4009
 CLOSE_LOGIN_REQUIRED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_MANY_SOCKETS = 4429  # this client address holds MINXIN_SOCKETS_PER_ADDRESS live sockets
 UNAVAILABLE_RETRY_AFTER = 2  # seconds a client waits before resending after `unavailable`
 
 

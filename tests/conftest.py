@@ -263,11 +263,15 @@ class Sockets:
 
         await asyncio.gather(*(close(c) for c in self.opened))
         await close_thread_connections()
+        from studio import addresses
         from studio.hub import all_hubs
 
         for hub in all_hubs():
             if hub.loop is asyncio.get_running_loop():
                 await hub.close()
+        found = addresses._counters.pop(asyncio.get_running_loop(), None)
+        if found is not None:
+            await found.close()
 
 
 async def close_thread_connections() -> None:

@@ -165,7 +165,7 @@ def _origin_headers(origin: bytes, host: bytes = b"127.0.0.1:8000", **extra: byt
     ]
 
 
-async def _staff_connect(path: str, user, headers: list) -> tuple[bool, list]:
+async def _staff_connect(path: str, user, headers: list) -> tuple[bool, dict | None]:
     """Opens a staff socket with exactly these headers (and the user's cookie); (accepted, first output)."""
     from channels.db import database_sync_to_async
     from channels.testing import WebsocketCommunicator

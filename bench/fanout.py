@@ -153,6 +153,9 @@ class Viewer:
 class LoadState:
     def __init__(self) -> None:
         self.viewers: list[Viewer] = []
+        # Connections opened so far: each takes the next slot of bench.leanws.local_address, so
+        # that no source address holds more sockets than the server's per-address cap.
+        self.connections = 0
         self.recording = False
         self.capture = False
         self.tag = ""
@@ -173,8 +176,10 @@ def _describe(exc: BaseException) -> str:
 async def _viewer(state: LoadState, viewer: Viewer, url: str, origin: str, connected: asyncio.Future) -> None:
     from bench import leanws
 
+    source = leanws.local_address(state.connections, url)
+    state.connections += 1
     try:
-        ws = await leanws.connect(url, origin, open_timeout=30)
+        ws = await leanws.connect(url, origin, open_timeout=30, source=source)
     except Exception as exc:
         if not connected.done():
             connected.set_result(_describe(exc))

@@ -104,12 +104,38 @@ def _masked_frame(opcode: int, payload: bytes) -> bytes:
     return head + mask + masked
 
 
-async def connect(url: str, origin: str, open_timeout: float = 30) -> LeanSocket:
-    """Open a WebSocket to ws://host:port/path?query; HandshakeError(status) if refused."""
+CLIENTS_PER_ADDRESS = 100  # well under the server's MINXIN_SOCKETS_PER_ADDRESS (200 by default)
+
+
+def local_address(index: int, url: str) -> str | None:
+    """The source address for the load generator's client number `index`.
+
+    The server caps live sockets per client address, as it should; a bench on loopback spreads
+    its thousands of clients over 127.x addresses (100 each) as real viewers come from many
+    addresses, instead of raising that limit. Linux routes all of 127.0.0.0/8 to lo unconfigured.
+    None for a server that is not on loopback.
+    """
+    host = urlsplit(url).hostname or ""
+    if not host.startswith("127."):
+        return None
+    n = index // CLIENTS_PER_ADDRESS
+    return f"127.1.{n // 250}.{n % 250 + 1}"
+
+
+async def connect(url: str, origin: str, open_timeout: float = 30, source: str | None = None) -> LeanSocket:
+    """Open a WebSocket to ws://host:port/path?query; HandshakeError(status) if refused.
+
+    `source`: the local address to connect from (local_address()).
+    """
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     path = parts.path + (f"?{parts.query}" if parts.query else "")
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, limit=1 << 20), open_timeout)
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(
+            host, port, limit=1 << 20, local_addr=(source, 0) if source is not None else None
+        ),
+        open_timeout,
+    )
     try:
         key = base64.b64encode(os.urandom(16)).decode()
         writer.write(

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import minxin_client
-from bench import fanout
+from bench import fanout, leanws
 from minxin_client import Backoff, ClientError, Closed, ModerateConsole, ProtocolError, Refused, StudioConsole
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/minxin_soak"
@@ -211,6 +211,9 @@ class Asker(Viewer):
         self.client = minxin_client.Viewer(
             urls,
             state.broadcast_id,
+            # One address per asker, as netizens come from many: the server limits sockets and
+            # 附议 per address, and the bench spreads its clients rather than raising limits.
+            local_address=leanws.local_address(index * leanws.CLIENTS_PER_ADDRESS + 1, urls[0]),
             after=0,  # as the live page: the whole log, then live
             open_timeout=30,
             max_failures=PAGE_ATTEMPTS,
@@ -295,6 +298,8 @@ async def _page(state: SoakState, viewer: Viewer, rejoin: bool) -> None:
     first = True
     for _attempt in range(PAGE_ATTEMPTS):
         url, origin = _url(state, viewer, viewer.last)
+        # Its own source address slot, as the server caps live sockets per address (leanws).
+        source = leanws.local_address(viewer.index, url)
         try:
             ws = await connect(
                 url,
@@ -305,6 +310,7 @@ async def _page(state: SoakState, viewer: Viewer, rejoin: bool) -> None:
                 open_timeout=30,
                 close_timeout=3,
                 max_size=None,
+                local_addr=(source, 0) if source is not None else None,
             )
         except Exception as exc:
             cause = f" ({fanout._describe(exc.__cause__)})" if exc.__cause__ else ""
@@ -1481,9 +1487,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def limits(minutes: float) -> dict[str, str]:
-    """The per-netizen question limit per minute, compressed with the hour (3 a minute → 36 in 5 minutes)."""
+    """The per-minute limits, compressed with the hour (3 questions a minute → 36 in 5 minutes);
+    the hourly ones hold as they are, the whole run being one programme's hour."""
     compression = 60 / minutes
-    return {"MINXIN_ASKS_PER_MINUTE": str(math.ceil(3 * compression))}
+    return {
+        "MINXIN_ASKS_PER_MINUTE": str(math.ceil(3 * compression)),
+        "MINXIN_SUPPORTS_PER_ADDRESS_PER_MINUTE": str(math.ceil(60 * compression)),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:

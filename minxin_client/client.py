@@ -108,6 +108,7 @@ class _Client:
         max_failures: int | None = None,
         on_frame: Callable[[dict], None] | None = None,
         queue_frames: bool = True,
+        local_address: str | None = None,
     ):
         self.urls = [urls] if isinstance(urls, str) else list(urls)
         if not self.urls:
@@ -123,6 +124,8 @@ class _Client:
         self.max_failures = max_failures
         self.on_frame = on_frame
         self.queue_frames = queue_frames
+        # The address to connect from (a load test on loopback spreads its clients over 127.x).
+        self.local_address = local_address
         self.connections = 0  # successful connects (the first one included)
         # Refusals that the client waited out and resent (rate_limited, unavailable), by code.
         self.retries: collections.Counter[str] = collections.Counter()
@@ -221,6 +224,7 @@ class _Client:
                         additional_headers=headers,
                         open_timeout=self.open_timeout,
                         max_size=16 * 1024 * 1024,
+                        local_addr=(self.local_address, 0) if self.local_address else None,
                     ) as ws:
                         self._ws = ws
                         first = await asyncio.wait_for(ws.recv(), timeout=self.open_timeout)

@@ -528,18 +528,44 @@ def withdraw_event(broadcast_id: int, seq: object, by: str = "") -> Event:
     return event
 
 
-def support_question(broadcast_id: int, question_id: object, netizen_key: str) -> int:
-    """附议: a netizen supports a published question, once. Returns the new count."""
+def support_question(
+    broadcast_id: int, question_id: object, netizen_key: str, client_ip: str | None = None
+) -> int:
+    """附议: a netizen supports a published question, once. Returns the new count.
+
+    A netizen without a session cookie is a new one on every socket, so supports are also
+    limited per client address, overall and per question (issue #13: one address inflated a
+    question's count without limit). After the programme has ended the count is final.
+    """
     if not isinstance(question_id, int) or isinstance(question_id, bool):
         raise ServiceError("bad_frame", _("question_id must be a number."))
-    question = Question.objects.filter(broadcast_id=broadcast_id, pk=question_id).first()
+    question = (
+        Question.objects.select_related("broadcast").filter(broadcast_id=broadcast_id, pk=question_id).first()
+    )
     if question is None or question.published_seq is None:
         raise ServiceError("not_found", _("Only published questions can be supported."))
+    if not question.broadcast.takes_questions:
+        raise ServiceError("closed", _("The programme has ended; its questions can no longer be supported."))
     if Support.objects.filter(question=question, netizen_key=netizen_key).exists():
         return question.support_count
-    wait = ratelimit.hit("support", netizen_key, settings.MINXIN_SUPPORT_LIMITS_PER_NETIZEN)
-    if wait is not None:
-        raise ServiceError("rate_limited", retry_after=wait)
+    hits: list[tuple[str, str, ratelimit.Limits]] = [
+        ("support", netizen_key, settings.MINXIN_SUPPORT_LIMITS_PER_NETIZEN)
+    ]
+    address = ratelimit.address_key(client_ip)
+    if address is not None:
+        hits.append(("support-ip", address, settings.MINXIN_SUPPORT_LIMITS_PER_ADDRESS))
+        hits.append(
+            (
+                "support-ip-q",
+                f"{address}:{question.pk}",
+                settings.MINXIN_SUPPORT_LIMITS_PER_ADDRESS_AND_QUESTION,
+            )
+        )
+    waits = [wait for wait in ratelimit.hit_many(hits) if wait is not None]
+    if waits:
+        raise ServiceError("rate_limited", retry_after=max(waits))
+    # No lock on the programme here: supports pour in during a programme, and the event log's
+    # appends take that lock. A support that races the end by milliseconds counts as before it.
     with transaction.atomic():
         _support, created = Support.objects.get_or_create(
             question=question, netizen_key=netizen_key, defaults={"at": timezone.now()}

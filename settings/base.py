@@ -22,6 +22,10 @@ VAR_DIR = BASE_DIR / "var"
 SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+# Origins (scheme://host[:port]) besides the request's own that may post forms and open the
+# staff consoles: e.g. https://portal.example.gov.cn when a proxy in front does not tell daphne
+# that it terminated TLS.
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     # daphne before staticfiles so that `runserver` is daphne's ASGI server.
@@ -119,6 +123,11 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # Live programme limits (PROTOCOL.md §1).
 MINXIN_MAX_FRAME_BYTES = 8 * 1024
 MINXIN_PRESENCE_INTERVAL = env_int("MINXIN_PRESENCE_INTERVAL", 5, minimum=1)
+# Live sockets one client address (an IPv6 /64) may hold across all processes, so that one
+# address cannot inflate the public `online` count (studio/addresses.py). Generous: a carrier's
+# NAT shares one IPv4 address among a few dozen to a hundred subscribers, an office among its
+# staff, and a viewer may have two tabs open. Raise it for a known larger office.
+MINXIN_SOCKETS_PER_ADDRESS = env_int("MINXIN_SOCKETS_PER_ADDRESS", 200, minimum=1)
 
 # One JSON object per line (settings.prod's default) or plain text (MINXIN_LOG_FORMAT=json|text),
 # with the request or connection id on every line (core/logs.py).
@@ -151,6 +160,16 @@ MINXIN_LETTER_LOOKUP_LIMITS_PER_ADDRESS = [
     (60, env_int("MINXIN_LETTER_LOOKUPS_PER_ADDRESS_PER_MINUTE", 20, minimum=1)),
     (3600, env_int("MINXIN_LETTER_LOOKUPS_PER_ADDRESS_PER_HOUR", 200, minimum=1)),
 ]
+# 附议 per client address: each cookieless socket is a new netizen, so without these one address
+# could add any number of supports. An office or a carrier's NAT shares an address, hence a
+# generous total; one address adds at most MINXIN_SUPPORTS_PER_ADDRESS_PER_QUESTION to one question.
+MINXIN_SUPPORT_LIMITS_PER_ADDRESS = [
+    (60, env_int("MINXIN_SUPPORTS_PER_ADDRESS_PER_MINUTE", 60, minimum=1)),
+    (3600, env_int("MINXIN_SUPPORTS_PER_ADDRESS_PER_HOUR", 600, minimum=1)),
+]
+MINXIN_SUPPORT_LIMITS_PER_ADDRESS_AND_QUESTION = [
+    (3600, env_int("MINXIN_SUPPORTS_PER_ADDRESS_PER_QUESTION", 20, minimum=1))
+]
 
 # Letters: rankings on the public scoreboard need at least this many letters received.
 MINXIN_SCOREBOARD_MIN_LETTERS = 10
@@ -179,3 +198,7 @@ MINXIN_LOGIN_LIMITS_PER_USER = [(60, 5), (3600, 30)]
 # `Authorization: Bearer $MINXIN_METRICS_TOKEN`.
 MINXIN_METRICS_TOKEN = env_str("MINXIN_METRICS_TOKEN")
 MINXIN_METRICS_ALLOW = env_networks("MINXIN_METRICS_ALLOW", ["127.0.0.0/8", "::1/128"])
+# Per account from any address: slows a guesser spread over many addresses. Never a lockout:
+# the longest wait is one window, and a browser that logged in to the account before (its
+# signed device cookie) is not held by it (core/security.py).
+MINXIN_LOGIN_LIMITS_PER_ACCOUNT = [(60, 10), (3600, 60)]

@@ -4,6 +4,7 @@ from channels.auth import AuthMiddlewareStack
 from channels.sessions import SessionMiddlewareStack
 from django.urls import path
 
+from core.security import ExactOriginValidator
 from moderation.consumers import ModerateConsumer
 from studio.consumers import LiveConsumer, StudioConsumer
 
@@ -13,6 +14,14 @@ websocket_urlpatterns = [
     # busy programme's writes (an `end` turning hundreds of questions into letters, say) would keep
     # thousands of handshakes waiting until daphne gives up on them.
     path("ws/live/<int:broadcast_id>/", SessionMiddlewareStack(LiveConsumer.as_asgi())),
-    path("ws/studio/<int:broadcast_id>/", AuthMiddlewareStack(StudioConsumer.as_asgi())),
-    path("ws/moderate/<int:broadcast_id>/", AuthMiddlewareStack(ModerateConsumer.as_asgi())),
+    # Staff consoles act with a login cookie: only from this site's exact origin (scheme, host
+    # and port), where asgi.py's AllowedHostsOriginValidator checks the host name alone.
+    path(
+        "ws/studio/<int:broadcast_id>/",
+        ExactOriginValidator(AuthMiddlewareStack(StudioConsumer.as_asgi())),
+    ),
+    path(
+        "ws/moderate/<int:broadcast_id>/",
+        ExactOriginValidator(AuthMiddlewareStack(ModerateConsumer.as_asgi())),
+    ),
 ]

@@ -4,7 +4,7 @@ from django.urls import include, path
 
 from archive import ops
 from archive import views as archive_views
-from core.security import ThrottledLoginView
+from core.security import ThrottledLoginView, throttled_admin_login
 from departments import views as department_views
 from letters import views as letter_views
 from moderation import views as moderation_views
@@ -53,6 +53,7 @@ urlpatterns = [
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/login/", throttled_admin_login),  # before admin/: the same limits as accounts/login/
     path("admin/", admin.site.urls),
 ]
 

@@ -7,12 +7,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core import logs
+from core.ratelimit import address_key
 from moderation import intake
 from moderation import services as moderation
 from moderation.supports import batcher
 from studio import events, services
+from studio.addresses import counter
 from studio.fastsend import send_prepared
-from studio.frames import CLOSE_NOT_FOUND, FrameConsumer, netizen_key
+from studio.frames import CLOSE_NOT_FOUND, CLOSE_TOO_MANY_SOCKETS, FrameConsumer, netizen_key
 from studio.hub import Room, get_hub, log_room
 from studio.models import Broadcast
 
@@ -37,9 +39,17 @@ class LiveConsumer(FrameConsumer):
 
     room: Room | None = None
     asker_room: str | None = None
+    address: str | None = None  # counted against the per-address cap (studio/addresses.py)
 
     async def connect(self) -> None:
         self.broadcast_id = int(self.scope["url_route"]["kwargs"]["broadcast_id"])
+        address = address_key(_client_ip(self.scope))
+        if address is not None and not await counter().acquire(address):
+            # Accepted only to say why: a refused handshake would look like any other 403.
+            await self.accept()
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+            return
+        self.address = address
         self.hub = get_hub()
         self.catching_up = True
         self.buffer: list[tuple[int | None, str]] = []
@@ -126,6 +136,9 @@ class LiveConsumer(FrameConsumer):
         await self.send(text_data=text)
 
     async def disconnect(self, code: int) -> None:
+        if self.address is not None:
+            counter().release(self.address)
+            self.address = None
         if self.room is not None:
             self.hub.leave(self.room.name, self)
         if self.asker_room is not None:
@@ -172,7 +185,7 @@ class LiveConsumer(FrameConsumer):
     async def frame_support(self, frame: dict) -> None:
         """附议 (PROTOCOL.md §4): counts come back to everyone in batched `support` frames."""
         count = await database_sync_to_async(moderation.support_question)(
-            self.broadcast_id, frame["question_id"], self.netizen
+            self.broadcast_id, frame["question_id"], self.netizen, _client_ip(self.scope)
         )
         batcher().add(self.broadcast_id, frame["question_id"])
         await self.send_frame({"type": "support.ok", "question_id": frame["question_id"], "support": count})

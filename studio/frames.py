@@ -24,7 +24,31 @@ CLOSE_TOO_BIG = 4009
 CLOSE_LOGIN_REQUIRED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_MANY_SOCKETS = 4429  # this client address holds MINXIN_SOCKETS_PER_ADDRESS live sockets
 UNAVAILABLE_RETRY_AFTER = 2  # seconds a client waits before resending after `unavailable`
+
+
+def echoable(value: object) -> bool:
+    """Whether a client's `client_id` or `action_id` can be sent back as `ref`.
+
+    A lone surrogate cannot be encoded as UTF-8: echoed in an `ack` or `error`, it made the
+    server's send fail and closed the socket with 1011 (issue #13).
+    """
+    if not isinstance(value, str):
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(value: object, limit: int = 64) -> str:
+    """Something the client sent, safe to quote in a message: shortened, surrogates escaped."""
+    text = value if isinstance(value, str) else str(value)
+    return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def scope_language(scope: dict) -> str:
@@ -97,7 +121,16 @@ class FrameConsumer(AsyncWebsocketConsumer):
             )
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
+        text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                # A lone surrogate slipped into a frame: as a JSON escape it is still valid text,
+                # whereas daphne could not encode it and would drop the connection (issue #13).
+                log.warning("frame %s carried a lone surrogate; sent escaped", frame.get("type"))
+                text = json.dumps(frame, ensure_ascii=True, separators=(",", ":"))
+        await self.send(text_data=text)
 
     async def send_error(self, code: str, message: object = None, ref: object = None, **extra: Any) -> None:
         with translation.override(self.language):
@@ -130,11 +163,14 @@ class FrameConsumer(AsyncWebsocketConsumer):
         if not isinstance(frame, dict):
             await self.send_error("bad_json", _("A frame must be a JSON object."))
             return
+        # Only an id that can be sent back is echoed as `ref` (a bad one is refused below).
         ref = frame.get("client_id", frame.get("action_id"))
+        if not echoable(ref):
+            ref = None
         kind = frame.get("type")
         if not isinstance(kind, str) or kind not in self.frames:
             await self.send_error(
-                "bad_frame", _("Unknown frame type here: %(type)s") % {"type": kind}, ref=ref
+                "bad_frame", _("Unknown frame type here: %(type)s") % {"type": _printable(kind)}, ref=ref
             )
             return
         for name, types in self.frames[kind].items():
@@ -142,6 +178,8 @@ class FrameConsumer(AsyncWebsocketConsumer):
                 name not in frame
                 or not isinstance(frame[name], types)
                 or (isinstance(frame[name], bool) and bool not in types)
+                # An id is echoed in the ack: one that cannot be is refused before any change.
+                or (name in ("client_id", "action_id") and not echoable(frame[name]))
             ):
                 await self.send_error(
                     "bad_frame",

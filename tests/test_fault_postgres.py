@@ -151,7 +151,15 @@ async def test_a_postgresql_restart_loses_and_doubles_nothing(private_postgres, 
         stop = asyncio.Event()
         seen: list[list[int]] = [[] for _ in range(VIEWERS)]
         viewers = [
-            Viewer(urls[n % 2 :] + urls[: n % 2], broadcast_id, after=0, backoff=FAST_RETRY, open_timeout=5)
+            # From four addresses: the server caps live sockets per address (MINXIN_SOCKETS_PER_ADDRESS).
+            Viewer(
+                urls[n % 2 :] + urls[: n % 2],
+                broadcast_id,
+                after=0,
+                backoff=FAST_RETRY,
+                open_timeout=5,
+                local_address=f"127.2.0.{n % 4 + 1}",
+            )
             for n in range(VIEWERS)
         ]
         following = [

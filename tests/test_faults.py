@@ -143,7 +143,15 @@ async def test_viewers_end_with_the_whole_log_and_every_acknowledged_question_is
         stop = asyncio.Event()
         seen: list[list[int]] = [[] for _ in range(VIEWERS)]
         clients = [
-            Viewer(urls[n % 2 :] + urls[: n % 2], broadcast.pk, after=0, backoff=FAST_RETRY, open_timeout=5)
+            # From four addresses: the server caps live sockets per address (MINXIN_SOCKETS_PER_ADDRESS).
+            Viewer(
+                urls[n % 2 :] + urls[: n % 2],
+                broadcast.pk,
+                after=0,
+                backoff=FAST_RETRY,
+                open_timeout=5,
+                local_address=f"127.2.0.{n % 4 + 1}",
+            )
             for n in range(VIEWERS)
         ]
         viewers = [asyncio.create_task(follow(client, seen[n], stop)) for n, client in enumerate(clients)]

@@ -114,9 +114,9 @@ async def exchange(path: str, user, batch: list) -> list:
     from channels.testing import WebsocketCommunicator
 
     from asgi import application
-    from tests.conftest import ORIGIN, session_cookie
+    from tests.conftest import HOST, ORIGIN, session_cookie
 
-    headers = [ORIGIN]
+    headers = [ORIGIN, HOST]
     if user is not None:
         from channels.db import database_sync_to_async
 

@@ -212,6 +212,20 @@ BAD_FRAMES = [
     pytest.param({"json": ask_frame("x", nickname=7)}, "bad_frame", "x", id="nickname as a number"),
     pytest.param({"json": ask_frame("", "问题")}, "bad_frame", "", id="an empty client_id"),
     pytest.param({"json": ask_frame("x" * 65)}, "bad_frame", "x" * 65, id="a 65-character client_id"),
+    # A lone surrogate cannot be sent back as UTF-8: echoing it closed the socket with 1011.
+    pytest.param({"json": ask_frame("x\ud800")}, "bad_frame", None, id="a client_id with a lone surrogate"),
+    pytest.param(
+        {"json": {"type": "shout\udfff", "client_id": "y"}},
+        "bad_frame",
+        "y",
+        id="a type with a lone surrogate",
+    ),
+    pytest.param(
+        {"json": {"type": "ask", "client_id": "z\ud800", "text": 7}},
+        "bad_frame",
+        None,
+        id="a lone surrogate and a bad field",
+    ),
     pytest.param({"json": ask_frame("x", "")}, "empty", "x", id="empty text"),
     pytest.param({"json": ask_frame("x", " \n\t\u3000 ")}, "empty", "x", id="whitespace-only text"),
     pytest.param({"json": ask_frame("x", "问" * 501)}, "too_long", "x", id="501-character text"),
@@ -684,3 +698,68 @@ async def test_a_deeply_nested_frame_is_bad_json_and_the_connection_stays(socket
     assert error["type"] == "error" and error["code"] == "bad_json"
     await viewer.send_json_to({"type": "ping"})
     assert (await viewer.receive_json_from(timeout=5)) == {"type": "pong"}
+
+
+# --- one address cannot inflate `online` (issue #13) --------------------------------------------
+
+
+async def test_one_address_holds_at_most_the_cap_of_live_sockets_and_online_counts_only_those(
+    sockets, live_broadcast, settings
+):
+    settings.MINXIN_SOCKETS_PER_ADDRESS = 3
+    path = f"/ws/live/{live_broadcast.pk}/"
+    mine = []
+    for port in range(3):
+        ws = await sockets.open(path, client=("203.0.113.5", 50000 + port))
+        assert (await next_frame(ws))["type"] == "hello"
+        mine.append(ws)
+    refused = await sockets.open(path, client=("203.0.113.5", 50003))
+    assert await refused.receive_output(timeout=5) == {"type": "websocket.close", "code": 4429}
+    # An IPv6 subscriber's whole /64 is one address.
+    for host in ("2001:db8:5:6::1", "2001:db8:5:6::2", "2001:db8:5:6:abcd::3"):
+        ws = await sockets.open(path, client=(host, 1234))
+        assert (await next_frame(ws))["type"] == "hello"
+    sixth = await sockets.open(path, client=("2001:db8:5:6:ffff::9", 1234))
+    assert await sixth.receive_output(timeout=5) == {"type": "websocket.close", "code": 4429}
+    # Another address is not held back, and the refused sockets were never counted online.
+    other, hello = await open_viewer(sockets, live_broadcast.pk, headers=None)
+    assert hello["online"] == 3 + 3 + 1
+    # A socket closed frees its place.
+    await mine[0].disconnect()
+    again = await sockets.open(path, client=("203.0.113.5", 50004))
+    assert (await next_frame(again))["type"] == "hello"
+    await assert_still_open(other)
+
+
+@pytest.mark.redis
+async def test_the_socket_cap_is_shared_by_every_process_through_redis(settings):
+    """Two processes' counters (different process ids, one Redis): the cap is their sum, a
+    closed socket frees its place in the others' count, and a dead process stops counting."""
+    import time as clock
+
+    import redis
+
+    from studio import addresses
+
+    settings.MINXIN_SOCKETS_PER_ADDRESS = 3
+    first = addresses.AddressCounter(settings.REDIS_URL, process_id="p1")
+    second = addresses.AddressCounter(settings.REDIS_URL, process_id="p2")
+    try:
+        assert [await first.acquire("198.51.100.7") for _ in range(2)] == [True, True]
+        assert await second.acquire("198.51.100.7") is True
+        assert await second.acquire("198.51.100.7") is False  # 2 + 1 held: the third place is taken
+        assert second.local == {"198.51.100.7": 1}  # the refused one is not counted
+        assert await first.acquire("192.0.2.1") is True  # another address is not held back
+        first.release("198.51.100.7")
+        await asyncio.sleep(addresses.FLUSH_DELAY + 0.3)
+        assert await second.acquire("198.51.100.7") is True
+        # first dies: once its heartbeat is older than three presence intervals, it no longer counts.
+        stale = clock.time() - settings.MINXIN_PRESENCE_INTERVAL * 3 - 5
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        client.hset(addresses.PROCESSES, "p1", f"{stale:.0f}")
+        client.close()
+        assert await second.acquire("198.51.100.7") is True
+        assert second.local == {"198.51.100.7": 3}
+    finally:
+        await first.close()
+        await second.close()

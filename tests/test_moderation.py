@@ -314,6 +314,23 @@ async def test_approving_with_publish_shows_the_question_to_viewers_and_queues_i
     assert stored.status == "approved" and stored.published_seq == 1
 
 
+@pytest.mark.parametrize("kind", ["approve", "reject", "withdraw"])
+async def test_an_action_id_with_a_lone_surrogate_is_refused_unchanged_and_the_console_stays_open(
+    sockets, live_broadcast, personas, kind
+):
+    """Issue #13: the ack echoed the action_id, which cannot be encoded as UTF-8, so daphne closed
+    the console with 1011 after the question had already been approved."""
+    qid = await ask(live_broadcast.pk, "地铁末班车能否延后？")
+    console, _ = await open_console(sockets, live_broadcast.pk, personas["moderator"])
+    before = await db_state()
+    frame = {"type": kind, "action_id": "a\ud800", "question_id": qid, "publish": True, "seq": 1}
+    await console.send_json_to(frame)
+    error = await wait_for(console, "error")
+    assert error["code"] == "bad_frame" and "ref" not in error
+    assert await db_state() == before
+    await assert_still_open(console)
+
+
 async def test_approving_without_publish_queues_it_for_guests_but_shows_viewers_nothing(
     sockets, live_broadcast, personas
 ):
@@ -1168,6 +1185,58 @@ async def test_a_published_question_of_another_programme_cannot_be_supported_her
     await netizen.send_json_to({"type": "support", "question_id": elsewhere})
     assert (await next_frame(netizen))["code"] == "not_found"
     assert (await question(elsewhere)).support_count == 0
+
+
+async def test_cookieless_sockets_from_one_address_cannot_inflate_a_questions_support(
+    sockets, live_broadcast, settings
+):
+    """Issue #13: every cookieless socket is a new netizen, so one address could add any number
+    of supports. One address now adds at most a few to one question, and a few in all."""
+    settings.MINXIN_SUPPORT_LIMITS_PER_ADDRESS_AND_QUESTION = [(86400, 2)]
+    settings.MINXIN_SUPPORT_LIMITS_PER_ADDRESS = [(86400, 4)]  # refused attempts count too
+    first, second = await published_question(live_broadcast.pk), await published_question(live_broadcast.pk)
+
+    async def support_from(address: str, qid: int) -> dict:
+        ws = await sockets.open(f"/ws/live/{live_broadcast.pk}/", client=(address, 40000))
+        assert (await next_frame(ws))["type"] == "hello"
+        await ws.send_json_to({"type": "support", "question_id": qid})
+        answer = await next_frame(ws)
+        while answer["type"] == "support":  # a batched count
+            answer = await next_frame(ws)
+        await assert_still_open(ws)
+        return answer
+
+    assert [(await support_from("203.0.113.7", first))["type"] for _ in range(2)] == ["support.ok"] * 2
+    refused = await support_from("203.0.113.7", first)
+    assert refused["type"] == "error" and refused["code"] == "rate_limited" and refused["retry_after"] > 0
+    assert (await question(first)).support_count == 2  # nothing stored for the refused one
+    # The same address may still support another question, up to its total of four ...
+    assert (await support_from("203.0.113.7", second))["type"] == "support.ok"
+    assert (await support_from("203.0.113.7", second))["code"] == "rate_limited"
+    # ... an IPv6 subscriber is one address across its /64 ...
+    assert (await support_from("2001:db8:1:2::10", second))["type"] == "support.ok"
+    assert (await support_from("2001:db8:1:2::11", second))["type"] == "support.ok"
+    assert (await support_from("2001:db8:1:2:ffff::1", second))["code"] == "rate_limited"
+    # ... and another address is not held back.
+    assert (await support_from("198.51.100.9", first))["support"] == 3
+    assert await database_sync_to_async(Support.objects.count)() == 3 + 3
+
+
+async def test_supporting_after_the_programme_ended_is_refused_and_changes_nothing(
+    sockets, live_broadcast, personas
+):
+    qid = await published_question(live_broadcast.pk)
+    netizen = await open_viewer(sockets, live_broadcast.pk)
+    await netizen.send_json_to({"type": "support", "question_id": qid})
+    assert (await wait_for(netizen, "support.ok"))["support"] == 1
+    await database_sync_to_async(studio.set_status)(live_broadcast.pk, personas["host"], "ended")
+    late = await open_viewer(sockets, live_broadcast.pk)
+    await late.send_json_to({"type": "support", "question_id": qid})
+    error = await wait_for(late, "error")
+    assert error["code"] == "closed" and error["message"]
+    assert (await question(qid)).support_count == 1
+    assert await database_sync_to_async(Support.objects.count)() == 1
+    await assert_still_open(late)
 
 
 def test_a_question_screened_after_the_end_is_not_published_but_becomes_a_letter(personas, live_broadcast):

@@ -410,3 +410,30 @@ async def test_an_ended_programme_cannot_be_started_again(sockets, live_broadcas
     error = await next_frame(host)
     assert error["code"] == "conflict" and error["ref"] == "s-1"
     assert await status_of(live_broadcast.pk) == "ended"
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pytest.param({"type": "start", "action_id": "go\ud800"}, id="start"),
+        pytest.param(
+            {"type": "answer", "client_id": "a\udfff", "question_id": None, "text": "答"}, id="answer"
+        ),
+        pytest.param({"type": "host.message", "client_id": "\ud800", "text": "大家好"}, id="host.message"),
+    ],
+)
+async def test_an_id_with_a_lone_surrogate_is_refused_unchanged_and_the_console_stays_open(
+    sockets, live_broadcast, personas, frame
+):
+    """Issue #13: the ack or error echoed the id, which cannot be encoded, and daphne closed the
+    socket with 1011 — after the change was made. Now nothing changes and the socket stays."""
+    await database_sync_to_async(Broadcast.objects.filter(pk=live_broadcast.pk).update)(status="scheduled")
+    host, _ = await open_studio(sockets, live_broadcast.pk, personas["host"])
+    await host.send_json_to(frame)  # json.dumps escapes the surrogate; the server's json.loads restores it
+    error = await next_frame(host)
+    assert error["type"] == "error" and error["code"] == "bad_frame" and "ref" not in error
+    assert await status_of(live_broadcast.pk) == "scheduled"
+    assert await count(Answer, broadcast_id=live_broadcast.pk) == 0
+    assert await count(Event, broadcast_id=live_broadcast.pk) == 0
+    await host.send_json_to({"type": "ping"})
+    assert await next_frame(host) == {"type": "pong"}

@@ -9,7 +9,8 @@ class ArchiveConfig(AppConfig):
     def ready(self) -> None:
         from archive.bridge import letters_for_unanswered
         from archive.search import index_programme
-        from studio.signals import programme_ended
+        from studio.signals import approved_after_end, programme_ended
 
         programme_ended.connect(letters_for_unanswered, dispatch_uid="archive-letters-for-unanswered")
         programme_ended.connect(index_programme, dispatch_uid="archive-index-programme")
+        approved_after_end.connect(letters_for_unanswered, dispatch_uid="archive-letters-approved-after-end")

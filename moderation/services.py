@@ -23,10 +23,10 @@ from core.privacy import mask_personal_data
 from core.sanitize import clean_plain, plain_to_html
 from moderation import screening
 from moderation.models import ModerationAction, Question, QuestionStatus, Support
-from studio import events
+from studio import events, signals
+from studio.events import locked_broadcast
 from studio.frames import UNAVAILABLE_RETRY_AFTER
 from studio.models import Answer, Broadcast, BroadcastStatus, Event, EventKind
-from studio.services import locked_broadcast
 
 log = logging.getLogger(__name__)
 
@@ -446,10 +446,8 @@ def approve_question(broadcast_id: int, question_id: object, publish: bool, by: 
         _moderated(broadcast, question, "approve_publish" if publish else "approve", by, before)
         if ended:
             # Screened after the end: no guest will answer it on air, so, like every approved
-            # question left unanswered at the end, it becomes a letter to the department.
-            from archive.bridge import letters_for_unanswered
-
-            letters_for_unanswered(broadcast)
+            # question left unanswered at the end, it becomes a letter (the archive's receiver).
+            signals.approved_after_end.send(sender=Broadcast, broadcast=broadcast)
     return question
 
 

@@ -7,10 +7,9 @@ import contextvars
 import logging
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 
 from moderation.services import support_counts
-from studio import events, hub
+from studio import events
 
 log = logging.getLogger(__name__)
 BATCH_SECONDS = 1.0
@@ -42,15 +41,7 @@ class SupportBatcher:
 
     async def flush(self, broadcast_id: int, question_ids: list[int]) -> None:
         counts = await database_sync_to_async(support_counts)(question_ids)
-        frame = {"type": "support", "counts": counts}
-        text = events.dumps(frame)
-        await database_sync_to_async(hub.publish)(hub.log_room(broadcast_id), None, text)
-        layer = get_channel_layer()
-        if layer is not None:
-            for console in ("moderate", "studio"):
-                await layer.group_send(
-                    events.staff_group(console, broadcast_id), {"type": "staff.push", "text": text}
-                )
+        await events.publish_unlogged(broadcast_id, {"type": "support", "counts": counts})
 
 
 def batcher() -> SupportBatcher:

@@ -3,30 +3,23 @@
 This module is the only writer of studio.Event and the only publisher of live events.
 """
 
-import json
-from typing import Any
-
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.errors import ServiceError
 from studio import hub
+from studio.eventsource import dumps, event_frame
 from studio.models import Broadcast, Event
 
 
-def event_frame(event: Event) -> dict[str, Any]:
-    return {
-        "type": "event",
-        "seq": event.seq,
-        "kind": event.kind,
-        "at": timezone.localtime(event.at).isoformat(timespec="milliseconds"),
-        "data": event.data,
-    }
-
-
-def dumps(frame: dict) -> str:
-    """The one serialisation of a frame; what Redis carries and every viewer receives."""
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+def locked_broadcast(broadcast_id: int) -> Broadcast:
+    """The programme's row, locked until the transaction ends: every change that appends to its log
+    takes this lock first, so that the change and its event are ordered like their seqs."""
+    try:
+        return Broadcast.objects.select_for_update().get(pk=broadcast_id)
+    except Broadcast.DoesNotExist:
+        raise ServiceError("not_found") from None
 
 
 def append_event(broadcast_id: int, kind: str, data: dict) -> Event:
@@ -54,27 +47,23 @@ def publish_after_commit(room: str, frame: dict) -> None:
     transaction.on_commit(lambda: hub.publish(room, None, text), robust=True)
 
 
+async def publish_unlogged(broadcast_id: int, frame: dict) -> None:
+    """A frame that is not part of the public log (the batched 附议 counts), sent now to the
+    programme's viewers and its moderate and studio consoles. For async code outside a transaction."""
+    from channels.db import database_sync_to_async
+    from channels.layers import get_channel_layer
+
+    text = dumps(frame)
+    await database_sync_to_async(hub.publish)(hub.log_room(broadcast_id), None, text)  # sync Redis client
+    layer = get_channel_layer()
+    if layer is not None:
+        for console in ("moderate", "studio"):
+            await layer.group_send(staff_group(console, broadcast_id), {"type": "staff.push", "text": text})
+
+
 def events_after(broadcast_id: int, after: int, limit: int | None = None) -> list[Event]:
     events = Event.objects.filter(broadcast_id=broadcast_id, seq__gt=after).order_by("seq")
     return list(events[:limit] if limit else events)
-
-
-class EventLogSource:
-    """What the hub reads from the database: one query to join a room, one per gap."""
-
-    def room_state(self, broadcast_id: int) -> tuple[int, list[tuple[int, str]]]:
-        last_seq = Broadcast.objects.values_list("last_seq", flat=True).get(pk=broadcast_id)
-        recent = Event.objects.filter(
-            broadcast_id=broadcast_id, seq__gt=last_seq - hub.RECENT_EVENTS
-        ).order_by("seq")
-        return last_seq, [(e.seq, dumps(event_frame(e))) for e in recent if e.seq <= last_seq]
-
-    def events_between(self, broadcast_id: int, after: int, upto: int) -> list[tuple[int, str]]:
-        events = Event.objects.filter(broadcast_id=broadcast_id, seq__gt=after, seq__lte=upto).order_by("seq")
-        return [(e.seq, dumps(event_frame(e))) for e in events]
-
-    def last_seqs(self, broadcast_ids: list[int]) -> dict[int, int]:
-        return dict(Broadcast.objects.filter(pk__in=broadcast_ids).values_list("pk", "last_seq"))
 
 
 def staff_group(kind: str, broadcast_id: int) -> str:

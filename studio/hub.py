@@ -35,12 +35,13 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from studio.eventsource import RECENT_EVENTS, EventLogSource
+
 log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "minxin:room:"
 PRESENCE_PREFIX = "minxin:presence:"
 LAG_PREFIX = "minxin:lag:"
-RECENT_EVENTS = 2000  # per log room: a whole programme is a few hundred events
 GAP_WAIT = 0.25  # seconds to wait for an out-of-order event before reading it from the database
 PROCESS_ID = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
@@ -468,8 +469,6 @@ def get_hub() -> Hub:
     loop = asyncio.get_running_loop()
     hub = _hubs.get(loop)
     if hub is None:
-        from studio.events import EventLogSource
-
         hub = Hub(EventLogSource(), settings.REDIS_URL)
         with _hubs_lock:
             for old in [old for old in _hubs if old.is_closed()]:
@@ -481,8 +480,6 @@ def get_hub() -> Hub:
 def publish(room: str, seq: int | None, text: str) -> None:
     """Send a serialised frame to every member of `room` in every process. Callable from any thread."""
     payload = encode(seq, text)
-    for hook in _publish_hooks:
-        hook(room, seq, text)
     if settings.REDIS_URL:
         global _sync_redis
         if _sync_redis is None:
@@ -496,15 +493,6 @@ def publish(room: str, seq: int | None, text: str) -> None:
     for hub in hubs:
         if not hub.loop.is_closed():
             hub.loop.call_soon_threadsafe(hub.receive, room, payload)
-
-
-# Tests register a hook to see what was published without sockets.
-_publish_hooks: list[Callable[[str, int | None, str], None]] = []
-
-
-def add_publish_hook(hook: Callable[[str, int | None, str], None]) -> Callable[[], None]:
-    _publish_hooks.append(hook)
-    return lambda: _publish_hooks.remove(hook)
 
 
 def all_hubs() -> Iterable[Hub]:

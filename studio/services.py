@@ -11,7 +11,9 @@ from django.utils.translation import gettext as _
 from core.clientids import check_client_id
 from core.errors import ServiceError
 from core.sanitize import clean_rich
+from moderation import services as moderation  # the question answered: its side of the answer
 from studio import events, signals
+from studio.events import locked_broadcast
 from studio.models import Answer, Broadcast, BroadcastStatus, EventKind, Guest, HostMessage
 
 MAX_ANSWER = 5000
@@ -26,13 +28,6 @@ def _rich_text(text: object, limit: int) -> str:
     if not cleaned:
         raise ServiceError("empty")
     return cleaned
-
-
-def locked_broadcast(broadcast_id: int) -> Broadcast:
-    try:
-        return Broadcast.objects.select_for_update().get(pk=broadcast_id)
-    except Broadcast.DoesNotExist:
-        raise ServiceError("not_found") from None
 
 
 def guest_json(guest: Guest) -> dict:
@@ -51,8 +46,6 @@ def answer_json(answer: Answer) -> dict:
 
 def post_answer(broadcast_id: int, user: User, client_id: str, question_id: int | None, text: str) -> Answer:
     """A guest answers a question (or makes a statement) on air. Idempotent on client_id."""
-    from moderation import services as moderation  # the question side; imported here to keep files acyclic
-
     client_id = check_client_id(client_id)
     if question_id is not None and (not isinstance(question_id, int) or isinstance(question_id, bool)):
         raise ServiceError("bad_frame", _("question_id must be a number or null."))

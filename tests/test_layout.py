@@ -430,22 +430,12 @@ def production_imports() -> list[Import]:
     return collect_imports(sources, known)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,  # a crash of the checker is not the expected failure
-    reason="issue #14: the restructure lands next; remove this mark then",
-)
 def test_no_two_production_modules_import_each_other_even_indirectly(production_imports):
     violations = cycle_violations(production_imports)
     if violations:
         pytest.fail(_report("Import cycles between production modules", violations, CYCLE_FIX), pytrace=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,  # a crash of the checker is not the expected failure
-    reason="issue #14: the restructure lands next; remove this mark then",
-)
 def test_every_production_import_points_the_way_design_md_allows(production_imports):
     violations = direction_violations(production_imports)
     if violations:

@@ -263,7 +263,7 @@ def test_one_failing_clock_job_is_logged_and_the_others_still_run(caplog, client
 
 def test_metrics_list_every_clock_job_even_before_it_ever_succeeded(client):
     text = client.get("/metrics").content.decode()
-    for name in ("sweep", "scoreboard", "statistics"):
+    for name in ("sweep", "scoreboard", "statistics", "erase_contacts"):
         assert f'minxin_clock_job_last_success_timestamp_seconds{{job="{name}"}} 0' in text
 
 
@@ -274,6 +274,7 @@ def test_the_clock_once_records_each_real_jobs_success(registry):
 
     call_command("clock", "--once")
     assert sorted(ClockJob.objects.filter(last_success_at__isnull=False).values_list("name", flat=True)) == [
+        "erase_contacts",
         "scoreboard",
         "statistics",
         "sweep",
@@ -308,6 +309,7 @@ def wait_for(predicate, within: float = 30) -> None:
 def test_only_one_clock_runs_and_a_waiting_one_takes_over_when_it_stops(tmp_path, registry):
     """Two `manage.py clock` processes on the same database (PostgreSQL: an advisory lock; SQLite: a
     file lock): the second runs no job until the first is gone."""
+    from archive import clock
     from archive.models import ClockJob
 
     def successes() -> int:
@@ -316,7 +318,7 @@ def test_only_one_clock_runs_and_a_waiting_one_takes_over_when_it_stops(tmp_path
     first, first_log = start_clock(tmp_path, "first")
     second = None
     try:
-        wait_for(lambda: successes() == 3)
+        wait_for(lambda: successes() == len(clock.JOBS))
         second, second_log = start_clock(tmp_path, "second")
         wait_for(lambda: "another clock holds the lock" in second_log.read_text())
         first_ticks = first_log.read_text().count("supervision sweep:")

@@ -44,6 +44,7 @@ from .conftest import make_broadcast, make_staff
 # --- the matrix --------------------------------------------------------------------------------
 
 Y, F, L = "ok", "forbidden", "login"  # short names so that the grids below fit on a screen
+N = 404  # a letter read without its key answers as if no such code existed (no probing of codes)
 
 ACTORS = (
     "anonymous",  # no session at all
@@ -98,16 +99,16 @@ LETTER_HTTP_ACTIONS = (
 )
 LETTER_HTTP_MATRIX: dict[str, tuple] = {
     #                   forward sign return extend reply approve-ext redo wrong-closure read assessment operator-pg handler-pg supervisor-pg
-    "anonymous":       (F,      F,   F,     F,     F,    F,          F,   F,            F,   F,         L,          L,         L),
-    "netizen":         (F,      F,   F,     F,     F,    F,          F,   F,            F,   F,         L,          L,         L),
-    "moderator":       (F,      F,   F,     F,     F,    F,          F,   F,            F,   F,         F,          F,         F),
-    "other_moderator": (F,      F,   F,     F,     F,    F,          F,   F,            F,   F,         F,          F,         F),
-    "guest":           (F,      F,   F,     F,     F,    F,          F,   F,            F,   F,         F,          F,         F),
-    "other_guest":     (F,      F,   F,     F,     F,    F,          F,   F,            F,   F,         F,          F,         F),
-    "host":            (F,      F,   F,     F,     F,    F,          F,   F,            F,   F,         F,          F,         F),
+    "anonymous":       (F,      F,   F,     F,     F,    F,          F,   F,            N,   F,         L,          L,         L),
+    "netizen":         (F,      F,   F,     F,     F,    F,          F,   F,            N,   F,         L,          L,         L),
+    "moderator":       (F,      F,   F,     F,     F,    F,          F,   F,            N,   F,         F,          F,         F),
+    "other_moderator": (F,      F,   F,     F,     F,    F,          F,   F,            N,   F,         F,          F,         F),
+    "guest":           (F,      F,   F,     F,     F,    F,          F,   F,            N,   F,         F,          F,         F),
+    "other_guest":     (F,      F,   F,     F,     F,    F,          F,   F,            N,   F,         F,          F,         F),
+    "host":            (F,      F,   F,     F,     F,    F,          F,   F,            N,   F,         F,          F,         F),
     "operator":        (Y,      F,   F,     F,     F,    Y,          F,   F,            Y,   Y,         Y,          F,         F),
     "handler_a":       (F,      Y,   Y,     Y,     Y,    F,          F,   F,            Y,   F,         F,          Y,         F),
-    "handler_b":       (F,      F,   F,     F,     F,    F,          F,   F,            F,   F,         F,          Y,         F),
+    "handler_b":       (F,      F,   F,     F,     F,    F,          F,   F,            N,   F,         F,          Y,         F),
     "supervisor":      (F,      F,   F,     F,     F,    Y,          Y,   Y,            Y,   Y,         F,          F,         Y),
 }
 # fmt: on

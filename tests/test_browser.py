@@ -10,15 +10,17 @@ state crosses over: the public event through the hub's catch-up from the databas
 netizen's status through the my-questions endpoint after a reload.
 """
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.conftest import CHROMIUM, make_broadcast
+from tests.conftest import CHROMIUM, ROOT, make_broadcast
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
@@ -49,6 +51,7 @@ CUTTABLE_SOCKETS = """
   };
 })();
 """
+ARTIFACTS = Path(os.environ.get("MINXIN_ARTIFACTS") or ROOT / "var" / "artifacts")
 LIVE_WAIT = 15_000  # ms: a pushed frame arrives at once; 15 s only bounds a failure
 
 
@@ -219,3 +222,51 @@ def test_the_live_page_resumes_after_its_socket_drops_with_every_answer_once_and
         )
         assert seqs == [1, 2, 3, 4]
         assert viewer.errors == [], viewer.report()
+
+
+def test_a_question_left_unanswered_shows_its_letter_in_my_questions_and_the_asker_can_follow_it(
+    daphne, personas
+):
+    from moderation.models import Question
+    from moderation.services import approve_question
+    from studio.services import set_status
+
+    broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")
+    server = daphne()
+    question_text = "夜班公交能否延长到凌晨两点？我的电话13812345678"
+
+    with chromium() as browser:
+        netizen = open_live(
+            browser, server, broadcast.pk, "netizen", viewport={"width": 360, "height": 780}, locale="zh-CN"
+        )
+        page = netizen.page
+        page.fill("#question", question_text)
+        page.check("#consent")
+        page.click("#ask-form button[type=submit]")
+        expect(page.locator("#mine li[data-id]")).to_have_count(1, timeout=LIVE_WAIT)
+        question = in_thread(Question.objects.get, broadcast=broadcast)
+        in_thread(approve_question, broadcast.pk, question.pk, publish=False, by="mona")
+        in_thread(set_status, broadcast.pk, personas["host"], "ended")  # unanswered: it becomes a letter
+
+        page.reload()
+        link = page.locator("#mine li[data-id] a.letter")
+        expect(link).to_have_count(1, timeout=LIVE_WAIT)
+        expect(page.locator("#mine li[data-id] .badge")).to_have_text("已作为留言转交部门办理")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.locator("#mine").screenshot(path=ARTIFACTS / "live-my-questions-letter-360.png")
+        code = link.text_content().split()[-1]
+        link.click()
+        page.wait_for_url(f"**/letters/track/?code={code}")
+        expect(page.locator("#letter")).to_have_attribute("data-code", code)
+        expect(page.locator("#letter-department")).to_contain_text("交通")
+        expect(page.locator("#letter .body")).to_contain_text("夜班公交能否延长到凌晨两点")
+        page.screenshot(path=ARTIFACTS / "track-question-letter-360.png", full_page=True)
+
+        # A stranger with the code but not the session sees the look-up form only.
+        stranger = Watched(browser, "stranger", locale="zh-CN")
+        stranger.page.goto(f"{server.url}/letters/track/?code={code}")
+        expect(stranger.page.locator("#track-form")).to_be_visible()
+        expect(stranger.page.locator("#letter")).to_have_count(0)
+
+        for watched in (netizen, stranger):
+            assert watched.errors == [], watched.report()

@@ -1,9 +1,10 @@
-"""The OpenAPI document of /api/ (settings/openapi.py) is valid, complete, and true of the server.
+"""The OpenAPI document of /api/ (settings/openapi.py, assembled from each app's openapi.py) is valid,
+complete, and true of the server.
 
 - the document served at /api/schema/ is valid OpenAPI 3.1 (schemathesis' bundled meta-schema) and
   every `$ref` in it resolves;
 - every route of the `api` URL list is described (a new endpoint without docs fails here), and every
-  described path resolves to one of them;
+  described path resolves to one of them, described by the piece of the app whose view serves it;
 - schemathesis generates requests from the document for every operation and sends them through
   Django's WSGI application (the whole middleware stack, in this test's database), checking that
   no answer is a server error and that each answer's status, content type and body are the
@@ -140,22 +141,43 @@ def _sample(parameter: dict) -> str:
     return "7" if schema.get("type") == "integer" else "MX260101ABCDEF"
 
 
+def _concrete(path: str, operations: dict, parameters: dict) -> str:
+    """The documented path with a sample value for each path parameter."""
+    for operation in operations.values():
+        for parameter in operation.get("parameters", []):
+            if "$ref" in parameter:
+                parameter = parameters[parameter["$ref"].rsplit("/", 1)[1]]
+            if parameter["in"] == "path":
+                path = path.replace("{" + parameter["name"] + "}", _sample(parameter))
+    assert "{" not in path, f"a path parameter of {path} is not declared"
+    return path
+
+
 def test_every_api_route_is_described_and_nothing_else(served):
     parameters = served["components"]["parameters"]
     described: dict[str, str] = {}
     for path, operations in served["paths"].items():
-        for operation in operations.values():
-            for parameter in operation.get("parameters", []):
-                if "$ref" in parameter:
-                    parameter = parameters[parameter["$ref"].rsplit("/", 1)[1]]
-                if parameter["in"] == "path":
-                    path = path.replace("{" + parameter["name"] + "}", _sample(parameter))
-            assert "{" not in path, f"a path parameter of {path} is not declared"
-            described[path] = resolve(path).route  # Resolver404 for a path the server does not have
+        concrete = _concrete(path, operations, parameters)
+        described[concrete] = resolve(concrete).route  # Resolver404 for a path the server does not have
     routes = _api_routes()
     assert set(described.values()) <= routes
     missing = routes - set(described.values())
-    assert not missing, f"routes without an OpenAPI description in settings/openapi.py: {sorted(missing)}"
+    assert not missing, f"routes without an OpenAPI description (<app>/openapi.py): {sorted(missing)}"
+
+
+def test_each_path_is_described_beside_the_view_that_serves_it(served):
+    """A path lives in the openapi.py of the app whose views.py answers it (docs/LAYOUT.md)."""
+    from settings.openapi import PIECES
+
+    parameters = served["components"]["parameters"]
+    misplaced = []
+    for piece in PIECES:
+        app = piece.__name__.split(".")[0]
+        for path, operations in piece.paths().items():
+            view = resolve(_concrete(path, operations, parameters)).func
+            if view.__module__.split(".")[0] != app:
+                misplaced.append(f"{path}: in {piece.__name__}, served by {view.__module__}")
+    assert not misplaced
 
 
 def test_letter_steps_described_are_the_steps_the_view_takes(served):

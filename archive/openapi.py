@@ -166,6 +166,7 @@ def paths() -> dict[str, dict]:
     return {
         "/api/search/": {
             "get": {
+                "operationId": "searchTranscripts",
                 "tags": ["archive"],
                 "summary": "Search every transcript (Chinese text; docs/SEARCH.md)",
                 "security": READ_SECURITY,
@@ -188,6 +189,7 @@ def paths() -> dict[str, dict]:
         },
         "/api/stats/": {
             "get": {
+                "operationId": "getStats",
                 "tags": ["archive"],
                 "summary": "Figures of programmes held and letters (cached up to two minutes)",
                 "security": READ_SECURITY,
@@ -197,6 +199,7 @@ def paths() -> dict[str, dict]:
         },
         "/api/broadcasts/{broadcast_id}/my-questions/": {
             "get": {
+                "operationId": "listMyQuestions",
                 "tags": ["broadcasts"],
                 "summary": "This browser session's questions in the programme, with their statuses",
                 "description": "Empty without a session (and for a programme that does not exist).",
@@ -212,6 +215,7 @@ def paths() -> dict[str, dict]:
         },
         "/api/broadcasts/{broadcast_id}/transcript/": {
             "get": {
+                "operationId": "getTranscript",
                 "tags": ["archive"],
                 "summary": "Question–answer pairs and host messages in order (withdrawn events left out)",
                 "security": READ_SECURITY,

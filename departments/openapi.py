@@ -57,6 +57,7 @@ def paths() -> dict[str, dict]:
     return {
         "/api/departments/": {
             "get": {
+                "operationId": "listDepartments",
                 "tags": ["departments"],
                 "summary": "The department registry with each department's letter time limits",
                 "security": READ_SECURITY,

@@ -199,6 +199,7 @@ def paths() -> dict[str, dict]:
 
 def _scoreboard_operation() -> dict:
     return {
+        "operationId": "getScoreboard",
         "tags": ["letters"],
         "summary": "The public scoreboard per active department (cached up to two minutes)",
         "security": READ_SECURITY,
@@ -213,6 +214,7 @@ def _scoreboard_operation() -> dict:
 
 def _assessment_operation() -> dict:
     return {
+        "operationId": "getAssessment",
         "tags": ["letters (staff)"],
         "summary": "Assessment scores per department (supervisors and operators)",
         "description": "See docs/ASSESSMENT.md. The period defaults to the year so far.",
@@ -240,6 +242,7 @@ def _assessment_operation() -> dict:
 
 def _list_letters() -> dict:
     return {
+        "operationId": "listLetters",
         "tags": ["letters"],
         "summary": "Letters (at most 100, newest first)",
         "description": "For the public: public letters with their replies. For operators, supervisors "
@@ -264,6 +267,7 @@ def _list_letters() -> dict:
 
 def _post_letter() -> dict:
     return {
+        "operationId": "postLetter",
         "tags": ["letters"],
         "summary": "Write a letter",
         "description": "A repeat of the same letter with the same idempotency key by the same client "
@@ -312,6 +316,7 @@ def _post_letter() -> dict:
 
 def _get_letter() -> dict:
     return {
+        "operationId": "getLetter",
         "tags": ["letters"],
         "summary": "A letter: status, department, deadlines, light, reply",
         "description": "Everything with its key (or as the department's staff); a public replied "
@@ -328,6 +333,7 @@ def _get_letter() -> dict:
 
 def _evaluation() -> dict:
     return {
+        "operationId": "postLetterEvaluation",
         "tags": ["letters"],
         "summary": "The writer rates the reply (with the letter's key); that closes the letter",
         "description": "A wrong key is the 404 of a code that does not exist; counted with look-ups "
@@ -357,6 +363,7 @@ def _evaluation() -> dict:
 
 def _erasure() -> dict:
     return {
+        "operationId": "postLetterErasure",
         "tags": ["letters"],
         "summary": "The writer has the letter's personal data erased (with the letter's key)",
         "description": "Name and contact are blanked; phone, ID and e-mail numbers and the writer's "
@@ -384,6 +391,7 @@ def _erasure() -> dict:
 
 def _contact() -> dict:
     return {
+        "operationId": "openLetterContact",
         "tags": ["letters (staff)"],
         "summary": "Open the writer's name and contact (查看联系方式); the opening is recorded",
         "description": "For the letter's department's handlers, operators and supervisors.",
@@ -417,6 +425,7 @@ def _contact_accesses() -> dict:
         }
     )
     return {
+        "operationId": "listContactAccesses",
         "tags": ["letters (staff)"],
         "summary": "Who opened writers' contacts, newest first, 100 a page (supervisors)",
         "security": [{"session": []}],
@@ -441,9 +450,12 @@ def _contact_accesses() -> dict:
     }
 
 
-def _step(summary: str, step_body: Schema | None, extra_errors: tuple[int, ...] = (400,)) -> dict:
+def _step(
+    operation_id: str, summary: str, step_body: Schema | None, extra_errors: tuple[int, ...] = (400,)
+) -> dict:
     """A staff step on `letters/<code>/<action>/` (letters/views.py:letter_action)."""
     operation: dict[str, Any] = {
+        "operationId": operation_id,
         "tags": ["letters (staff)"],
         "summary": summary,
         "security": STAFF_SECURITY,
@@ -463,28 +475,32 @@ def _steps() -> dict[str, dict]:
     reason = obj({"reason": {"type": "string", "minLength": 1, "maxLength": 500}})
     return {
         "/api/letters/{code}/forward/": _step(
+            "forwardLetter",
             "An operator forwards the letter to a department",
             obj({"department": {"type": "string", "description": "An active department's code."}}),
         ),
         "/api/letters/{code}/sign/": _step(
+            "signLetter",
             "The department's handler signs for the letter (no body needed)",
             None,
             extra_errors=(),
         ),
         "/api/letters/{code}/return/": _step(
+            "returnLetter",
             "The handler returns a letter that is not the department's to the operators",
             reason,
         ),
         "/api/letters/{code}/extend/": {"post": _extend()},
         "/api/letters/{code}/reply/": _step(
+            "replyToLetter",
             "The handler replies (a small safe subset of HTML is kept)",
             obj({"text": {"type": "string", "minLength": 1, "maxLength": 10000}}),
         ),
         "/api/letters/{code}/redo/": _step(
-            "A supervisor orders a replied or closed letter handled again", reason
+            "redoLetter", "A supervisor orders a replied or closed letter handled again", reason
         ),
         "/api/letters/{code}/wrong-closure/": _step(
-            "A supervisor marks a closed letter's closure wrong", reason
+            "markLetterWrongClosure", "A supervisor marks a closed letter's closure wrong", reason
         ),
         "/api/letters/{code}/extensions/{extension_id}/{decision}/": {"post": _extension_decision()},
     }
@@ -492,7 +508,7 @@ def _steps() -> dict[str, dict]:
 
 def _extend() -> dict:
     return {
-        **_step("", None)["post"],
+        **_step("requestLetterExtension", "", None)["post"],
         "summary": "The handler asks for more days before the reply deadline",
         "requestBody": body(
             obj(
@@ -515,6 +531,7 @@ def _extend() -> dict:
 
 def _extension_decision() -> dict:
     return {
+        "operationId": "decideLetterExtension",
         "tags": ["letters (staff)"],
         "summary": "An operator or supervisor approves or refuses an extension",
         "security": STAFF_SECURITY,

@@ -9,8 +9,10 @@ The document is built in Python rather than kept as a YAML file, so that it cann
 code on the points that drift most: every enum (statuses, kinds, ratings, lights, department kinds,
 error codes and the HTTP status of each) and the cookie names are read from the models and settings
 themselves, and the shapes used by several endpoints (the error body, a letter, a broadcast) are
-written once. tests/test_openapi.py checks that every route of the `api` URL list is described
-and runs schemathesis' generated requests against the real application.
+written once. Every operation has a stable `operationId` (clients generated from the document are
+named after them: never rename one). tests/test_openapi.py checks that every route of the `api` URL
+list is described, that the operationIds are unique, and runs schemathesis' generated requests
+against the real application.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def _meta_paths() -> dict[str, dict]:
     return {
         SCHEMA_PATH: {
             "get": {
+                "operationId": "getOpenApiDocument",
                 "tags": ["meta"],
                 "summary": "This document",
                 "security": READ_SECURITY,

@@ -82,6 +82,7 @@ def paths() -> dict[str, dict]:
     return {
         "/api/broadcasts/": {
             "get": {
+                "operationId": "listBroadcasts",
                 "tags": ["broadcasts"],
                 "summary": "Programmes (at most 500)",
                 "security": READ_SECURITY,
@@ -104,6 +105,7 @@ def paths() -> dict[str, dict]:
         },
         "/api/broadcasts/{broadcast_id}/": {
             "get": {
+                "operationId": "getBroadcast",
                 "tags": ["broadcasts"],
                 "summary": "A programme with its guests and question counts",
                 "security": READ_SECURITY,
@@ -118,6 +120,7 @@ def paths() -> dict[str, dict]:
 
 def _events() -> dict:
     return {
+        "operationId": "listBroadcastEvents",
         "tags": ["broadcasts"],
         "summary": "The programme's public event log (the replay reads it)",
         "security": READ_SECURITY,
@@ -146,6 +149,7 @@ def _events() -> dict:
 
 def _ask() -> dict:
     return {
+        "operationId": "askQuestion",
         "tags": ["broadcasts"],
         "summary": "Ask a question: the HTTP twin of the `ask` frame",
         "description": "Idempotent on `client_id` within the programme. Taken while the programme is "

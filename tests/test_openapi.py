@@ -1,9 +1,12 @@
-"""The OpenAPI document of /api/ (settings/openapi.py) is valid, complete, and true of the server.
+"""The OpenAPI document of /api/ (settings/openapi.py, assembled from each app's openapi.py) is valid,
+complete, and true of the server.
 
 - the document served at /api/schema/ is valid OpenAPI 3.1 (schemathesis' bundled meta-schema) and
   every `$ref` in it resolves;
 - every route of the `api` URL list is described (a new endpoint without docs fails here), and every
-  described path resolves to one of them;
+  described path resolves to one of them, described by the piece of the app whose view serves it;
+- every operation has an operationId, unique, camelCase, and the same as yesterday (clients are
+  generated from them);
 - schemathesis generates requests from the document for every operation and sends them through
   Django's WSGI application (the whole middleware stack, in this test's database), checking that
   no answer is a server error and that each answer's status, content type and body are the
@@ -140,22 +143,89 @@ def _sample(parameter: dict) -> str:
     return "7" if schema.get("type") == "integer" else "MX260101ABCDEF"
 
 
+def _concrete(path: str, operations: dict, parameters: dict) -> str:
+    """The documented path with a sample value for each path parameter."""
+    for operation in operations.values():
+        for parameter in operation.get("parameters", []):
+            if "$ref" in parameter:
+                parameter = parameters[parameter["$ref"].rsplit("/", 1)[1]]
+            if parameter["in"] == "path":
+                path = path.replace("{" + parameter["name"] + "}", _sample(parameter))
+    assert "{" not in path, f"a path parameter of {path} is not declared"
+    return path
+
+
 def test_every_api_route_is_described_and_nothing_else(served):
     parameters = served["components"]["parameters"]
     described: dict[str, str] = {}
     for path, operations in served["paths"].items():
-        for operation in operations.values():
-            for parameter in operation.get("parameters", []):
-                if "$ref" in parameter:
-                    parameter = parameters[parameter["$ref"].rsplit("/", 1)[1]]
-                if parameter["in"] == "path":
-                    path = path.replace("{" + parameter["name"] + "}", _sample(parameter))
-            assert "{" not in path, f"a path parameter of {path} is not declared"
-            described[path] = resolve(path).route  # Resolver404 for a path the server does not have
+        concrete = _concrete(path, operations, parameters)
+        described[concrete] = resolve(concrete).route  # Resolver404 for a path the server does not have
     routes = _api_routes()
     assert set(described.values()) <= routes
     missing = routes - set(described.values())
-    assert not missing, f"routes without an OpenAPI description in settings/openapi.py: {sorted(missing)}"
+    assert not missing, f"routes without an OpenAPI description (<app>/openapi.py): {sorted(missing)}"
+
+
+def test_each_path_is_described_beside_the_view_that_serves_it(served):
+    """A path lives in the openapi.py of the app whose views.py answers it (docs/LAYOUT.md)."""
+    from settings.openapi import PIECES
+
+    parameters = served["components"]["parameters"]
+    misplaced = []
+    for piece in PIECES:
+        app = piece.__name__.split(".")[0]
+        for path, operations in piece.paths().items():
+            view = resolve(_concrete(path, operations, parameters)).func
+            if view.__module__.split(".")[0] != app:
+                misplaced.append(f"{path}: in {piece.__name__}, served by {view.__module__}")
+    assert not misplaced
+
+
+# (method, path) → operationId. Clients generated from the document are named after these: a new
+# operation adds a line; changing a line breaks every generated client, so don't.
+OPERATION_IDS = {
+    ("get", "/api/schema/"): "getOpenApiDocument",
+    ("get", "/api/departments/"): "listDepartments",
+    ("get", "/api/departments/scoreboard/"): "getScoreboard",
+    ("get", "/api/assessment/"): "getAssessment",
+    ("get", "/api/search/"): "searchTranscripts",
+    ("get", "/api/stats/"): "getStats",
+    ("get", "/api/broadcasts/"): "listBroadcasts",
+    ("get", "/api/broadcasts/{broadcast_id}/"): "getBroadcast",
+    ("get", "/api/broadcasts/{broadcast_id}/events/"): "listBroadcastEvents",
+    ("post", "/api/broadcasts/{broadcast_id}/questions/"): "askQuestion",
+    ("get", "/api/broadcasts/{broadcast_id}/my-questions/"): "listMyQuestions",
+    ("get", "/api/broadcasts/{broadcast_id}/transcript/"): "getTranscript",
+    ("get", "/api/contact-accesses/"): "listContactAccesses",
+    ("get", "/api/letters/"): "listLetters",
+    ("post", "/api/letters/"): "postLetter",
+    ("get", "/api/letters/{code}/"): "getLetter",
+    ("post", "/api/letters/{code}/evaluation/"): "postLetterEvaluation",
+    ("post", "/api/letters/{code}/erasure/"): "postLetterErasure",
+    ("post", "/api/letters/{code}/contact/"): "openLetterContact",
+    ("post", "/api/letters/{code}/forward/"): "forwardLetter",
+    ("post", "/api/letters/{code}/sign/"): "signLetter",
+    ("post", "/api/letters/{code}/return/"): "returnLetter",
+    ("post", "/api/letters/{code}/extend/"): "requestLetterExtension",
+    ("post", "/api/letters/{code}/reply/"): "replyToLetter",
+    ("post", "/api/letters/{code}/redo/"): "redoLetter",
+    ("post", "/api/letters/{code}/wrong-closure/"): "markLetterWrongClosure",
+    ("post", "/api/letters/{code}/extensions/{extension_id}/{decision}/"): "decideLetterExtension",
+}
+
+
+def test_every_operation_has_a_unique_stable_operation_id(served):
+    ids = {
+        (method, path): operation.get("operationId")
+        for path, operations in served["paths"].items()
+        for method, operation in operations.items()
+    }
+    assert not [key for key, value in ids.items() if not value], "operations without an operationId"
+    duplicated = [value for value, n in Counter(ids.values()).items() if n > 1]
+    assert not duplicated, f"operationIds used twice: {duplicated}"
+    assert all(re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)+", value) for value in ids.values())
+    assert ids == OPERATION_IDS
 
 
 def test_letter_steps_described_are_the_steps_the_view_takes(served):

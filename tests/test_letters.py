@@ -20,7 +20,8 @@ from django.test import Client
 from django.utils import timezone
 
 from departments.models import Department, TimeLimit
-from letters import services, supervision
+from letters import supervision
+from letters.lights import light_at
 from letters.models import CalendarDay, CalendarYear, Extension, Letter, LetterLog, LightChange
 from letters.services import calendar_changed
 
@@ -847,11 +848,11 @@ def test_a_letter_forwarded_on_friday_must_be_signed_for_by_monday_midnight(api,
     assert data["sign_deadline"] == iso(2026, 6, 16)  # Monday 24:00 = Tuesday 00:00
     letter = Letter.objects.get(code=code)
     assert letter.sign_yellow_at == at(2026, 6, 15, 8)  # a third of Monday
-    assert services.light_at(letter, at(2026, 6, 13, 12)) == "green"  # the weekend does not count
-    assert services.light_at(letter, at(2026, 6, 15, 7, 59)) == "green"
-    assert services.light_at(letter, at(2026, 6, 15, 8)) == "yellow"
-    assert services.light_at(letter, at(2026, 6, 15, 23, 59)) == "yellow"
-    assert services.light_at(letter, at(2026, 6, 16)) == "red"
+    assert light_at(letter, at(2026, 6, 13, 12)) == "green"  # the weekend does not count
+    assert light_at(letter, at(2026, 6, 15, 7, 59)) == "green"
+    assert light_at(letter, at(2026, 6, 15, 8)) == "yellow"
+    assert light_at(letter, at(2026, 6, 15, 23, 59)) == "yellow"
+    assert light_at(letter, at(2026, 6, 16)) == "red"
 
 
 def test_a_letter_forwarded_before_national_day_is_due_after_the_holiday(api, clock):
@@ -860,7 +861,7 @@ def test_a_letter_forwarded_before_national_day_is_due_after_the_holiday(api, cl
     letter = Letter.objects.get(code=code)
     assert letter.sign_deadline == at(2026, 10, 9)  # Thursday 8 October 24:00
     assert letter.sign_yellow_at == at(2026, 10, 8, 8)
-    assert services.light_at(letter, at(2026, 10, 5, 12)) == "green"
+    assert light_at(letter, at(2026, 10, 5, 12)) == "green"
     clock.set(2026, 9, 30, 18)
     signed = api.ok(code, "sign", "handler_a")
     # 8, 9, 10 (Saturday, worked), 12, 13 October.
@@ -913,7 +914,7 @@ def test_the_api_light_is_the_same_as_light_at(api, clock):
     ]:
         clock.set(*moment)
         letter = Letter.objects.get(code=code)
-        assert services.light_at(letter, clock.now) == expected
+        assert light_at(letter, clock.now) == expected
         assert api.get(f"/api/letters/{code}/", key=key).json()["light"] == expected
         assert api.get(f"/api/letters/{code}/", "handler_a").json()["light"] == expected
         queue = api.get("/api/letters/", "handler_a", department="jtw").json()["letters"]
@@ -950,9 +951,7 @@ def test_the_sweep_records_each_change_of_light_once_for_both_stages(api, clock)
     assert lights(replying) == [("reply", "yellow", first), ("reply", "red", tuesday)]
     assert {Letter.objects.get(code=code).light for code in (signing, replying)} == {"red"}
     for code in (signing, replying):
-        assert Letter.objects.get(code=code).light == services.light_at(
-            Letter.objects.get(code=code), tuesday
-        )
+        assert Letter.objects.get(code=code).light == light_at(Letter.objects.get(code=code), tuesday)
 
     # Signing for it late starts the reply stage green; the sweep has nothing to record.
     clock.set(2026, 6, 16, 10)
@@ -1071,7 +1070,7 @@ def test_calendar_changed_moves_open_deadlines_and_their_yellow_moments(api, clo
     letter = Letter.objects.get(code=code)
     assert letter.reply_deadline == at(2027, 1, 8)
     assert letter.reply_yellow_at == at(2027, 1, 4, 16)
-    assert services.light_at(letter, at(2027, 1, 2, 12)) == "green"
+    assert light_at(letter, at(2027, 1, 2, 12)) == "green"
 
 
 # --- 9. the supervise command ------------------------------------------------------------------

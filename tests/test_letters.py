@@ -10,19 +10,32 @@ the package knows no year after 2026, so 2027 counts Monday to Friday until it i
 
 import datetime as dt
 import json
+import os
 from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.management import call_command
+from django.db import transaction
 from django.test import Client
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from departments.models import Department, TimeLimit
 from letters import supervision
-from letters.lights import light_at
-from letters.models import CalendarDay, CalendarYear, Extension, Letter, LetterLog, LightChange
+from letters.lights import light_at, light_case, stage_of
+from letters.models import (
+    CalendarDay,
+    CalendarYear,
+    Extension,
+    Letter,
+    LetterLog,
+    LetterStatus,
+    LightChange,
+)
 from letters.services import calendar_changed
 
 pytestmark = pytest.mark.django_db
@@ -1090,3 +1103,89 @@ def test_the_supervise_command_prints_how_many_lights_changed(api, clock):
     out = StringIO()
     call_command("supervise", stdout=out)
     assert out.getvalue().strip() == "green=0 yellow=0 red=0"
+
+
+# --- one rule, three readings (letters/lights.py) -----------------------------------------------
+
+LIGHT_EXAMPLES = int(os.environ.get("MINXIN_LIGHT_EXAMPLES", "60"))
+SOMEWHEN = dt.datetime(2026, 6, 15, 8, tzinfo=dt.UTC)
+# Moments relative to `now`: on it, a microsecond, a second, hours and days either side, or anywhere
+# within about three years.
+offsets = st.one_of(
+    st.sampled_from([0, 1, -1, 10**6, -(10**6), 3 * 3600 * 10**6, -3 * 3600 * 10**6, 2 * 86400 * 10**6]),
+    st.integers(min_value=-(10**14), max_value=10**14),
+).map(lambda microseconds: dt.timedelta(microseconds=microseconds))
+moments = st.none() | offsets
+letter_states = st.fixed_dictionaries(
+    {
+        "status": st.sampled_from(list(LetterStatus)),
+        "sign_deadline": moments,
+        "sign_yellow_at": moments,
+        "reply_deadline": moments,
+        "reply_yellow_at": moments,
+        "light": st.sampled_from(["", "green", "yellow", "red"]),  # as the last sweep stored it
+    }
+)
+
+
+@hypothesis_settings(
+    max_examples=LIGHT_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+    database=None,
+)
+@given(
+    states=st.lists(letter_states, min_size=1, max_size=8),
+    now_offset=offsets,
+    zone=st.sampled_from([dt.UTC, TZ]),
+)
+def test_light_at_the_database_expression_and_the_sweep_agree_on_every_letter(db, states, now_offset, zone):
+    now = (SOMEWHEN + now_offset).astimezone(zone)
+    with transaction.atomic():
+        stored = Letter.objects.bulk_create(
+            Letter(
+                code=f"MXLIGHT{i:03d}",
+                key_hash="0" * 64,
+                kind="consultation",
+                subject="路灯",
+                body="路灯不亮",
+                name="李女士",
+                contact="13000000000",
+                submitted_at=now - dt.timedelta(days=30),
+                **{
+                    field: now + value if isinstance(value, dt.timedelta) else value
+                    for field, value in state.items()
+                },
+            )
+            for i, state in enumerate(states)
+        )
+        ids = [letter.pk for letter in stored]
+        before = {letter.pk: letter for letter in Letter.objects.filter(pk__in=ids)}  # as stored
+        python = {pk: light_at(letter, now) or "" for pk, letter in before.items()}
+
+        # The database expression: annotated, filtered by and ordered by, as the pages use it.
+        annotated = Letter.objects.filter(pk__in=ids).annotate(now_light=light_case(now))
+        assert dict(annotated.values_list("pk", "now_light")) == python
+        for light in ("red", "yellow", "green", ""):
+            wanted = {pk for pk, value in python.items() if value == light}
+            assert set(annotated.filter(now_light=light).values_list("pk", flat=True)) == wanted
+        ordered = list(annotated.order_by("now_light", "pk").values_list("pk", flat=True))
+        assert ordered == sorted(ids, key=lambda pk: (python[pk], pk))
+
+        # The sweep: it stores the light light_at computes and records each change once.
+        moved = {pk: light for pk, light in python.items() if light and light != before[pk].light}
+        counts = supervision.sweep(now)
+        assert counts == {
+            light: sum(1 for value in moved.values() if value == light)
+            for light in ("green", "yellow", "red")
+        }
+        after = dict(Letter.objects.filter(pk__in=ids).values_list("pk", "light"))
+        assert after == {pk: python[pk] or before[pk].light for pk in ids}
+        changes = LightChange.objects.filter(letter_id__in=ids)
+        assert sorted(changes.values_list("letter_id", "stage", "light", "at")) == sorted(
+            (pk, stage_of(before[pk]).name, light, now)  # type: ignore[union-attr]
+            for pk, light in moved.items()
+        )
+        assert supervision.sweep(now) == {"green": 0, "yellow": 0, "red": 0}
+        transaction.set_rollback(True)

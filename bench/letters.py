@@ -13,7 +13,7 @@ ORM saves), then times, beside a naive baseline run in the same command:
   and aggregating every letter in Python on each request;
 * the supervision sweep (`supervision.sweep(now)`) over the open letters, a first run (many lights
   change) and steady-state runs a minute apart (few change), and computing every light in Python
-  with `services.light_at` and saving the changed letters one by one.
+  with `lights.light_at` and saving the changed letters one by one.
 
 Where it keeps its data: `--database-url`, else LETTERS_DATABASE_URL, else DATABASE_URL with
 `_bench_letters` appended to the name, else postgres://postgres@127.0.0.1:5432/minxin_bench_letters.
@@ -291,7 +291,7 @@ COLUMNS = [
     "sign_limit", "sign_unit", "reply_limit", "reply_unit", "yellow_numerator", "yellow_denominator",
     "extension_days", "sign_deadline", "sign_yellow_at", "reply_deadline", "reply_yellow_at",
     "sign_on_time", "reply_on_time", "light", "reply", "rating", "rating_comment", "redo_count",
-    "wrong_sign_count", "wrong_closure",
+    "wrong_sign_count", "wrong_closure", "netizen_key", "erasure",
 ]  # fmt: skip
 
 # The finished letters (replied or closed), all in the database: draws per row in the innermost
@@ -319,7 +319,7 @@ SELECT
        WHEN r_rating < %(satisfied)s + %(basic)s THEN 'basic'
        ELSE 'unsatisfied' END,
   CASE WHEN status = 'closed' AND r_rating >= %(satisfied)s + %(basic)s THEN '问题没有实际解决。' ELSE '' END,
-  CASE WHEN r_redo < 0.02 THEN 1 ELSE 0 END, 0, status = 'closed' AND r_redo > 0.995
+  CASE WHEN r_redo < 0.02 THEN 1 ELSE 0 END, 0, status = 'closed' AND r_redo > 0.995, '', ''
 FROM (
   SELECT *, forwarded_at + sign_span * CASE WHEN sign_on_time THEN 0.05 + 0.9 * r_sign
                                           ELSE 1.02 + 0.5 * r_sign END AS signed_at,
@@ -449,6 +449,8 @@ def open_rows(
                 0,
                 0,
                 False,
+                "",
+                "",
             )
         )
     return rows
@@ -592,12 +594,12 @@ def board_figures(board: dict) -> list[tuple]:
 
 
 def naive_sweep(now: dt.datetime, sample: int) -> tuple[int, dict[int, str]]:
-    """Load the open letters, compute each light with services.light_at, save each change on its own
+    """Load the open letters, compute each light with lights.light_at, save each change on its own
     (one UPDATE and one INSERT per change), in one transaction. Returns (changes, lights by id)."""
     from django.db import transaction
 
+    from letters.lights import light_at, stage_of
     from letters.models import Letter, LetterStatus, LightChange
-    from letters.services import light_at, open_stage
 
     changes = 0
     lights: dict[int, str] = {}
@@ -609,14 +611,14 @@ def naive_sweep(now: dt.datetime, sample: int) -> tuple[int, dict[int, str]]:
         )
         for letter in letters:
             light = light_at(letter, now)
-            stage = open_stage(letter)
+            stage = stage_of(letter)
             if light is None or stage is None:
                 continue
             lights[letter.pk] = light
             if light != letter.light:
                 letter.light = light
                 letter.save(update_fields=["light"])
-                LightChange.objects.create(letter=letter, stage=stage[0], light=light, at=now)
+                LightChange.objects.create(letter=letter, stage=stage.name, light=light, at=now)
                 changes += 1
     return changes, lights
 

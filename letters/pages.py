@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Case, CharField, Count, F, Value, When
+from django.db.models import Count, F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
@@ -33,6 +33,7 @@ from core.netizens import existing_netizen_key
 from departments.models import Department, LetterKind
 from departments.roles import ROLES, has_role
 from letters import privacy, reports, services
+from letters.lights import light_at, light_case, stage_of
 from letters.models import (
     ContactAccess,
     Erasure,
@@ -85,21 +86,6 @@ def _departments():
 # --- lights ------------------------------------------------------------------------------------
 
 
-def light_case(now: dt.datetime) -> Case:
-    """The open stage's light at `now` as a database expression: the rule of services.light_at and
-    of the supervision sweep (red from the deadline on, yellow from the yellow moment on)."""
-    return Case(
-        When(status=S.FORWARDED, sign_deadline__lte=now, then=Value("red")),
-        When(status=S.FORWARDED, sign_deadline__gt=now, sign_yellow_at__lte=now, then=Value("yellow")),
-        When(status=S.FORWARDED, sign_deadline__gt=now, then=Value("green")),
-        When(status=S.SIGNED, reply_deadline__lte=now, then=Value("red")),
-        When(status=S.SIGNED, reply_deadline__gt=now, reply_yellow_at__lte=now, then=Value("yellow")),
-        When(status=S.SIGNED, reply_deadline__gt=now, then=Value("green")),
-        default=Value(""),
-        output_field=CharField(),
-    )
-
-
 def _with_lights(letters: list[Letter], now: dt.datetime) -> list[Letter]:
     """Set .now_light, .stage, .deadline, .light_since and .light_new on each open letter."""
     since: dict[tuple[int, str, str], dt.datetime] = {}
@@ -107,9 +93,9 @@ def _with_lights(letters: list[Letter], now: dt.datetime) -> list[Letter]:
         since[(change.letter_id, change.stage, change.light)] = change.at
     fresh = now - dt.timedelta(hours=NEW_LIGHT_HOURS)
     for letter in letters:
-        stage = services.open_stage(letter)
-        letter.stage, letter.deadline = (stage[0], stage[1]) if stage else ("", None)  # type: ignore[attr-defined]
-        light = services.light_at(letter, now)
+        stage = stage_of(letter)
+        letter.stage, letter.deadline = (stage.name, stage.deadline(letter)) if stage else ("", None)  # type: ignore[attr-defined]
+        light = light_at(letter, now)
         letter.now_light = light  # type: ignore[attr-defined]
         at = since.get((letter.pk, letter.stage, light or ""))  # type: ignore[attr-defined]
         letter.light_since = at  # type: ignore[attr-defined]

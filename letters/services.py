@@ -77,7 +77,7 @@ def _new_code(now: dt.datetime) -> str:
     return f"MX{timezone.localtime(now):%y%m%d}{secrets.token_hex(3).upper()}"
 
 
-# --- deadlines and lights ----------------------------------------------------------------------
+# --- deadlines ---------------------------------------------------------------------------------
 
 
 def _limit(department: Department, kind: str) -> TimeLimit:
@@ -135,29 +135,6 @@ def calendar_changed(years: Iterable[int]) -> None:
     deadline computed with an unknown or wrong calendar is otherwise never corrected
     (Alaveteli #7292). Verdicts already frozen at a stage's end stay as they are."""
     recompute_open_deadlines()
-
-
-def open_stage(letter: Letter) -> tuple[str, dt.datetime | None, dt.datetime | None] | None:
-    if letter.status == S.FORWARDED:
-        return "sign", letter.sign_deadline, letter.sign_yellow_at
-    if letter.status == S.SIGNED:
-        return "reply", letter.reply_deadline, letter.reply_yellow_at
-    return None
-
-
-def light_at(letter: Letter, now: dt.datetime) -> str | None:
-    """The light of the open stage at `now`; the supervision sweep uses the same rule as a query."""
-    stage = open_stage(letter)
-    if stage is None:
-        return None
-    _name, deadline, yellow_at = stage
-    if deadline is None:
-        return None
-    if now >= deadline:
-        return Light.RED
-    if yellow_at is not None and now >= yellow_at:
-        return Light.YELLOW
-    return Light.GREEN
 
 
 # --- permissions -------------------------------------------------------------------------------

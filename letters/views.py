@@ -15,6 +15,7 @@ from core.netizens import existing_netizen_key
 from departments.models import Department
 from departments.roles import has_role
 from letters import privacy, reports, services
+from letters.lights import light_at
 from letters.models import ContactAccess, Letter, LetterStatus
 
 PAGE = 100
@@ -38,7 +39,7 @@ def letter_json(letter: Letter, *, private: bool) -> dict:
         "submitted_at": _iso(letter.submitted_at),
         "sign_deadline": _iso(letter.sign_deadline),
         "reply_deadline": _iso(letter.reply_deadline),
-        "light": services.light_at(letter, timezone.now()),
+        "light": light_at(letter, timezone.now()),
         "reply": letter.reply or None,
         "replied_at": _iso(letter.replied_at),
         "rating": letter.rating or None,

@@ -10,18 +10,32 @@ the package knows no year after 2026, so 2027 counts Monday to Friday until it i
 
 import datetime as dt
 import json
+import os
 from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.management import call_command
+from django.db import transaction
 from django.test import Client
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from departments.models import Department, TimeLimit
-from letters import services, supervision
-from letters.models import CalendarDay, CalendarYear, Extension, Letter, LetterLog, LightChange
+from letters import supervision
+from letters.lights import light_at, light_case, stage_of
+from letters.models import (
+    CalendarDay,
+    CalendarYear,
+    Extension,
+    Letter,
+    LetterLog,
+    LetterStatus,
+    LightChange,
+)
 from letters.services import calendar_changed
 
 pytestmark = pytest.mark.django_db
@@ -847,11 +861,11 @@ def test_a_letter_forwarded_on_friday_must_be_signed_for_by_monday_midnight(api,
     assert data["sign_deadline"] == iso(2026, 6, 16)  # Monday 24:00 = Tuesday 00:00
     letter = Letter.objects.get(code=code)
     assert letter.sign_yellow_at == at(2026, 6, 15, 8)  # a third of Monday
-    assert services.light_at(letter, at(2026, 6, 13, 12)) == "green"  # the weekend does not count
-    assert services.light_at(letter, at(2026, 6, 15, 7, 59)) == "green"
-    assert services.light_at(letter, at(2026, 6, 15, 8)) == "yellow"
-    assert services.light_at(letter, at(2026, 6, 15, 23, 59)) == "yellow"
-    assert services.light_at(letter, at(2026, 6, 16)) == "red"
+    assert light_at(letter, at(2026, 6, 13, 12)) == "green"  # the weekend does not count
+    assert light_at(letter, at(2026, 6, 15, 7, 59)) == "green"
+    assert light_at(letter, at(2026, 6, 15, 8)) == "yellow"
+    assert light_at(letter, at(2026, 6, 15, 23, 59)) == "yellow"
+    assert light_at(letter, at(2026, 6, 16)) == "red"
 
 
 def test_a_letter_forwarded_before_national_day_is_due_after_the_holiday(api, clock):
@@ -860,7 +874,7 @@ def test_a_letter_forwarded_before_national_day_is_due_after_the_holiday(api, cl
     letter = Letter.objects.get(code=code)
     assert letter.sign_deadline == at(2026, 10, 9)  # Thursday 8 October 24:00
     assert letter.sign_yellow_at == at(2026, 10, 8, 8)
-    assert services.light_at(letter, at(2026, 10, 5, 12)) == "green"
+    assert light_at(letter, at(2026, 10, 5, 12)) == "green"
     clock.set(2026, 9, 30, 18)
     signed = api.ok(code, "sign", "handler_a")
     # 8, 9, 10 (Saturday, worked), 12, 13 October.
@@ -913,7 +927,7 @@ def test_the_api_light_is_the_same_as_light_at(api, clock):
     ]:
         clock.set(*moment)
         letter = Letter.objects.get(code=code)
-        assert services.light_at(letter, clock.now) == expected
+        assert light_at(letter, clock.now) == expected
         assert api.get(f"/api/letters/{code}/", key=key).json()["light"] == expected
         assert api.get(f"/api/letters/{code}/", "handler_a").json()["light"] == expected
         queue = api.get("/api/letters/", "handler_a", department="jtw").json()["letters"]
@@ -950,9 +964,7 @@ def test_the_sweep_records_each_change_of_light_once_for_both_stages(api, clock)
     assert lights(replying) == [("reply", "yellow", first), ("reply", "red", tuesday)]
     assert {Letter.objects.get(code=code).light for code in (signing, replying)} == {"red"}
     for code in (signing, replying):
-        assert Letter.objects.get(code=code).light == services.light_at(
-            Letter.objects.get(code=code), tuesday
-        )
+        assert Letter.objects.get(code=code).light == light_at(Letter.objects.get(code=code), tuesday)
 
     # Signing for it late starts the reply stage green; the sweep has nothing to record.
     clock.set(2026, 6, 16, 10)
@@ -1071,7 +1083,7 @@ def test_calendar_changed_moves_open_deadlines_and_their_yellow_moments(api, clo
     letter = Letter.objects.get(code=code)
     assert letter.reply_deadline == at(2027, 1, 8)
     assert letter.reply_yellow_at == at(2027, 1, 4, 16)
-    assert services.light_at(letter, at(2027, 1, 2, 12)) == "green"
+    assert light_at(letter, at(2027, 1, 2, 12)) == "green"
 
 
 # --- 9. the supervise command ------------------------------------------------------------------
@@ -1091,3 +1103,89 @@ def test_the_supervise_command_prints_how_many_lights_changed(api, clock):
     out = StringIO()
     call_command("supervise", stdout=out)
     assert out.getvalue().strip() == "green=0 yellow=0 red=0"
+
+
+# --- one rule, three readings (letters/lights.py) -----------------------------------------------
+
+LIGHT_EXAMPLES = int(os.environ.get("MINXIN_LIGHT_EXAMPLES", "60"))
+SOMEWHEN = dt.datetime(2026, 6, 15, 8, tzinfo=dt.UTC)
+# Moments relative to `now`: on it, a microsecond, a second, hours and days either side, or anywhere
+# within about three years.
+offsets = st.one_of(
+    st.sampled_from([0, 1, -1, 10**6, -(10**6), 3 * 3600 * 10**6, -3 * 3600 * 10**6, 2 * 86400 * 10**6]),
+    st.integers(min_value=-(10**14), max_value=10**14),
+).map(lambda microseconds: dt.timedelta(microseconds=microseconds))
+moments = st.none() | offsets
+letter_states = st.fixed_dictionaries(
+    {
+        "status": st.sampled_from(list(LetterStatus)),
+        "sign_deadline": moments,
+        "sign_yellow_at": moments,
+        "reply_deadline": moments,
+        "reply_yellow_at": moments,
+        "light": st.sampled_from(["", "green", "yellow", "red"]),  # as the last sweep stored it
+    }
+)
+
+
+@hypothesis_settings(
+    max_examples=LIGHT_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+    database=None,
+)
+@given(
+    states=st.lists(letter_states, min_size=1, max_size=8),
+    now_offset=offsets,
+    zone=st.sampled_from([dt.UTC, TZ]),
+)
+def test_light_at_the_database_expression_and_the_sweep_agree_on_every_letter(db, states, now_offset, zone):
+    now = (SOMEWHEN + now_offset).astimezone(zone)
+    with transaction.atomic():
+        stored = Letter.objects.bulk_create(
+            Letter(
+                code=f"MXLIGHT{i:03d}",
+                key_hash="0" * 64,
+                kind="consultation",
+                subject="路灯",
+                body="路灯不亮",
+                name="李女士",
+                contact="13000000000",
+                submitted_at=now - dt.timedelta(days=30),
+                **{
+                    field: now + value if isinstance(value, dt.timedelta) else value
+                    for field, value in state.items()
+                },
+            )
+            for i, state in enumerate(states)
+        )
+        ids = [letter.pk for letter in stored]
+        before = {letter.pk: letter for letter in Letter.objects.filter(pk__in=ids)}  # as stored
+        python = {pk: light_at(letter, now) or "" for pk, letter in before.items()}
+
+        # The database expression: annotated, filtered by and ordered by, as the pages use it.
+        annotated = Letter.objects.filter(pk__in=ids).annotate(now_light=light_case(now))
+        assert dict(annotated.values_list("pk", "now_light")) == python
+        for light in ("red", "yellow", "green", ""):
+            wanted = {pk for pk, value in python.items() if value == light}
+            assert set(annotated.filter(now_light=light).values_list("pk", flat=True)) == wanted
+        ordered = list(annotated.order_by("now_light", "pk").values_list("pk", flat=True))
+        assert ordered == sorted(ids, key=lambda pk: (python[pk], pk))
+
+        # The sweep: it stores the light light_at computes and records each change once.
+        moved = {pk: light for pk, light in python.items() if light and light != before[pk].light}
+        counts = supervision.sweep(now)
+        assert counts == {
+            light: sum(1 for value in moved.values() if value == light)
+            for light in ("green", "yellow", "red")
+        }
+        after = dict(Letter.objects.filter(pk__in=ids).values_list("pk", "light"))
+        assert after == {pk: python[pk] or before[pk].light for pk in ids}
+        changes = LightChange.objects.filter(letter_id__in=ids)
+        assert sorted(changes.values_list("letter_id", "stage", "light", "at")) == sorted(
+            (pk, stage_of(before[pk]).name, light, now)  # type: ignore[union-attr]
+            for pk, light in moved.items()
+        )
+        assert supervision.sweep(now) == {"green": 0, "yellow": 0, "red": 0}
+        transaction.set_rollback(True)

@@ -87,15 +87,17 @@ def test_a_client_from_before_the_consent_field_can_still_write_and_nothing_is_r
 # --- (b) retention ----------------------------------------------------------------------------
 
 
-def test_the_clock_erases_contacts_of_letters_closed_long_ago_and_keeps_recent_ones(api, clock, settings):
+def test_the_clock_erases_contacts_of_letters_closed_long_ago_and_keeps_recent_ones(
+    api, clock, settings, caplog
+):
     settings.MINXIN_CONTACT_RETENTION_DAYS = 180
     old = closed_letter(api, clock, at(2026, 1, 5, 10))
     recent = closed_letter(api, clock, at(2026, 6, 1, 10))
     open_code, _key = api.letter("signed")
     clock.now = at(2026, 7, 10, 12)  # 186 days after the old one closed, 39 after the recent one
-    out = StringIO()
-    call_command("clock", "--once", stdout=out)
-    assert "erased the contacts of 1 letter" in out.getvalue()
+    with caplog.at_level("INFO", logger="archive.clock"):
+        call_command("clock", "--once")
+    assert "contacts erased past their retention period: 1" in caplog.text
 
     erased = Letter.objects.get(code=old)
     assert (erased.name, erased.contact, erased.erasure) == ("", "", "retention")

@@ -19,6 +19,10 @@ HTTP_STATUS = {
     "unavailable": 503,
 }
 
+# Codes only the HTTP API answers (query parameters and JSON bodies); a WebSocket `error` frame
+# never carries them (docs/frames.schema.json lists the others).
+HTTP_ONLY = frozenset({"bad_request"})
+
 MESSAGES = {
     "bad_request": _("The request is not one this endpoint understands."),
     "bad_json": _("The frame is not a JSON text object."),

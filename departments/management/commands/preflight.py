@@ -1,3 +1,4 @@
+import logging
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -33,16 +34,29 @@ class Command(BaseCommand):
             where = f"the SQLite file {db['NAME']} (SQLITE_PATH)"
         else:
             where = f"database {db['NAME']!r} on {db.get('HOST') or 'localhost'}:{db.get('PORT') or 5432}"
+        # psycopg's pool logs a warning per failed connect attempt; the one line below says it all.
+        pool_log = logging.getLogger("psycopg.pool")
+        level, pool_log.level = pool_log.level, logging.ERROR
         try:
             if server_only and connection.vendor != "sqlite":
                 with connection._nodb_cursor() as cursor:  # what Django's test runner connects to
                     cursor.execute("SELECT 1")
+            elif connection.vendor == "postgresql":
+                # Straight to the server, not through the pool: the pool's only complaint would be
+                # "couldn't get a connection after 3 s", not why (no such database, refused, …).
+                import psycopg
+
+                params = connection.get_connection_params()
+                for django_only in ("cursor_factory", "context", "prepare_threshold"):
+                    params.pop(django_only, None)
+                psycopg.connect(**params, connect_timeout=3).close()
             else:
                 connection.ensure_connection()
         except Exception as exc:
             return f"DATABASE_URL: cannot use {where}: {first_line(exc)}"
         finally:
             connection.close()
+            pool_log.setLevel(level)
         return None
 
     def redis_problem(self) -> str | None:

@@ -30,6 +30,8 @@ STAMP = VENV / ".installed"
 # autobahn, so they must be exactly the versions tested, and a tampered download must not install.
 LOCK = ROOT / "requirements.lock"  # production: the web, clock and release processes
 DEV_LOCK = ROOT / "requirements-dev.lock"  # the same plus the test and lint tools
+# The Python client, a distribution of its own (its dependencies are pinned in the locks above).
+CLIENT = ROOT / "minxin_client"
 LOCK_OPTIONS = [
     "--generate-hashes",
     "--allow-unsafe",  # pip and setuptools too: --require-hashes wants every package hashed
@@ -69,17 +71,22 @@ def setup(extras: str, check_lock: bool = True) -> None:
         venv.EnvBuilder(with_pip=True).create(VENV)
     setup_node()
     wanted = hashlib.sha256(
-        (ROOT / "pyproject.toml").read_bytes() + DEV_LOCK.read_bytes() + extras.encode()
+        (ROOT / "pyproject.toml").read_bytes()
+        + (CLIENT / "pyproject.toml").read_bytes()
+        + DEV_LOCK.read_bytes()
+        + extras.encode()
     ).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
     pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet"]
-    # Hashes for everything, then the project itself without letting pip resolve anything else.
+    # Hashes for everything, then the project and the client without letting pip resolve anything
+    # else (the client's websockets and jsonschema are in the lock).
     run(*pip, "--require-hashes", "--requirement", str(DEV_LOCK.relative_to(ROOT)))
-    # Editable: the apps run from the checkout anyway, and an editable install builds nothing in
-    # the tree (a plain install leaves a build/ copy of minxin_client that mypy would see twice).
+    # Editable: the apps run from the checkout anyway, `import minxin_client` reads
+    # minxin_client/src/ as it is edited, and an editable install builds nothing in the tree (a plain
+    # install leaves a build/ copy of minxin_client that mypy would see twice).
     # No build isolation: it would fetch setuptools unhashed; the lock has it.
-    run(*pip, "--no-deps", "--no-build-isolation", "--editable", ".")
+    run(*pip, "--no-deps", "--no-build-isolation", "--editable", ".", "--editable", "./minxin_client")
     STAMP.write_text(wanted)
 
 

@@ -155,6 +155,9 @@ def other_broadcast(personas):
 FRAMES_VALIDATED: dict[str, int] = {}
 # minxin_client (tests/test_client.py, tests/test_faults.py) validates every frame it receives and sends.
 os.environ.setdefault("MINXIN_CLIENT_VALIDATE", "1")
+# Against docs/, the one source, not the copy minxin_client ships (tests/test_client_package.py
+# checks that the two are identical, and that the installed client validates with its own).
+os.environ.setdefault("MINXIN_FRAMES_SCHEMA", str(ROOT / "docs" / "frames.schema.json"))
 _frame_failures: list[str] = []
 _receive_output = WebsocketCommunicator.receive_output
 

@@ -31,12 +31,13 @@ resumes with ``?after=<last seq>``, so every event comes out once, in order::
   server-side). ``ModerateConsole``: ``approve()``, ``reject()``, ``merge()``, ``edit()``,
   ``withdraw()``, sent once (a moderator action is not idempotent: a resend could meet
   ``conflict``). Iterating a console yields its pushed frames (``queue``, ``question.new``…).
-- A frame that is not JSON, not an object, or (with ``validate=True``) not allowed by
-  docs/frames.schema.json ends the client with ``ProtocolError``, raised from the iterator and
-  from pending calls; a close with 4401/4403/4404/4009 (or a 4xx handshake) raises ``Closed``;
-  ``max_failures=N`` gives up after N failed connection attempts in a row (default: never).
-  ``validate`` defaults to the environment variable ``MINXIN_CLIENT_VALIDATE=1`` (the test suite
-  sets it); validation needs ``jsonschema`` (a dev dependency) and is off the hot path otherwise.
+- A frame that is not JSON, not an object, or (with ``validate=True``) not allowed by the frames'
+  JSON Schema (shipped in the package, a copy of the server's docs/frames.schema.json) ends the
+  client with ``ProtocolError``, raised from the iterator and from pending calls; a close with
+  4401/4403/4404/4009 (or a 4xx handshake) raises ``Closed``; ``max_failures=N`` gives up after N
+  failed connection attempts in a row (default: never). ``validate`` defaults to the environment
+  variable ``MINXIN_CLIENT_VALIDATE=1`` (the test suite sets it); validation needs ``jsonschema``
+  (``pip install "minxin-client[validate]"``) and is off the hot path otherwise.
 """
 
 from minxin_client.client import (

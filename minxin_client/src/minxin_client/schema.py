@@ -1,7 +1,11 @@
-"""Validation of frames against docs/frames.schema.json, per endpoint and direction.
+"""Validation of frames against the frames' JSON Schema, per endpoint and direction.
 
 Used by the client when validation is on (tests) and by the test suite's communicators; never on
-the client's hot path otherwise. Needs the `jsonschema` package (a dev dependency).
+the client's hot path otherwise. Needs the `jsonschema` package (the `validate` extra).
+
+The schema ships inside the package (`frames.schema.json`), a byte-for-byte copy of the server's
+docs/frames.schema.json, which stays the one source (tests/test_client_package.py compares them);
+MINXIN_FRAMES_SCHEMA names another file to validate against (the server's suite points it at docs/).
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ import json
 import os
 import re
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "docs" / "frames.schema.json"
+SCHEMA_FILE = "frames.schema.json"  # package data of minxin_client
 SCHEMA_ID = "urn:minxin:frames"
 ENDPOINTS = ("live", "moderate", "studio")
 DIRECTIONS = ("server", "client")
@@ -36,15 +41,12 @@ def endpoint_of(path: str) -> str | None:
 
 @cache
 def load_schema(path: Path | None = None) -> dict[str, Any]:
-    """The schema from the checkout (docs/), or from MINXIN_FRAMES_SCHEMA when the client is installed."""
-    path = path or Path(os.environ.get("MINXIN_FRAMES_SCHEMA") or SCHEMA_PATH)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"frame validation needs docs/frames.schema.json of a Minxin checkout; not found at {path} "
-            "(set MINXIN_FRAMES_SCHEMA to its path)"
-        )
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    """The schema shipped in the package, or the file `path` or MINXIN_FRAMES_SCHEMA names."""
+    override = path or os.environ.get("MINXIN_FRAMES_SCHEMA")
+    if override:
+        with open(override, encoding="utf-8") as f:
+            return json.load(f)
+    return json.loads(files("minxin_client").joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))
 
 
 class FrameValidator:
@@ -55,8 +57,14 @@ class FrameValidator:
     """
 
     def __init__(self, schema: dict[str, Any] | None = None):
-        from jsonschema import Draft202012Validator
-        from referencing import Registry, Resource
+        try:
+            from jsonschema import Draft202012Validator
+            from referencing import Registry, Resource
+        except ImportError as error:
+            raise ImportError(
+                "frame validation needs jsonschema: pip install 'minxin-client[validate]' "
+                "(or leave validate and MINXIN_CLIENT_VALIDATE off)"
+            ) from error
 
         self.schema = schema if schema is not None else load_schema()
         registry: Registry = Registry().with_resource(SCHEMA_ID, Resource.from_contents(self.schema))

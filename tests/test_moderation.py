@@ -1329,6 +1329,52 @@ def test_a_database_outage_in_a_batch_answers_each_ask_unavailable(live_broadcas
     assert not Question.objects.filter(broadcast=live_broadcast).exists()
 
 
+def test_a_batch_of_asks_costs_the_same_round_trips_whatever_its_size(live_broadcast, monkeypatch):
+    """Issue #7's ingest figures rest on this: per batch one lookup, one lock of the programme row,
+    one insert, one rate-limit round trip and one push to the consoles, never one per question."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from core import ratelimit
+    from studio import events
+
+    calls = {"hit_many": 0, "notify_staff_many": 0}
+
+    def counted(name, real):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(ratelimit, "hit_many", counted("hit_many", ratelimit.hit_many))
+    monkeypatch.setattr(events, "notify_staff_many", counted("notify_staff_many", events.notify_staff_many))
+    screening.current_matcher()  # the banned words are loaded once per process, not per batch
+
+    def batch(tag: str, size: int) -> tuple[int, int]:
+        requests = [
+            AskRequest(
+                live_broadcast.pk,
+                f"{tag}-{n}",
+                f"请问12路公交夜班车能否延长到十一点？第{n}问",
+                None,
+                f"{tag}{n}",
+            )
+            for n in range(size)
+        ]
+        with CaptureQueriesContext(connection) as queries:
+            results = ask_questions(requests)
+        assert all(isinstance(result, tuple) and result[1] for result in results)  # all new
+        inserts = [
+            q for q in queries.captured_queries if q["sql"].startswith('INSERT INTO "moderation_question"')
+        ]
+        return len(queries.captured_queries), len(inserts)
+
+    small, large = batch("small", 3), batch("large", 60)
+    assert small == large and small[1] == 1
+    assert calls == {"hit_many": 2, "notify_staff_many": 2}
+
+
 def test_questions_in_one_batch_are_suggested_as_each_others_duplicates(live_broadcast):
     results = ask_questions(
         [

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from core import exports
 from moderation.models import Question
-from moderation.services import public_question_json
+from moderation.shapes import public_question_json
 from studio.models import Broadcast, Event, EventKind
 
 

@@ -12,7 +12,7 @@ from core.errors import ServiceError
 from core.http import api_error, error_response
 from core.netizens import request_netizen_key
 from departments.models import Department
-from moderation import services as moderation
+from moderation import shapes
 from studio.models import Broadcast
 
 
@@ -108,7 +108,7 @@ def my_questions(request: HttpRequest, broadcast_id: int) -> HttpResponse:
             question__broadcast_id=broadcast_id, question__netizen_key=key
         ).select_related("letter")
     }
-    questions = moderation.my_questions(broadcast_id, key)
+    questions = shapes.my_questions(broadcast_id, key)
     for question in questions:
         letter = links.get(question["question_id"])
         if letter is not None:

@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import ServiceError
-from moderation import screening, services
+from moderation import actions, screening
 from moderation.models import BannedWord, BannedWordList, ModerationAction, Question, QuestionStatus
 from moderation.views import write_audit_csv
 
@@ -35,17 +35,17 @@ class QuestionAdmin(admin.ModelAdmin):
     @admin.action(description=_("Approve and publish to viewers"))
     def approve_and_publish(self, request: HttpRequest, queryset: QuerySet) -> None:
         by = request.user.get_username()
-        self._act(request, queryset, lambda q: services.approve_question(q.broadcast_id, q.pk, True, by=by))
+        self._act(request, queryset, lambda q: actions.approve_question(q.broadcast_id, q.pk, True, by=by))
 
     @admin.action(description=_("Approve for the guests only"))
     def approve_quietly(self, request: HttpRequest, queryset: QuerySet) -> None:
         by = request.user.get_username()
-        self._act(request, queryset, lambda q: services.approve_question(q.broadcast_id, q.pk, False, by=by))
+        self._act(request, queryset, lambda q: actions.approve_question(q.broadcast_id, q.pk, False, by=by))
 
     @admin.action(description=_("Reject"))
     def reject(self, request: HttpRequest, queryset: QuerySet) -> None:
         by = request.user.get_username()
-        self._act(request, queryset, lambda q: services.reject_question(q.broadcast_id, q.pk, "", by=by))
+        self._act(request, queryset, lambda q: actions.reject_question(q.broadcast_id, q.pk, "", by=by))
 
 
 class BannedWordInline(admin.TabularInline):

@@ -2,7 +2,9 @@
 
 from channels.db import database_sync_to_async
 
-from moderation import services
+from moderation import actions
+from moderation.permissions import may_moderate
+from moderation.shapes import moderation_queue
 from studio.consumers import StaffConsumer
 
 
@@ -18,10 +20,10 @@ class ModerateConsumer(StaffConsumer):
     }
 
     def allowed(self, user) -> bool:
-        return services.may_moderate(self.broadcast_id, user)
+        return may_moderate(self.broadcast_id, user)
 
     def queue(self) -> list[dict]:
-        return services.moderation_queue(self.broadcast_id)
+        return moderation_queue(self.broadcast_id)
 
     @property
     def by(self) -> str:
@@ -32,16 +34,16 @@ class ModerateConsumer(StaffConsumer):
         await self.send_frame({"type": "ack", "ref": frame["action_id"]})
 
     async def frame_approve(self, frame: dict) -> None:
-        await self._act(frame, services.approve_question, frame["question_id"], frame.get("publish", False))
+        await self._act(frame, actions.approve_question, frame["question_id"], frame.get("publish", False))
 
     async def frame_reject(self, frame: dict) -> None:
-        await self._act(frame, services.reject_question, frame["question_id"], frame.get("reason", ""))
+        await self._act(frame, actions.reject_question, frame["question_id"], frame.get("reason", ""))
 
     async def frame_merge(self, frame: dict) -> None:
-        await self._act(frame, services.merge_question, frame["question_id"], frame["into"])
+        await self._act(frame, actions.merge_question, frame["question_id"], frame["into"])
 
     async def frame_edit(self, frame: dict) -> None:
-        await self._act(frame, services.edit_question, frame["question_id"], frame["text"])
+        await self._act(frame, actions.edit_question, frame["question_id"], frame["text"])
 
     async def frame_withdraw(self, frame: dict) -> None:
-        await self._act(frame, services.withdraw_event, frame["seq"])
+        await self._act(frame, actions.withdraw_event, frame["seq"])

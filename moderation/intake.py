@@ -3,7 +3,8 @@
 Each `ask` frame waits for its own result, but the asks that arrive while a batch is being stored
 go into the next one, so under a burst a process makes one database round of lookups, one lock of
 the programme row and one insert per batch rather than per question. Alone, an ask is stored at
-once: nothing waits for a batch to fill.
+once: nothing waits for a batch to fill. This module only gathers the batches; each one goes
+through the steps of moderation/asking.py.
 """
 
 import asyncio
@@ -12,8 +13,8 @@ import logging
 
 from channels.db import database_sync_to_async
 
-from moderation import services
-from moderation.services import AskRequest, AskResult
+from moderation import asking
+from moderation.asking import AskRequest, AskResult
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class Intake:
         while self.waiting:
             batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
             try:
-                results = await database_sync_to_async(services.ask_questions)(
+                results = await database_sync_to_async(asking.ask_questions)(
                     [request for request, _ in batch]
                 )
             except Exception as error:  # e.g. the database is down: every ask of the batch hears it

@@ -1,5 +1,7 @@
-"""附议 counts reach viewers and consoles in batches: at most one frame per programme per second per
-process, never one per support, and never stored in the event log (PROTOCOL.md §4).
+"""附议: a netizen supports a published question, once (PROTOCOL.md §4).
+
+The counts reach viewers and consoles in batches: at most one frame per programme per second per
+process, never one per support, and never stored in the event log.
 """
 
 import asyncio
@@ -7,12 +9,74 @@ import contextvars
 import logging
 
 from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from moderation.services import support_counts
+from core import ratelimit
+from core.errors import ServiceError
+from moderation.models import Question, Support
 from studio import events
 
 log = logging.getLogger(__name__)
 BATCH_SECONDS = 1.0
+
+
+def support_question(
+    broadcast_id: int, question_id: object, netizen_key: str, client_ip: str | None = None
+) -> int:
+    """附议: a netizen supports a published question, once. Returns the new count.
+
+    A netizen without a session cookie is a new one on every socket, so supports are also
+    limited per client address, overall and per question (issue #13: one address inflated a
+    question's count without limit). After the programme has ended the count is final.
+    """
+    if not isinstance(question_id, int) or isinstance(question_id, bool):
+        raise ServiceError("bad_frame", _("question_id must be a number."))
+    question = (
+        Question.objects.select_related("broadcast").filter(broadcast_id=broadcast_id, pk=question_id).first()
+    )
+    if question is None or question.published_seq is None:
+        raise ServiceError("not_found", _("Only published questions can be supported."))
+    if not question.broadcast.takes_questions:
+        raise ServiceError("closed", _("The programme has ended; its questions can no longer be supported."))
+    if Support.objects.filter(question=question, netizen_key=netizen_key).exists():
+        return question.support_count
+    hits: list[tuple[str, str, ratelimit.Limits]] = [
+        ("support", netizen_key, settings.MINXIN_SUPPORT_LIMITS_PER_NETIZEN)
+    ]
+    address = ratelimit.address_key(client_ip)
+    if address is not None:
+        hits.append(("support-ip", address, settings.MINXIN_SUPPORT_LIMITS_PER_ADDRESS))
+        hits.append(
+            (
+                "support-ip-q",
+                f"{address}:{question.pk}",
+                settings.MINXIN_SUPPORT_LIMITS_PER_ADDRESS_AND_QUESTION,
+            )
+        )
+    waits = [wait for wait in ratelimit.hit_many(hits) if wait is not None]
+    if waits:
+        raise ServiceError("rate_limited", retry_after=max(waits))
+    # No lock on the programme here: supports pour in during a programme, and the event log's
+    # appends take that lock. A support that races the end by milliseconds counts as before it.
+    with transaction.atomic():
+        _support, created = Support.objects.get_or_create(
+            question=question, netizen_key=netizen_key, defaults={"at": timezone.now()}
+        )
+        if created:
+            Question.objects.filter(pk=question.pk).update(support_count=F("support_count") + 1)
+    return Question.objects.values_list("support_count", flat=True).get(pk=question.pk)
+
+
+def support_counts(question_ids: list[int]) -> dict[str, int]:
+    return {
+        str(pk): n
+        for pk, n in Question.objects.filter(pk__in=question_ids).values_list("pk", "support_count")
+    }
+
 
 _batchers: dict[asyncio.AbstractEventLoop, "SupportBatcher"] = {}
 

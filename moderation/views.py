@@ -11,7 +11,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from departments.roles import has_role
 from moderation.models import ModerationAction
-from moderation.services import may_moderate
+from moderation.permissions import may_moderate
 from studio.models import Broadcast
 
 AUDIT_COLUMNS = ["at", "by", "action", "question", "before", "after"]

@@ -8,9 +8,9 @@ from django.utils.translation import gettext_lazy as _
 
 from core import logs
 from core.ratelimit import address_key
-from moderation import intake
-from moderation import services as moderation
-from moderation.supports import batcher
+from moderation import asking, intake
+from moderation.shapes import studio_queue
+from moderation.supports import batcher, support_question
 from studio import events, services
 from studio.addresses import counter
 from studio.fastsend import send_prepared
@@ -159,12 +159,12 @@ class LiveConsumer(FrameConsumer):
 
     async def frame_ask(self, frame: dict) -> None:
         # Refusals of the text itself come in the netizen's language: checked here, not in the batch.
-        moderation.check_ask(frame["client_id"], frame["text"], frame.get("nickname"))
-        moderation.check_consent(frame.get("consent"))
+        asking.check_ask(frame["client_id"], frame["text"], frame.get("nickname"))
+        asking.check_consent(frame.get("consent"))
         # Join first so that no my_question about this question can be missed.
         await self._join_asker_room()
         question, _created = await intake.ask(
-            moderation.AskRequest(
+            asking.AskRequest(
                 self.broadcast_id,
                 frame["client_id"],
                 frame["text"],
@@ -184,7 +184,7 @@ class LiveConsumer(FrameConsumer):
 
     async def frame_support(self, frame: dict) -> None:
         """附议 (PROTOCOL.md §4): counts come back to everyone in batched `support` frames."""
-        count = await database_sync_to_async(moderation.support_question)(
+        count = await database_sync_to_async(support_question)(
             self.broadcast_id, frame["question_id"], self.netizen, _client_ip(self.scope)
         )
         batcher().add(self.broadcast_id, frame["question_id"])
@@ -255,7 +255,7 @@ class StudioConsumer(StaffConsumer):
         return broadcast.host_id == user.pk or services.is_guest(self.broadcast_id, user)
 
     def queue(self) -> list[dict]:
-        return moderation.studio_queue(self.broadcast_id)
+        return studio_queue(self.broadcast_id)
 
     async def frame_answer(self, frame: dict) -> None:
         question_id = frame.get("question_id")

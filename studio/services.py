@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from core.clientids import check_client_id
 from core.errors import ServiceError
 from core.sanitize import clean_rich
-from moderation import services as moderation  # the question answered: its side of the answer
+from moderation.actions import mark_answered, question_for_answer  # the answered question's side
 from studio import events, signals
 from studio.events import locked_broadcast
 from studio.models import Answer, Broadcast, BroadcastStatus, EventKind, Guest, HostMessage
@@ -62,7 +62,7 @@ def post_answer(broadcast_id: int, user: User, client_id: str, question_id: int 
             raise ServiceError("forbidden", _("Only this programme's guests can answer."))
         if broadcast.status == BroadcastStatus.ENDED:
             raise ServiceError("closed", _("The programme has ended."))
-        question = moderation.question_for_answer(broadcast, question_id) if question_id is not None else None
+        question = question_for_answer(broadcast, question_id) if question_id is not None else None
         now = timezone.now()
         answer = Answer.objects.create(
             broadcast=broadcast,
@@ -75,7 +75,7 @@ def post_answer(broadcast_id: int, user: User, client_id: str, question_id: int 
         answer.seq = events.append_event(broadcast.pk, EventKind.ANSWER, {"answer": answer_json(answer)}).seq
         answer.save(update_fields=["seq"])
         if question is not None:
-            moderation.mark_answered(question, answer)
+            mark_answered(question, answer)
     return answer
 
 

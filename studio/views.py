@@ -13,7 +13,7 @@ from core.http import api_view, csrf_for_sessions, json_body
 from core.netizens import request_netizen_key
 from departments.models import Department
 from departments.registry import department_json
-from moderation import services as moderation
+from moderation import asking
 from moderation.models import QuestionStatus
 from studio import events, services
 from studio.models import Broadcast, BroadcastStatus
@@ -89,8 +89,8 @@ def broadcast_events(request: HttpRequest, broadcast_id: int) -> JsonResponse:
 def ask(request: HttpRequest, broadcast_id: int) -> JsonResponse:
     """The HTTP twin of the `ask` frame. Idempotent on client_id; 201 when new, 200 on a repeat."""
     body = json_body(request)
-    moderation.check_consent(body.get("consent"))
-    question, created = moderation.ask_question(
+    asking.check_consent(body.get("consent"))
+    question, created = asking.ask_question(
         broadcast_id,
         body.get("client_id"),
         body.get("text"),

@@ -62,7 +62,7 @@ def _store_data() -> dict:
 
     from letters import services as letters
     from letters.models import Letter
-    from moderation import services as moderation
+    from moderation.asking import ask_question
     from studio.models import Broadcast
 
     # An earlier transactional test's flush emptied what the data migrations stored: the demo puts
@@ -96,8 +96,8 @@ def _store_data() -> dict:
 
     live = Broadcast.objects.get(status="live").pk
     ended = Broadcast.objects.filter(status="ended").order_by("pk").first().pk  # type: ignore[union-attr]
-    moderation.ask_question(live, "a11y-1", "社区医院周末开门吗？", "网友甲", "a11y-k1", None)
-    moderation.ask_question(live, "a11y-2", "药价里有没有腐败问题？", "网友乙", "a11y-k2", None)
+    ask_question(live, "a11y-1", "社区医院周末开门吗？", "网友甲", "a11y-k1", None)
+    ask_question(live, "a11y-2", "药价里有没有腐败问题？", "网友乙", "a11y-k2", None)
     return {"users": users, "live": live, "ended": ended, "letter": replied}
 
 

@@ -18,8 +18,10 @@ from archive.models import QuestionLetter, TranscriptEntry
 from departments.models import Department
 from letters import services as letters
 from letters.models import Letter, LetterStatus
-from moderation import services as moderation
+from moderation.actions import approve_question, merge_question, reject_question, withdraw_event
+from moderation.asking import ask_question
 from moderation.models import QuestionStatus
+from moderation.supports import support_question
 from studio import services as studio
 from studio.models import Broadcast, Event, EventKind, Guest
 from tests.conftest import make_broadcast
@@ -34,13 +36,13 @@ def _empty_cache() -> None:
 
 
 def ask(broadcast: Broadcast, text: str, nickname: str = "网友", key: str = "k1"):
-    question, _ = moderation.ask_question(broadcast.pk, secrets.token_hex(8), text, nickname, key, None)
+    question, _ = ask_question(broadcast.pk, secrets.token_hex(8), text, nickname, key, None)
     return question
 
 
 def approved(broadcast: Broadcast, text: str, nickname: str = "网友", key: str = "k1", publish: bool = True):
     question = ask(broadcast, text, nickname, key)
-    return moderation.approve_question(broadcast.pk, question.pk, publish)
+    return approve_question(broadcast.pk, question.pk, publish)
 
 
 def answer(broadcast: Broadcast, guest, question_id: int | None, text: str):
@@ -66,9 +68,9 @@ def test_ending_a_programme_turns_each_unanswered_approved_question_into_one_for
     done = approved(live_broadcast, "老年人乘车优惠怎么申请？", "东城李阿姨", "k3")
     answer(live_broadcast, guest, done.pk, "持养老助残卡可免费乘坐地面公交。")
     rejected = ask(live_broadcast, "广告广告", key="k4")
-    moderation.reject_question(live_broadcast.pk, rejected.pk, "无关内容")
+    reject_question(live_broadcast.pk, rejected.pk, "无关内容")
     merged = ask(live_broadcast, "一卡通外地能不能刷？", key="k5")
-    moderation.merge_question(live_broadcast.pk, merged.pk, short.pk)
+    merge_question(live_broadcast.pk, merged.pk, short.pk)
     pending = ask(live_broadcast, "还没审核的问题", key="k6")
 
     end(live_broadcast, host)
@@ -150,7 +152,7 @@ def test_the_netizen_follows_its_unanswered_question_to_the_letter_and_its_reply
     waiting = post_question(netizen, live_broadcast.pk, "地铁夜间能不能延长运营时间？")
     answered = post_question(netizen, live_broadcast.pk, "公交一卡通在外地能用吗？")
     for question_id in (waiting, answered):
-        moderation.approve_question(live_broadcast.pk, question_id, True)
+        approve_question(live_broadcast.pk, question_id, True)
     answer(live_broadcast, personas["guest"], answered, "带交通联合标识的可以。")
     approved(live_broadcast, "别人的问题", key="someone-else")
     assert my_questions(netizen, live_broadcast.pk)[waiting]["status"] == "approved"
@@ -192,7 +194,7 @@ def archive(personas, other_broadcast):
     answer(jtw, guest, card.pk, "一卡通可以在地铁站客服中心办理")
     late = approved(jtw, "地铁末班车能否延后", "夜归人", key="k2")
     wrong = answer(jtw, guest, late.pk, "这条线路将停运")
-    moderation.withdraw_event(jtw.pk, wrong.seq)
+    withdraw_event(jtw.pk, wrong.seq)
     answer(jtw, guest, late.pk, "下月起延后半小时")
     end(jtw, host)
 
@@ -410,14 +412,14 @@ def dataset(personas):
     q1 = approved(a, "公交一卡通在外地能用吗？", key="k1")
     answer(a, grace, q1.pk, "可以。")
     ask(a, "回龙观的公交太挤了", key="k2")  # still pending
-    moderation.reject_question(a.pk, ask(a, "广告", key="k1").pk, "无关")
-    moderation.support_question(a.pk, q1.pk, "k3")
-    moderation.support_question(a.pk, q1.pk, "k2")  # asked and supported: one netizen
+    reject_question(a.pk, ask(a, "广告", key="k1").pk, "无关")
+    support_question(a.pk, q1.pk, "k3")
+    support_question(a.pk, q1.pk, "k2")  # asked and supported: one netizen
 
     b = make_broadcast("swj", host, [gary, grace], status="live", title="汛期排水")
     q4 = approved(b, "汛期排水怎么保障？", key="k2")
     answer(b, gary, q4.pk, "泵站已扩容。")
-    moderation.support_question(b.pk, q4.pk, "k4")
+    support_question(b.pk, q4.pk, "k4")
     end(b, host)
 
     c = make_broadcast("jtw", host, [grace], status="scheduled", title="下期预告")

@@ -3,7 +3,7 @@
 A netizen asks on the live page, a moderator approves, the guest answers from the studio console,
 and every open page follows along without a reload (PROTOCOL.md §1.1, §1.3).
 
-The test approves by calling moderation.services.approve_question in its own process. With
+The test approves by calling moderation.actions.approve_question in its own process. With
 REDIS_URL, Redis carries the netizen's `my_question` frame to daphne at once. Without Redis each
 process has its own in-process hub (the embedded default is one process), so only the stored
 state crosses over: the public event through the hub's catch-up from the database, the
@@ -106,8 +106,8 @@ def open_live(browser: Browser, server, broadcast_id: int, name: str, **context_
 def test_a_question_travels_from_the_live_page_through_moderation_to_an_answer_every_page_sees(
     daphne, personas
 ):
+    from moderation.actions import approve_question
     from moderation.models import Question
-    from moderation.services import approve_question
 
     broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")
     server = daphne()
@@ -227,8 +227,8 @@ def test_the_live_page_resumes_after_its_socket_drops_with_every_answer_once_and
 def test_a_question_left_unanswered_shows_its_letter_in_my_questions_and_the_asker_can_follow_it(
     daphne, personas
 ):
+    from moderation.actions import approve_question
     from moderation.models import Question
-    from moderation.services import approve_question
     from studio.services import set_status
 
     broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")

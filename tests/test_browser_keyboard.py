@@ -294,7 +294,8 @@ LONG_ANSWER = (
 
 
 def test_the_live_page_and_its_ask_box_fit_a_360_px_phone_without_sideways_scrolling(daphne, personas):
-    from moderation.services import approve_question, ask_question
+    from moderation.actions import approve_question
+    from moderation.asking import ask_question
     from studio.services import post_answer
 
     broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")

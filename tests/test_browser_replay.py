@@ -13,7 +13,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
 def record_programme(personas) -> tuple[int, list[str], str]:
     """A short programme: host message, two published questions with answers, one withdrawn answer."""
-    from moderation import services as moderation
+    from moderation.actions import approve_question, withdraw_event
+    from moderation.asking import ask_question
     from studio import services as studio
 
     broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")
@@ -23,11 +24,11 @@ def record_programme(personas) -> tuple[int, list[str], str]:
     for n, (question, answer) in enumerate(
         [("一卡通怎么办理？", "地铁站客服中心可以办理。"), ("能加车吗？", "下月增加两条线路。")]
     ):
-        asked, _ = moderation.ask_question(broadcast.pk, f"q{n}", question, "网友", "k", None)
-        moderation.approve_question(broadcast.pk, asked.pk, True, by="mona")
+        asked, _ = ask_question(broadcast.pk, f"q{n}", question, "网友", "k", None)
+        approve_question(broadcast.pk, asked.pk, True, by="mona")
         if n == 0:
             wrong = studio.post_answer(broadcast.pk, personas["guest"], "wrong", asked.pk, withdrawn_text)
-            moderation.withdraw_event(broadcast.pk, wrong.seq, by="mona")
+            withdraw_event(broadcast.pk, wrong.seq, by="mona")
         studio.post_answer(broadcast.pk, personas["guest"], uuid.uuid4().hex, asked.pk, answer)
         shown += [question, answer]
     studio.set_status(broadcast.pk, personas["host"], "ended")
@@ -63,14 +64,15 @@ def test_a_replay_of_an_unknown_programme_is_not_found(db, client):
 
 
 def test_hostile_markup_stays_inert_on_the_replay_and_transcript_pages(personas, daphne):
-    from moderation import services as moderation
+    from moderation.actions import approve_question
+    from moderation.asking import ask_question
     from studio import services as studio
     from tests.test_browser_moderation import XSS, Guarded
 
     broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")
     for n, payload in enumerate(XSS, 1):
-        question, _ = moderation.ask_question(broadcast.pk, f"x{n}", payload, payload[:30], f"k{n}", None)
-        moderation.approve_question(broadcast.pk, question.pk, True)
+        question, _ = ask_question(broadcast.pk, f"x{n}", payload, payload[:30], f"k{n}", None)
+        approve_question(broadcast.pk, question.pk, True)
         studio.post_answer(broadcast.pk, personas["guest"], f"a{n}", question.pk, f"答复{n}：{payload}")
         studio.post_host_message(broadcast.pk, personas["host"], f"h{n}", f"主持人{n}：{payload}")
     studio.set_status(broadcast.pk, personas["host"], "ended")

@@ -10,7 +10,7 @@ import pytest
 from django.db import OperationalError
 from django.test import Client
 
-from moderation import services as moderation
+from moderation import asking
 from moderation.models import Question
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,7 +25,7 @@ async def test_an_ask_during_an_outage_gets_unavailable_and_the_socket_stays_ope
 ):
     viewer = await sockets.open(f"/ws/live/{live_broadcast.pk}/", headers=[(b"accept-language", b"en")])
     await viewer.receive_json_from()  # hello
-    monkeypatch.setattr(moderation, "ask_questions", refuse)
+    monkeypatch.setattr(asking, "ask_questions", refuse)
     await viewer.send_json_to({"type": "ask", "client_id": "q-1", "text": "公交什么时候改线？"})
     error = await viewer.receive_json_from()
     assert error["type"] == "error" and error["code"] == "unavailable" and error["ref"] == "q-1"
@@ -45,7 +45,7 @@ async def test_an_ask_during_an_outage_gets_unavailable_and_the_socket_stays_ope
 
 
 def test_an_http_ask_during_an_outage_is_503_with_retry_after(live_broadcast, monkeypatch):
-    monkeypatch.setattr(moderation, "ask_question", refuse)
+    monkeypatch.setattr(asking, "ask_question", refuse)
     response = Client().post(
         f"/api/broadcasts/{live_broadcast.pk}/questions/",
         data=json.dumps({"client_id": "q-2", "text": "地铁几点收班？"}),

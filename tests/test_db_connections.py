@@ -43,7 +43,9 @@ pytestmark = [
 
 PROCESSES = 2
 POOL = 10  # MINXIN_DB_POOL_MAX_SIZE, and a timeout of 3 s: the defaults, stated so that the bound is explicit
-CLOCK = 2  # the clock is one thread (one connection) and holds its advisory lock on another (archive/clock.py)
+CLOCK = (
+    2  # the clock is one thread (one connection) and holds its advisory lock on another (archive/clock.py)
+)
 HTTP_REQUESTS = 2000
 HTTP_CLIENTS = 32  # concurrent HTTP clients: more than PROCESSES × POOL, so requests queue for the pool
 # Under overload a request that waits MINXIN_DB_POOL_TIMEOUT for a connection is refused with 503

@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from letters import services as letter_services
 from letters.models import Letter
-from moderation import services as moderation
+from moderation.actions import approve_question, edit_question, reject_question
+from moderation.asking import ask_question
 from studio import services as studio
 from tests.conftest import make_broadcast
 
@@ -38,18 +39,16 @@ def programme(personas):
     )
     host, guest = personas["host"], personas["guest"]
     studio.post_host_message(broadcast.pk, host, "h1", "欢迎收看")
-    first, _ = moderation.ask_question(
-        broadcast.pk, "q1", "一卡通怎么办？", "小王", "netizen-secret-key", None
-    )
-    moderation.approve_question(broadcast.pk, first.pk, True)
-    hostile, _ = moderation.ask_question(broadcast.pk, "q2", HOSTILE, "@坏人", "k2", None)
-    moderation.approve_question(broadcast.pk, hostile.pk, True)
-    rejected, _ = moderation.ask_question(broadcast.pk, "q3", "被驳回的问题", "网友甲", "k3", None)
-    moderation.reject_question(broadcast.pk, rejected.pk, "内部备注：勿公开")
-    edited, _ = moderation.ask_question(broadcast.pk, "q4", "原文里的手机号码", "网友乙", "k4", None)
-    moderation.edit_question(broadcast.pk, edited.pk, "改过的问题")
-    moderation.approve_question(broadcast.pk, edited.pk, True)
-    moderation.ask_question(broadcast.pk, "q5", "等待审核的问题", "网友丙", "k5", None)
+    first, _ = ask_question(broadcast.pk, "q1", "一卡通怎么办？", "小王", "netizen-secret-key", None)
+    approve_question(broadcast.pk, first.pk, True)
+    hostile, _ = ask_question(broadcast.pk, "q2", HOSTILE, "@坏人", "k2", None)
+    approve_question(broadcast.pk, hostile.pk, True)
+    rejected, _ = ask_question(broadcast.pk, "q3", "被驳回的问题", "网友甲", "k3", None)
+    reject_question(broadcast.pk, rejected.pk, "内部备注：勿公开")
+    edited, _ = ask_question(broadcast.pk, "q4", "原文里的手机号码", "网友乙", "k4", None)
+    edit_question(broadcast.pk, edited.pk, "改过的问题")
+    approve_question(broadcast.pk, edited.pk, True)
+    ask_question(broadcast.pk, "q5", "等待审核的问题", "网友丙", "k5", None)
     studio.post_answer(broadcast.pk, guest, "a1", first.pk, "到地铁站客服中心办理。")
     studio.post_answer(broadcast.pk, guest, "a2", first.pk, "也可以在手机上办理。")
     studio.post_answer(broadcast.pk, guest, "a3", hostile.pk, "+86 热线会回复")

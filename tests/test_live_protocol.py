@@ -12,7 +12,8 @@ import pytest
 from channels.db import database_sync_to_async
 from django.test import Client
 
-from moderation import services as moderation
+from moderation.actions import approve_question, reject_question
+from moderation.asking import ask_question
 from moderation.models import Question
 from studio import services
 from studio.models import Broadcast, BroadcastStatus
@@ -308,7 +309,7 @@ async def test_hostile_text_is_stored_as_typed_and_published_escaped(sockets, li
     ok = await next_frame(asker)
     question = await get_question(ok["question_id"])
     assert question.text == hostile
-    await database_sync_to_async(moderation.approve_question)(live_broadcast.pk, question.pk, publish=True)
+    await database_sync_to_async(approve_question)(live_broadcast.pk, question.pk, publish=True)
     event = await next_frame(watcher)
     assert event["type"] == "event" and event["kind"] == "question.published"
     published = event["data"]["question"]
@@ -322,9 +323,7 @@ async def test_the_asker_is_told_when_its_question_is_approved(sockets, live_bro
     ws, _ = await open_viewer(sockets, live_broadcast.pk)
     await ws.send_json_to(ask_frame("mine"))
     ok = await next_frame(ws)
-    await database_sync_to_async(moderation.approve_question)(
-        live_broadcast.pk, ok["question_id"], publish=False
-    )
+    await database_sync_to_async(approve_question)(live_broadcast.pk, ok["question_id"], publish=False)
     assert await next_frame(ws) == {
         "type": "my_question",
         "question_id": ok["question_id"],
@@ -339,9 +338,7 @@ async def test_the_asker_is_told_when_its_question_is_rejected_and_why(sockets, 
     other, _ = await open_viewer(sockets, live_broadcast.pk)
     await ws.send_json_to(ask_frame("mine"))
     ok = await next_frame(ws)
-    await database_sync_to_async(moderation.reject_question)(
-        live_broadcast.pk, ok["question_id"], "与本期主题无关"
-    )
+    await database_sync_to_async(reject_question)(live_broadcast.pk, ok["question_id"], "与本期主题无关")
     assert await next_frame(ws) == {
         "type": "my_question",
         "question_id": ok["question_id"],
@@ -549,9 +546,9 @@ def test_an_unknown_status_filter_is_a_bad_request(live_broadcast):
 
 
 def test_the_programme_detail_names_its_guests_and_counts_questions(live_broadcast, personas):
-    first, _ = moderation.ask_question(live_broadcast.pk, "c1", "问题一", None, "n1", None)
-    moderation.ask_question(live_broadcast.pk, "c2", "问题二", None, "n2", None)
-    moderation.approve_question(live_broadcast.pk, first.pk, publish=True)
+    first, _ = ask_question(live_broadcast.pk, "c1", "问题一", None, "n1", None)
+    ask_question(live_broadcast.pk, "c2", "问题二", None, "n2", None)
+    approve_question(live_broadcast.pk, first.pk, publish=True)
     services.post_answer(live_broadcast.pk, personas["guest"], "a1", first.pk, "这就回答")
     response = Client().get(f"/api/broadcasts/{live_broadcast.pk}/")
     assert response.status_code == 200
@@ -572,10 +569,10 @@ async def test_the_events_endpoint_returns_the_very_objects_the_socket_delivered
     sockets, live_broadcast, personas
 ):
     ws, _ = await open_viewer(sockets, live_broadcast.pk)
-    question, _ = await database_sync_to_async(moderation.ask_question)(
+    question, _ = await database_sync_to_async(ask_question)(
         live_broadcast.pk, "c1", "地铁末班车能否延后？", "乘客", "n1", None
     )
-    await database_sync_to_async(moderation.approve_question)(live_broadcast.pk, question.pk, publish=True)
+    await database_sync_to_async(approve_question)(live_broadcast.pk, question.pk, publish=True)
     await database_sync_to_async(services.post_answer)(
         live_broadcast.pk, personas["guest"], "a1", question.pk, "<b>正在研究</b>"
     )
@@ -684,7 +681,7 @@ def test_asking_over_http_with_a_body_over_64_kib_is_413(live_broadcast):
 def test_a_question_asked_over_http_appears_escaped_in_the_log_once_published(live_broadcast):
     # What HTTP stored is published like a socket question: escaped.
     body = post_question(Client(), live_broadcast.pk, {"client_id": "h-1", "text": "&<>"}).json()
-    moderation.approve_question(live_broadcast.pk, body["question_id"], publish=True)
+    approve_question(live_broadcast.pk, body["question_id"], publish=True)
     events = Client().get(f"/api/broadcasts/{live_broadcast.pk}/events/").json()["events"]
     assert [e["data"]["question"]["text"] for e in events] == ["&amp;&lt;&gt;"]
 

@@ -171,7 +171,7 @@ def break_ping(monkeypatch) -> None:
     from studio.consumers import LiveConsumer
 
     def in_thread():
-        logging.getLogger("moderation.services").info("in a worker thread")
+        logging.getLogger("moderation.asking").info("in a worker thread")
         raise RuntimeError("the question store broke")
 
     async def broken_ping(self, frame):

@@ -16,9 +16,11 @@ from django.conf import settings as django_settings
 from django.test import Client
 
 from core.errors import ServiceError
-from moderation import screening
-from moderation import services as moderation
+from moderation import asking, screening
+from moderation.actions import approve_question, reject_question, withdraw_event
+from moderation.asking import AskRequest, ask_question, ask_questions
 from moderation.models import BannedWord, BannedWordList, ModerationAction, Question, Support
+from moderation.shapes import studio_queue
 from studio import services as studio
 from studio.models import Broadcast, Event
 
@@ -96,13 +98,13 @@ async def ask_over_socket(ws, text: str = "地铁末班车能否延后？", **ex
 
 
 def ask_now(broadcast_id: int, text: str = "地铁末班车能否延后？", netizen: str = "netizen-1") -> int:
-    question, _ = moderation.ask_question(broadcast_id, uuid.uuid4().hex, text, "乘客", netizen, None)
+    question, _ = ask_question(broadcast_id, uuid.uuid4().hex, text, "乘客", netizen, None)
     return question.pk
 
 
 ask = database_sync_to_async(ask_now)
-approve = database_sync_to_async(moderation.approve_question)
-reject = database_sync_to_async(moderation.reject_question)
+approve = database_sync_to_async(approve_question)
+reject = database_sync_to_async(reject_question)
 
 
 @database_sync_to_async
@@ -343,9 +345,7 @@ async def test_approving_without_publish_queues_it_for_guests_but_shows_viewers_
     stored = await question(qid)
     assert stored.status == "approved" and stored.published_seq is None
     assert await event_kinds(live_broadcast.pk) == []
-    assert [q["id"] for q in await database_sync_to_async(moderation.studio_queue)(live_broadcast.pk)] == [
-        qid
-    ]
+    assert [q["id"] for q in await database_sync_to_async(studio_queue)(live_broadcast.pk)] == [qid]
 
 
 async def test_rejecting_with_a_reason_takes_the_question_off_the_queue(sockets, live_broadcast, personas):
@@ -582,9 +582,9 @@ def scene(personas, other_broadcast) -> dict:
     studio.set_status(broadcast.pk, personas["host"], "live")
     waiting = ask_now(broadcast.pk, "地铁末班车能否延后？")
     published = ask_now(broadcast.pk, "公交站台能否加装遮阳棚？")
-    moderation.approve_question(broadcast.pk, published, True)
+    approve_question(broadcast.pk, published, True)
     rejected = ask_now(broadcast.pk, "共享单车乱停放谁来管？")
-    moderation.reject_question(broadcast.pk, rejected, "重复")
+    reject_question(broadcast.pk, rejected, "重复")
     return {
         "broadcast": broadcast.pk,
         "waiting": waiting,
@@ -831,7 +831,7 @@ def test_a_blocked_word_found_only_across_a_clause_break_is_stored_and_flagged_n
 
 def test_a_blocked_word_in_the_nickname_is_refused_too(live_broadcast, word_lists):
     with pytest.raises(ServiceError) as refused:
-        moderation.ask_question(live_broadcast.pk, "c-1", "普通的问题", "赌博达人", "netizen-1", None)
+        ask_question(live_broadcast.pk, "c-1", "普通的问题", "赌博达人", "netizen-1", None)
     assert refused.value.code == "blocked_content"
 
 
@@ -1065,10 +1065,10 @@ def test_the_moderator_downloads_the_audit_trail_as_csv_one_row_per_action(
 ):
     first = ask_now(live_broadcast.pk, "地铁末班车能否延后？")
     second = ask_now(live_broadcast.pk, "公交站太远")
-    moderation.approve_question(live_broadcast.pk, first, True, by="mona")
-    moderation.reject_question(live_broadcast.pk, second, "重复，见上一条", by="mona")
-    moderation.withdraw_event(live_broadcast.pk, 1, by="mona")
-    moderation.reject_question(other_broadcast.pk, ask_now(other_broadcast.pk, "别台的问题"), "", by="mona")
+    approve_question(live_broadcast.pk, first, True, by="mona")
+    reject_question(live_broadcast.pk, second, "重复，见上一条", by="mona")
+    withdraw_event(live_broadcast.pk, 1, by="mona")
+    reject_question(other_broadcast.pk, ask_now(other_broadcast.pk, "别台的问题"), "", by="mona")
     client = Client()
     client.force_login(personas["moderator"])
     response = client.get(f"/moderate/{live_broadcast.pk}/audit.csv")
@@ -1126,7 +1126,7 @@ def test_a_supervisor_may_read_the_audit_trail(live_broadcast, personas):
 @database_sync_to_async
 def published_question(broadcast_id: int) -> int:
     qid = ask_now(broadcast_id, "地铁末班车能否延后？")
-    moderation.approve_question(broadcast_id, qid, True)
+    approve_question(broadcast_id, qid, True)
     return qid
 
 
@@ -1249,11 +1249,11 @@ def test_a_question_screened_after_the_end_is_not_published_but_becomes_a_letter
     log_before = list(Event.objects.filter(broadcast=live_broadcast).values_list("seq", "kind"))
 
     with pytest.raises(ServiceError) as refused:
-        moderation.approve_question(live_broadcast.pk, pending, True, by="mona")
+        approve_question(live_broadcast.pk, pending, True, by="mona")
     assert refused.value.code == "closed"
     assert not QuestionLetter.objects.filter(question_id=pending).exists()
 
-    moderation.approve_question(live_broadcast.pk, pending, False, by="mona")
+    approve_question(live_broadcast.pk, pending, False, by="mona")
     assert list(Event.objects.filter(broadcast=live_broadcast).values_list("seq", "kind")) == log_before
     assert log_before[-1][1] == "broadcast.status"  # nothing public after the end
     letter = QuestionLetter.objects.get(question_id=pending)  # every question gets an answer
@@ -1265,10 +1265,10 @@ def test_a_question_screened_after_the_end_is_not_published_but_becomes_a_letter
 def test_a_client_id_with_control_characters_is_refused_and_spoils_no_batch(live_broadcast, client_id):
     """Found by schemathesis on PostgreSQL: a NUL in a client_id was a 500 (PostgreSQL refuses
     NUL in text), and in a batch of asks it would have failed every other ask with it."""
-    results = moderation.ask_questions(
+    results = ask_questions(
         [
-            moderation.AskRequest(live_broadcast.pk, client_id, "公交线路问题？", None, "s-a"),
-            moderation.AskRequest(live_broadcast.pk, "fine-1", "地铁班次问题？", None, "s-b"),
+            AskRequest(live_broadcast.pk, client_id, "公交线路问题？", None, "s-a"),
+            AskRequest(live_broadcast.pk, "fine-1", "地铁班次问题？", None, "s-b"),
         ]
     )
     assert isinstance(results[0], ServiceError) and results[0].code == "bad_frame"
@@ -1283,10 +1283,10 @@ def test_a_client_id_with_control_characters_is_refused_and_spoils_no_batch(live
 
 
 def test_an_address_that_is_not_one_is_stored_as_none_and_spoils_no_batch(live_broadcast):
-    results = moderation.ask_questions(
+    results = ask_questions(
         [
-            moderation.AskRequest(live_broadcast.pk, "ip-1", "公交线路问题？", None, "s-a", "unknown"),
-            moderation.AskRequest(live_broadcast.pk, "ip-2", "地铁班次问题？", None, "s-b", "10.0.0.7"),
+            AskRequest(live_broadcast.pk, "ip-1", "公交线路问题？", None, "s-a", "unknown"),
+            AskRequest(live_broadcast.pk, "ip-2", "地铁班次问题？", None, "s-b", "10.0.0.7"),
         ]
     )
     assert [result[0].client_ip for result in results] == [None, "10.0.0.7"]
@@ -1301,11 +1301,11 @@ def test_an_ask_that_breaks_unexpectedly_fails_alone(live_broadcast, monkeypatch
         return real_screen(text, matcher)
 
     monkeypatch.setattr(screening, "screen", screen)
-    results = moderation.ask_questions(
+    results = ask_questions(
         [
-            moderation.AskRequest(live_broadcast.pk, "ok-1", "公交线路问题？", None, "s-a"),
-            moderation.AskRequest(live_broadcast.pk, "bad-1", "炸出一个错误", None, "s-b"),
-            moderation.AskRequest(live_broadcast.pk, "ok-2", "地铁班次问题？", None, "s-c"),
+            AskRequest(live_broadcast.pk, "ok-1", "公交线路问题？", None, "s-a"),
+            AskRequest(live_broadcast.pk, "bad-1", "炸出一个错误", None, "s-b"),
+            AskRequest(live_broadcast.pk, "ok-2", "地铁班次问题？", None, "s-c"),
         ]
     )
     assert isinstance(results[1], ServiceError) and results[1].code == "bad_frame"
@@ -1320,28 +1320,67 @@ def test_a_database_outage_in_a_batch_answers_each_ask_unavailable(live_broadcas
     def down(*args, **kwargs):
         raise OperationalError("the database went away")
 
-    monkeypatch.setattr(moderation, "_rate_waits", down)
-    results = moderation.ask_questions(
-        [
-            moderation.AskRequest(live_broadcast.pk, f"down-{n}", "公交线路问题？", None, f"s-{n}")
-            for n in range(3)
-        ]
+    monkeypatch.setattr(asking, "_rate_limit", down)
+    results = ask_questions(
+        [AskRequest(live_broadcast.pk, f"down-{n}", "公交线路问题？", None, f"s-{n}") for n in range(3)]
     )
     assert [(r.code, r.retry_after) for r in results] == [("unavailable", 2)] * 3
     assert len({id(r) for r in results}) == 3  # each asker gets its own error object
     assert not Question.objects.filter(broadcast=live_broadcast).exists()
 
 
+def test_a_batch_of_asks_costs_the_same_round_trips_whatever_its_size(live_broadcast, monkeypatch):
+    """Issue #7's ingest figures rest on this: per batch one lookup, one lock of the programme row,
+    one insert, one rate-limit round trip and one push to the consoles, never one per question."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from core import ratelimit
+    from studio import events
+
+    calls = {"hit_many": 0, "notify_staff_many": 0}
+
+    def counted(name, real):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(ratelimit, "hit_many", counted("hit_many", ratelimit.hit_many))
+    monkeypatch.setattr(events, "notify_staff_many", counted("notify_staff_many", events.notify_staff_many))
+    screening.current_matcher()  # the banned words are loaded once per process, not per batch
+
+    def batch(tag: str, size: int) -> tuple[int, int]:
+        requests = [
+            AskRequest(
+                live_broadcast.pk,
+                f"{tag}-{n}",
+                f"请问12路公交夜班车能否延长到十一点？第{n}问",
+                None,
+                f"{tag}{n}",
+            )
+            for n in range(size)
+        ]
+        with CaptureQueriesContext(connection) as queries:
+            results = ask_questions(requests)
+        assert all(isinstance(result, tuple) and result[1] for result in results)  # all new
+        inserts = [
+            q for q in queries.captured_queries if q["sql"].startswith('INSERT INTO "moderation_question"')
+        ]
+        return len(queries.captured_queries), len(inserts)
+
+    small, large = batch("small", 3), batch("large", 60)
+    assert small == large and small[1] == 1
+    assert calls == {"hit_many": 2, "notify_staff_many": 2}
+
+
 def test_questions_in_one_batch_are_suggested_as_each_others_duplicates(live_broadcast):
-    results = moderation.ask_questions(
+    results = ask_questions(
         [
-            moderation.AskRequest(
-                live_broadcast.pk, "dup-1", "请问12路公交夜班车能否延长到十一点？", None, "s-a"
-            ),
-            moderation.AskRequest(
-                live_broadcast.pk, "dup-2", "请问12路公交夜班车能不能延长到十一点？", None, "s-b"
-            ),
-            moderation.AskRequest(live_broadcast.pk, "other", "医保异地结算需要备案吗？", None, "s-c"),
+            AskRequest(live_broadcast.pk, "dup-1", "请问12路公交夜班车能否延长到十一点？", None, "s-a"),
+            AskRequest(live_broadcast.pk, "dup-2", "请问12路公交夜班车能不能延长到十一点？", None, "s-b"),
+            AskRequest(live_broadcast.pk, "other", "医保异地结算需要备案吗？", None, "s-c"),
         ]
     )
     first, second, other = (result[0] for result in results)

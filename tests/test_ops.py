@@ -148,13 +148,13 @@ def test_metrics_allow_none_means_no_network(monkeypatch):
 
 def test_metrics_count_events_waiting_questions_and_open_letters(client, personas):
     from letters import services as letters
-    from moderation import services as moderation
+    from moderation.asking import ask_question
     from studio import services as studio
 
     broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")
     studio.post_host_message(broadcast.pk, personas["host"], "h1", "欢迎")
-    moderation.ask_question(broadcast.pk, "q1", "问题一", "网友", "k1", None)
-    moderation.ask_question(broadcast.pk, "q2", "问题二", "网友", "k2", None)
+    ask_question(broadcast.pk, "q1", "问题一", "网友", "k1", None)
+    ask_question(broadcast.pk, "q2", "问题二", "网友", "k2", None)
     answer, _ = letters.submit({"kind": "opinion", "subject": "s", "body": "b", "name": "n", "contact": "c"})
     letters.forward(answer["code"], "jtw", personas["operator"])
     text = client.get("/metrics").content.decode()

@@ -36,7 +36,8 @@ from django.urls import reverse
 
 from letters import services as letter_services
 from letters.models import Letter
-from moderation import services as moderation
+from moderation.actions import approve_question
+from moderation.asking import ask_question
 from studio.models import Broadcast
 
 from .conftest import make_broadcast, make_staff
@@ -182,11 +183,11 @@ class World:
         return self.programme
 
     def question(self, approved: bool = False) -> int:
-        question, _created = moderation.ask_question(
+        question, _created = ask_question(
             self.programme.pk, uuid.uuid4().hex, "地铁末班车能否延后到24点？", "乘客", "netizen-x", None
         )
         if approved:
-            moderation.approve_question(self.programme.pk, question.pk, False, by="mona")
+            approve_question(self.programme.pk, question.pk, False, by="mona")
         return question.pk
 
     def letter(self, upto: str) -> str:

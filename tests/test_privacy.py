@@ -57,8 +57,8 @@ def test_hot_topics_count_only_what_was_shown_and_never_markup_or_personal_data(
     from django.utils import timezone
 
     from archive.topics import hot_topics
+    from moderation.actions import withdraw_event
     from moderation.models import Question
-    from moderation.services import withdraw_event
     from studio import events
     from studio.models import EventKind
 

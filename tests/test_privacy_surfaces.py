@@ -107,7 +107,7 @@ async def _live_frames(server, broadcast_id: int) -> list[str]:
 
 def test_no_personal_data_planted_anywhere_is_readable_on_any_public_surface(personas, daphne):
     from letters import services as letters
-    from moderation import services as moderation
+    from moderation.actions import approve_question, withdraw_event
     from studio import services as studio
 
     broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")
@@ -129,12 +129,12 @@ def test_no_personal_data_planted_anywhere_is_readable_on_any_public_surface(per
     published = ids[0::3]
     approved = ids[1::3]
     for question_id in published:
-        moderation.approve_question(broadcast.pk, question_id, publish=True, by="mona")
+        approve_question(broadcast.pk, question_id, publish=True, by="mona")
     for question_id in approved:
-        moderation.approve_question(broadcast.pk, question_id, publish=False, by="mona")
+        approve_question(broadcast.pk, question_id, publish=False, by="mona")
     studio.post_answer(broadcast.pk, personas["guest"], "a1", approved[0], "已经在研究，下月起加密。")
     studio.post_answer(broadcast.pk, personas["guest"], "a2", published[0], "请拨打12345热线反映。")
-    withdrawn = moderation.withdraw_event(broadcast.pk, 2, by="mona")
+    withdrawn = withdraw_event(broadcast.pk, 2, by="mona")
     assert withdrawn.seq
     studio.set_status(broadcast.pk, personas["host"], "ended")  # the rest become letters
 
@@ -245,10 +245,10 @@ def test_a_letter_made_from_an_unanswered_question_is_rated_by_the_session_that_
     [ok] = asyncio.run(
         _ask_all(server, broadcast.pk, asker.cookie_header(), [("末班车能否延后？电话13812345678", "小王")])
     )
-    from moderation import services as moderation
+    from moderation.actions import approve_question
     from studio import services as studio
 
-    moderation.approve_question(broadcast.pk, ok["question_id"], publish=False, by="mona")
+    approve_question(broadcast.pk, ok["question_id"], publish=False, by="mona")
     studio.set_status(broadcast.pk, personas["host"], "ended")
     mine = json.loads(asker.request(f"/api/broadcasts/{broadcast.pk}/my-questions/")[1])["questions"]
     code = mine[0]["letter"]["code"]

@@ -405,10 +405,10 @@ def test_an_emptied_cache_makes_every_process_rebuild_its_automaton(word_lists):
     ),
 )
 def test_suggested_duplicates_are_those_at_or_over_the_jaccard_threshold(text, others):
-    from moderation.services import SIMILAR_THRESHOLD, _similar
+    from moderation.similar import SIMILAR_THRESHOLD, similar_to
 
     recent = [(n, screening.bigrams(other)) for n, other in enumerate(others)]
     expected = [n for n, other in enumerate(others) if screening.similar(text, other) >= SIMILAR_THRESHOLD][
         :5
     ]
-    assert _similar(text, recent) == expected
+    assert similar_to(text, recent) == expected

@@ -26,16 +26,17 @@ async def test_a_staff_console_round_trip_goes_through_the_real_redis_channel_la
     from channels.layers import get_channel_layer
     from channels_redis.core import RedisChannelLayer
 
-    from moderation import services
+    from moderation.actions import approve_question
+    from moderation.asking import ask_question
 
     assert isinstance(get_channel_layer(), RedisChannelLayer)
     guest = await sockets.open(f"/ws/studio/{live_broadcast.pk}/", user=personas["guest"])
     assert (await guest.receive_json_from(timeout=5))["type"] == "queue"
-    question, _ = await database_sync_to_async(services.ask_question)(
+    question, _ = await database_sync_to_async(ask_question)(
         live_broadcast.pk, "q-redis", "地铁末班车能否延后？", "夜归人", "k1", None
     )
     # approve_question publishes on commit through channels_redis' group_send to the console.
-    await database_sync_to_async(services.approve_question)(live_broadcast.pk, question.pk, False, by="mona")
+    await database_sync_to_async(approve_question)(live_broadcast.pk, question.pk, False, by="mona")
     pushed = await guest.receive_json_from(timeout=5)
     assert pushed["type"] == "question.approved"
     assert pushed["question"]["id"] == question.pk and pushed["question"]["text"] == "地铁末班车能否延后？"

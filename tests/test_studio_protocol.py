@@ -5,7 +5,8 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 
-from moderation import services as moderation
+from moderation.actions import approve_question, reject_question
+from moderation.asking import ask_question
 from moderation.models import Question
 from studio.models import Answer, Broadcast, BroadcastStatus, Event
 
@@ -45,11 +46,11 @@ async def open_viewer(sockets, broadcast_id: int):
 
 @database_sync_to_async
 def ask(broadcast_id: int, text: str = "地铁末班车能否延后？", client_id: str = "q-1") -> int:
-    question, _ = moderation.ask_question(broadcast_id, client_id, text, "乘客", "netizen-1", None)
+    question, _ = ask_question(broadcast_id, client_id, text, "乘客", "netizen-1", None)
     return question.pk
 
 
-approve = database_sync_to_async(moderation.approve_question)
+approve = database_sync_to_async(approve_question)
 
 
 @database_sync_to_async
@@ -133,7 +134,7 @@ async def test_a_guest_joining_later_finds_only_approved_unanswered_questions_qu
     await ask(live_broadcast.pk, "待审核", "q-2")
     rejected = await ask(live_broadcast.pk, "不通过", "q-3")
     await approve(live_broadcast.pk, approved, publish=False)
-    await database_sync_to_async(moderation.reject_question)(live_broadcast.pk, rejected, "重复")
+    await database_sync_to_async(reject_question)(live_broadcast.pk, rejected, "重复")
     _, queue = await open_studio(sockets, live_broadcast.pk, personas["guest"])
     assert [q["id"] for q in queue] == [approved]
     assert queue[0]["text"] == "已通过"

@@ -2,7 +2,8 @@
 
 import pytest
 
-from moderation import services as moderation
+from moderation.actions import approve_question, withdraw_event
+from moderation.asking import ask_question
 from studio import services as studio
 from tests.conftest import make_broadcast
 
@@ -14,15 +15,13 @@ def programme(personas):
     broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")
     host, guest = personas["host"], personas["guest"]
     studio.post_host_message(broadcast.pk, host, "h1", "欢迎收看")
-    published, _ = moderation.ask_question(
-        broadcast.pk, "q1", "一卡通怎么办？电话13812345678", "小王", "k", None
-    )
-    moderation.approve_question(broadcast.pk, published.pk, True)
-    quiet, _ = moderation.ask_question(broadcast.pk, "q2", "<b>末班车</b>能延后吗？", "夜归人", "k", None)
-    moderation.ask_question(broadcast.pk, "q3", "不会被回答", "*粗体*", "k", None)
-    moderation.approve_question(broadcast.pk, quiet.pk, False)
+    published, _ = ask_question(broadcast.pk, "q1", "一卡通怎么办？电话13812345678", "小王", "k", None)
+    approve_question(broadcast.pk, published.pk, True)
+    quiet, _ = ask_question(broadcast.pk, "q2", "<b>末班车</b>能延后吗？", "夜归人", "k", None)
+    ask_question(broadcast.pk, "q3", "不会被回答", "*粗体*", "k", None)
+    approve_question(broadcast.pk, quiet.pk, False)
     wrong = studio.post_answer(broadcast.pk, guest, "a0", published.pk, "说错了")
-    moderation.withdraw_event(broadcast.pk, wrong.seq)
+    withdraw_event(broadcast.pk, wrong.seq)
     studio.post_answer(broadcast.pk, guest, "a1", published.pk, "到地铁站客服中心办理。")
     studio.post_answer(broadcast.pk, guest, "a2", quiet.pk, "下月起延后半小时。")
     studio.post_answer(broadcast.pk, guest, "a3", None, "欢迎继续提问。")

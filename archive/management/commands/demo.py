@@ -13,7 +13,8 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
 from departments.registry import load_registry
-from moderation import services as moderation
+from moderation.actions import approve_question
+from moderation.asking import ask_question
 from studio import services as studio
 from studio.models import Broadcast, BroadcastStatus, Event, Guest
 
@@ -165,18 +166,18 @@ class Command(BaseCommand):
                 studio.post_host_message(broadcast.pk, host, client_id, text)
             elif action == "ask":
                 # Each question from its own netizen, as in a real programme.
-                question, _ = moderation.ask_question(broadcast.pk, client_id, text, rest[0], client_id, None)
-                moderation.approve_question(broadcast.pk, question.pk, publish=True, by="moderator")
+                question, _ = ask_question(broadcast.pk, client_id, text, rest[0], client_id, None)
+                approve_question(broadcast.pk, question.pk, publish=True, by="moderator")
                 question_id = question.pk
             else:
                 studio.post_answer(broadcast.pk, guests[step % len(guests)], client_id, question_id, text)
         if end:
             # Approved but not answered on air: ending the programme turns it into a letter (件件有着落).
             late = uuid.uuid4().hex
-            unanswered, _ = moderation.ask_question(
+            unanswered, _ = ask_question(
                 broadcast.pk, late, "地铁夜间能不能延长运营时间？", "夜归人", late, None
             )
-            moderation.approve_question(broadcast.pk, unanswered.pk, publish=False, by="moderator")
+            approve_question(broadcast.pk, unanswered.pk, publish=False, by="moderator")
             studio.set_status(broadcast.pk, host, BroadcastStatus.ENDED)
         # Spread the log over the programme's hour so that replays have a pace.
         for event in Event.objects.filter(broadcast=broadcast):

@@ -4,6 +4,7 @@ from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import RecordAdmin
 from letters.models import SOURCE_OPERATOR, CalendarDay, CalendarYear, ContactAccess, Letter, LetterLog
 from letters.services import calendar_changed
 
@@ -104,19 +105,10 @@ class LetterAdmin(admin.ModelAdmin):
 
 
 @admin.register(ContactAccess)
-class ContactAccessAdmin(admin.ModelAdmin):
+class ContactAccessAdmin(RecordAdmin):
     """The record of staff opening writers' contacts: read only, never edited or deleted here."""
 
     list_display = ["at", "by", "role", "letter", "via"]
     list_filter = ["via", "role"]
     search_fields = ["by", "letter__code"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -3,6 +3,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import RecordAdmin
 from core.errors import ServiceError
 from moderation import actions, screening
 from moderation.models import BannedWord, BannedWordList, ModerationAction, Question, QuestionStatus
@@ -74,20 +75,11 @@ class BannedWordListAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModerationAction)
-class ModerationActionAdmin(admin.ModelAdmin):
+class ModerationActionAdmin(RecordAdmin):
     list_display = ["at", "by", "action", "broadcast", "question"]
     list_filter = ["action", "broadcast"]
     search_fields = ["by"]
     actions = ["export_csv"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.action(description=_("Export as CSV"))
     def export_csv(self, request, queryset):

@@ -13,14 +13,13 @@ import logging
 
 from channels.db import database_sync_to_async
 
+from core.loops import PerLoop
 from moderation import asking
 from moderation.asking import AskRequest, AskResult
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 200  # asks per transaction: bounds how long the programme row stays locked
-
-_intakes: dict[asyncio.AbstractEventLoop, "Intake"] = {}
 
 
 class Intake:
@@ -53,14 +52,11 @@ class Intake:
                     future.set_result(result)
 
 
+_intakes: PerLoop[Intake] = PerLoop(Intake)
+
+
 def intake() -> Intake:
-    loop = asyncio.get_running_loop()
-    found = _intakes.get(loop)
-    if found is None:
-        for old in [old for old in _intakes if old.is_closed()]:
-            del _intakes[old]
-        found = _intakes[loop] = Intake()
-    return found
+    return _intakes.get()
 
 
 async def ask(request: AskRequest) -> tuple:

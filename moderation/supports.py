@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from core import ratelimit
 from core.errors import ServiceError
+from core.loops import PerLoop
 from moderation.models import Question, Support
 from studio import events
 
@@ -78,9 +79,6 @@ def support_counts(question_ids: list[int]) -> dict[str, int]:
     }
 
 
-_batchers: dict[asyncio.AbstractEventLoop, "SupportBatcher"] = {}
-
-
 class SupportBatcher:
     def __init__(self) -> None:
         self.dirty: dict[int, set[int]] = {}
@@ -108,11 +106,8 @@ class SupportBatcher:
         await events.publish_unlogged(broadcast_id, {"type": "support", "counts": counts})
 
 
+_batchers: PerLoop[SupportBatcher] = PerLoop(SupportBatcher)
+
+
 def batcher() -> SupportBatcher:
-    loop = asyncio.get_running_loop()
-    found = _batchers.get(loop)
-    if found is None:
-        for old in [old for old in _batchers if old.is_closed()]:
-            del _batchers[old]
-        found = _batchers[loop] = SupportBatcher()
-    return found
+    return _batchers.get()

@@ -23,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 
+from core.loops import PerLoop
 from studio.hub import PROCESS_ID
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,6 @@ PROCESSES = "minxin:sockets:processes"  # process id -> time of its last heartbe
 KEY_TTL = 6 * 3600  # an address's hash outlives a programme; each write renews it
 CHECK_TIMEOUT = 1.0  # seconds a handshake waits for Redis before falling back to the local count
 FLUSH_DELAY = 0.2  # disconnects are written in batches, not one round trip each
-
-_counters: dict[asyncio.AbstractEventLoop, AddressCounter] = {}
 
 
 class AddressCounter:
@@ -167,11 +166,8 @@ class AddressCounter:
                 pass
 
 
+_counters: PerLoop[AddressCounter] = PerLoop(lambda: AddressCounter(settings.REDIS_URL))
+
+
 def counter() -> AddressCounter:
-    loop = asyncio.get_running_loop()
-    found = _counters.get(loop)
-    if found is None:
-        for old in [old for old in _counters if old.is_closed()]:
-            del _counters[old]
-        found = _counters[loop] = AddressCounter(settings.REDIS_URL)
-    return found
+    return _counters.get()

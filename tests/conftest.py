@@ -272,7 +272,7 @@ class Sockets:
         for hub in all_hubs():
             if hub.loop is asyncio.get_running_loop():
                 await hub.close()
-        found = addresses._counters.pop(asyncio.get_running_loop(), None)
+        found = addresses._counters.pop()
         if found is not None:
             await found.close()
 

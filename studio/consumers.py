@@ -15,7 +15,7 @@ from studio import events, services
 from studio.addresses import counter
 from studio.fastsend import send_prepared
 from studio.frames import CLOSE_NOT_FOUND, CLOSE_TOO_MANY_SOCKETS, FrameConsumer, netizen_key
-from studio.hub import Room, get_hub, log_room
+from studio.hub import Room, get_hub
 from studio.models import Broadcast
 
 
@@ -43,52 +43,72 @@ class LiveConsumer(FrameConsumer):
 
     async def connect(self) -> None:
         self.broadcast_id = int(self.scope["url_route"]["kwargs"]["broadcast_id"])
+        if not await self._count_address():
+            return
+        self.hub = get_hub()
+        # daphne's protocol when the fast send path is available (studio/fastsend.py), read once.
+        self.protocol = self.scope.get("minxin.protocol")
+        after, bad_after = self._after()
+        # From the join until the catch-up is sent, live events wait here (see deliver).
+        self.catching_up = True
+        self.buffer: list[tuple[int | None, str]] = []
+        self.sent_seq = 0
+        await self.accept()
+        try:
+            self.room, catch_up = await self.hub.join_log(self.broadcast_id, self, after)
+        except Broadcast.DoesNotExist:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        await self.send_frame(await self._hello(catch_up.last_seq))
+        if bad_after:
+            await self.send_error("bad_frame", _("after must be a whole number."))
+        for text in catch_up.texts:
+            await self.send(text_data=text)
+        await self._go_live(catch_up.held)
+        if self._query("mine") == "1":  # the page has asked before: follow my questions again
+            await self._join_asker_room()
+
+    async def _count_address(self) -> bool:
+        """Count this socket against its address's cap (studio/addresses.py); over it, say so and close."""
         address = address_key(_client_ip(self.scope))
         if address is not None and not await counter().acquire(address):
             # Accepted only to say why: a refused handshake would look like any other 403.
             await self.accept()
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)
-            return
+            return False
         self.address = address
-        self.hub = get_hub()
-        self.catching_up = True
-        self.buffer: list[tuple[int | None, str]] = []
-        self.sent_seq = 0
-        # daphne's protocol when the fast send path is available (studio/fastsend.py), read once.
-        self.protocol = self.scope.get("minxin.protocol")
-        after = self._after()
-        await self.accept()
+        return True
+
+    def _query(self, name: str) -> str | None:
+        values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get(name)
+        return values[0] if values else None
+
+    def _after(self) -> tuple[int | None, bool]:
+        """The seq `?after=` resumes after (None: no resume), and whether the query gave a bad one."""
+        value = self._query("after")
+        if value is None:
+            return None, False
         try:
-            self.room = await self.hub.join(log_room(self.broadcast_id), self)
-        except Broadcast.DoesNotExist:
-            await self.close(code=CLOSE_NOT_FOUND)
-            return
+            after = int(value)
+        except ValueError:
+            return None, True
+        return (after, False) if after >= 0 else (None, True)
+
+    async def _hello(self, last_seq: int) -> dict:
         room = self.room
-        snapshot = room.last_seq
-        header = await self._header()
-        await self.send_frame(
-            {
-                "type": "hello",
-                "broadcast": header,
-                "last_seq": snapshot,
-                "online": max(room.online, len(room.members)),
-            }
-        )
-        # A viewer may already hold events past what this process has seen (it resumed from a
-        # process further ahead): never send those again.
-        self.sent_seq = max(snapshot, after) if isinstance(after, int) else snapshot
-        if isinstance(after, int) and after < snapshot:
-            missed = room.events_after(after)
-            if missed is None:  # older than this process remembers: read the log once
-                missed = await database_sync_to_async(self.hub.source.events_between)(
-                    self.broadcast_id, after, snapshot
-                )
-            for seq, text in missed:
-                if seq <= snapshot:
-                    await self.send(text_data=text)
-        elif after == "bad":
-            await self.send_error("bad_frame", _("after must be a whole number."))
-        # Events that arrived while we were catching up, in order, none twice.
+        assert room is not None
+        if room.header is None:  # cached in the room: only a process's first viewer costs a query
+            room.header = await database_sync_to_async(broadcast_header)(self.broadcast_id)
+        return {
+            "type": "hello",
+            "broadcast": room.header,
+            "last_seq": last_seq,
+            "online": max(room.online, len(room.members)),
+        }
+
+    async def _go_live(self, held: int) -> None:
+        """Send the live events held back during the catch-up, in order and none twice; then live."""
+        self.sent_seq = held
         while self.buffer:
             pending, self.buffer = self.buffer, []
             for seq, text in pending:
@@ -96,29 +116,8 @@ class LiveConsumer(FrameConsumer):
                     await self.send(text_data=text)
                     if seq is not None:
                         self.sent_seq = seq
+        # No await since the buffer was found empty: deliver() now sends, and nothing fell between.
         self.catching_up = False
-        if self._query("mine") == "1":  # the page has asked before: follow my questions again
-            await self._join_asker_room()
-
-    def _query(self, name: str) -> str | None:
-        values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get(name)
-        return values[0] if values else None
-
-    def _after(self) -> int | str | None:
-        value = self._query("after")
-        if value is None:
-            return None
-        try:
-            after = int(value)
-        except ValueError:
-            return "bad"
-        return after if after >= 0 else "bad"
-
-    async def _header(self) -> dict:
-        assert self.room is not None
-        if self.room.header is None:
-            self.room.header = await database_sync_to_async(broadcast_header)(self.broadcast_id)
-        return self.room.header
 
     async def deliver(self, seq: int | None, text: str) -> None:
         """Called by the hub, in seq order."""

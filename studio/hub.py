@@ -30,6 +30,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -117,6 +118,22 @@ class LogSource(Protocol):
     def last_seqs(self, broadcast_ids: list[int]) -> dict[int, int]: ...
 
 
+@dataclass(frozen=True)
+class CatchUp:
+    """What a member that has just joined a log room is sent before its first live event.
+
+    `last_seq` is the room's last seq at the moment the member joined: every event after it
+    reaches the member live, every event up to it is one of `texts` (those after the member's
+    `after`, oldest first). `held` is the last seq the member holds once `texts` are sent; it
+    is past `last_seq` when the member resumed from a process further ahead, so that the
+    events it already holds are never sent again.
+    """
+
+    last_seq: int
+    texts: list[str]
+    held: int
+
+
 class Room:
     def __init__(self, hub: Hub, name: str):
         self.hub = hub
@@ -153,6 +170,26 @@ class Room:
         if first is None or first > after + 1:
             return None
         return [(seq, text) for seq, text in self.recent.items() if seq > after]
+
+    async def resume(self, after: int | None) -> CatchUp:
+        """What a member that joined this instant missed after `after` (None: it resumes nothing).
+
+        Call it with no await between the join and the call (see Hub.join_log): `last_seq` is
+        read before anything else, so that the catch-up and the live events meet exactly, none
+        lost and none twice. Until the member has sent the catch-up it must hold back the live
+        events the room delivers meanwhile, and then send only those past `held`.
+        From memory when the room remembers back to `after`; otherwise one read of the log.
+        """
+        last_seq = self.last_seq
+        if after is None or after >= last_seq:
+            return CatchUp(last_seq, [], max(last_seq, after or 0))
+        missed = self.events_after(after)
+        if missed is None:  # older than this process remembers: read the log once
+            missed = await self.hub.run_sync(
+                self.hub.source.events_between, self.broadcast_id, after, last_seq
+            )
+        # Events delivered while the log was read come live (the member holds them back meanwhile).
+        return CatchUp(last_seq, [text for seq, text in missed if seq <= last_seq], last_seq)
 
     async def run(self) -> None:
         """Deliver what arrives, in order. One task per room keeps deliveries sequential."""
@@ -284,6 +321,12 @@ class Hub:
         if room.is_log:
             self._ensure_presence_loop()
         return room
+
+    async def join_log(self, broadcast_id: int, member: Member, after: int | None) -> tuple[Room, CatchUp]:
+        """Join a programme's room resuming after `after`: the room, and what to send before live events."""
+        room = await self.join(log_room(broadcast_id), member)
+        # No await in between: resume() reads last_seq the instant the member became a member.
+        return room, await room.resume(after)
 
     def leave(self, name: str, member: Member) -> None:
         room = self.rooms.get(name)

@@ -520,6 +520,43 @@ async def test_a_viewer_resuming_past_what_this_process_has_seen_gets_no_event_t
     assert [e["seq"] for e in await read_events(resumed, 4)] == [4]
 
 
+async def test_a_viewer_resuming_within_what_the_room_remembers_costs_no_read_of_the_log(
+    sockets, live_broadcast, personas, monkeypatch
+):
+    from studio.hub import get_hub
+
+    first, _ = await open_viewer(sockets, live_broadcast.pk)
+    await post_answers(live_broadcast.pk, personas["guest"], 3)
+    await read_events(first, 3)
+    source = get_hub().source
+    reads: list[tuple] = []
+    real = source.events_between
+    monkeypatch.setattr(source, "events_between", lambda *args: reads.append(args) or real(*args))
+    resumed, _ = await open_viewer(sockets, live_broadcast.pk, "?after=1")
+    assert [e["seq"] for e in await read_events(resumed, 3)] == [2, 3]
+    assert reads == []
+
+
+async def test_a_viewer_resuming_before_what_the_room_remembers_is_served_from_the_log_once(
+    sockets, live_broadcast, personas, monkeypatch
+):
+    from studio.hub import get_hub, log_room
+
+    first, _ = await open_viewer(sockets, live_broadcast.pk)
+    await post_answers(live_broadcast.pk, personas["guest"], 4)
+    await read_events(first, 4)
+    hub = get_hub()
+    hub.rooms[log_room(live_broadcast.pk)].recent.popitem(last=False)  # the room forgot seq 1
+    reads: list[tuple] = []
+    real = hub.source.events_between
+    monkeypatch.setattr(hub.source, "events_between", lambda *args: reads.append(args) or real(*args))
+    resumed, _ = await open_viewer(sockets, live_broadcast.pk, "?after=0")
+    assert [e["seq"] for e in await read_events(resumed, 4)] == [1, 2, 3, 4]
+    await post_answers(live_broadcast.pk, personas["guest"], 1, prefix="next")
+    assert [e["seq"] for e in await read_events(resumed, 5)] == [5]
+    assert reads == [(live_broadcast.pk, 0, 4)]
+
+
 # --- D. HTTP API ------------------------------------------------------------------------------
 
 

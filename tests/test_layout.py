@@ -630,3 +630,30 @@ def test_the_checker_ignores_a_module_importing_itself_and_imports_outside_the_p
     )
     assert [(i.importer, i.target) for i in imports] == [("studio", "studio")]
     assert cycle_violations(imports) == []
+
+
+MAX_FUNCTION_LINES = 80
+MAX_MODULE_LINES = 600
+
+
+def test_no_production_function_is_over_80_lines_and_no_module_over_600():
+    """Issue #14: short functions and modules a newcomer can read whole. A longer one needs a
+    comment on its first line saying why (`# long: …`), which this test accepts."""
+    too_long = []
+    for package in ("core", "departments", "studio", "moderation", "archive", "letters", "settings"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            source = path.read_text(encoding="utf-8")
+            lines = source.splitlines()
+            if len(lines) > MAX_MODULE_LINES and "# long:" not in lines[0]:
+                too_long.append(f"{path.relative_to(ROOT)}: {len(lines)} lines")
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    length = (node.end_lineno or node.lineno) - node.lineno + 1
+                    first = lines[node.lineno - 1]
+                    if length > MAX_FUNCTION_LINES and "# long:" not in first:
+                        too_long.append(
+                            f"{path.relative_to(ROOT)}:{node.lineno} {node.name}(): {length} lines"
+                        )
+    assert too_long == [], "\n".join(too_long)

@@ -37,19 +37,14 @@ def transcript(request: HttpRequest, broadcast_id: int) -> HttpResponse:
     broadcast = Broadcast.objects.select_related("department").filter(pk=broadcast_id).first()
     if broadcast is None:
         return api_error(404, "not_found", ServiceError("not_found").message)
-    output = exports.requested_format(request)
-    if output is not None and output not in exports.FORMATS:
-        return exports.bad_format()
-    data = transcripts.transcript(broadcast)
-    if output is None:
-        return JsonResponse(data, json_dumps_params={"ensure_ascii": False})
-    body = {"csv": transcripts.as_csv, "md": transcripts.as_markdown}.get(output, lambda _data: None)(data)
-    return exports.download(
-        data,
-        output,
-        body,
-        f"programme-{broadcast.number}-{timezone.localtime(broadcast.starts_at):%Y%m%d}",
-        f"第{broadcast.number}期 {broadcast.title}",
+    return exports.respond(
+        request,
+        lambda: transcripts.transcript(broadcast),
+        {"csv": transcripts.as_csv, "md": transcripts.as_markdown},
+        lambda _data: (
+            f"programme-{broadcast.number}-{timezone.localtime(broadcast.starts_at):%Y%m%d}",
+            f"第{broadcast.number}期 {broadcast.title}",
+        ),
     )
 
 
@@ -83,16 +78,14 @@ def stats_view(request: HttpRequest) -> HttpResponse:
     department = request.GET.get("department") or None
     if department and not Department.objects.filter(code=department).exists():
         return api_error(400, "bad_request", "unknown department", {"department": "unknown"})
-    output = exports.requested_format(request)
-    if output is not None and output not in exports.FORMATS:
-        return exports.bad_format()
-    data = stats.figures(department)
-    if output is None:
-        return JsonResponse(data, json_dumps_params={"ensure_ascii": False})
-    body = {"csv": stats.as_csv, "md": stats.as_markdown}.get(output, lambda _data: None)(data)
-    stem = f"stats-{department or 'all'}-{timezone.localdate():%Y%m%d}"
-    return exports.download(
-        data, output, body, stem, f"统计-{department or '全部'}-{timezone.localdate():%Y%m%d}"
+    return exports.respond(
+        request,
+        lambda: stats.figures(department),
+        {"csv": stats.as_csv, "md": stats.as_markdown},
+        lambda _data: (
+            f"stats-{department or 'all'}-{timezone.localdate():%Y%m%d}",
+            f"统计-{department or '全部'}-{timezone.localdate():%Y%m%d}",
+        ),
     )
 
 

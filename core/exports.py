@@ -11,9 +11,9 @@ import io
 import json
 import re
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from core.http import api_error
 
@@ -132,3 +132,23 @@ def download(data: dict, output: str, body: str | None, ascii_stem: str, display
         f"{ascii_stem}.{output}", f"{display_stem}.{output}"
     )
     return response
+
+
+def respond(
+    request: HttpRequest,
+    data: Callable[[], dict],
+    renderers: dict[str, Callable[[dict], str]],
+    names: Callable[[dict], tuple[str, str]],
+) -> HttpResponse:
+    """The one way an open-format export answers: the JSON itself without `?format=`; with
+    `?format=json|csv|md` a download (`renderers` makes the CSV and the Markdown from the data,
+    `names` the file's ASCII and display stems); a bad format is 400 before any work is done."""
+    output = requested_format(request)
+    if output is not None and output not in FORMATS:
+        return bad_format()
+    found = data()
+    if output is None:
+        return JsonResponse(found, json_dumps_params={"ensure_ascii": False})
+    ascii_stem, display_stem = names(found)
+    body = renderers[output](found) if output in renderers else None
+    return download(found, output, body, ascii_stem, display_stem)

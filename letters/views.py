@@ -264,17 +264,17 @@ def scoreboard(request: HttpRequest) -> HttpResponse:
         period = reports.parse_period(request.GET) if params.given(request.GET, "from", "to") else None
     except ServiceError as error:
         return error_response(error)
-    output = exports.requested_format(request)
-    if output is not None and output not in exports.FORMATS:
-        return exports.bad_format()
-    data = reports.scoreboard(period=period)
-    if output is None:
-        return _json(data)
-    body = {"csv": reports.scoreboard_csv, "md": reports.scoreboard_markdown}.get(output, lambda _d: None)(
-        data
+
+    def names(data: dict) -> tuple[str, str]:
+        span = f"{data['from']}_{data['to']}" if period else f"all-{timezone.localdate():%Y-%m-%d}"
+        return f"scoreboard-{span}", f"信件办理情况-{span}"
+
+    return exports.respond(
+        request,
+        lambda: reports.scoreboard(period=period),
+        {"csv": reports.scoreboard_csv, "md": reports.scoreboard_markdown},
+        names,
     )
-    span = f"{data['from']}_{data['to']}" if period else f"all-{timezone.localdate():%Y-%m-%d}"
-    return exports.download(data, output, body, f"scoreboard-{span}", f"信件办理情况-{span}")
 
 
 @require_GET

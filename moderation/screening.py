@@ -191,12 +191,3 @@ def bigrams(text: str) -> frozenset[str]:
     """
     x = text.casefold().translate(_NOISE)
     return frozenset(x[i : i + 2] for i in range(len(x) - 1)) or frozenset([x])
-
-
-def similar(a: str, b: str) -> float:
-    """Jaccard similarity of the texts' character bigrams (0..1)."""
-    return jaccard(bigrams(a), bigrams(b))
-
-
-def jaccard(grams_a: frozenset[str], grams_b: frozenset[str]) -> float:
-    return len(grams_a & grams_b) / len(grams_a | grams_b)

@@ -21,7 +21,6 @@ from moderation.screening import (
     mask_personal_data,
     normalize,
     screen,
-    similar,
     valid_id_number,
 )
 
@@ -241,6 +240,13 @@ def test_an_invalid_id_number_is_not_masked():
 # --- suggested duplicates ------------------------------------------------------------------
 
 
+def similar(a: str, b: str) -> float:
+    """Jaccard similarity of the texts' character bigrams, by its plain definition: the oracle that
+    moderation.similar.similar_to's cheaper computation is checked against."""
+    grams_a, grams_b = screening.bigrams(a), screening.bigrams(b)
+    return len(grams_a & grams_b) / len(grams_a | grams_b)
+
+
 def test_identical_questions_are_fully_similar_whatever_their_punctuation_and_width():
     assert similar("地铁末班车能否延后？", "地铁 末班车，能否延后") == 1.0
 
@@ -407,10 +413,6 @@ def test_an_emptied_cache_makes_every_process_rebuild_its_automaton(word_lists):
 def test_suggested_duplicates_are_those_at_or_over_the_jaccard_threshold(text, others):
     from moderation.similar import SIMILAR_THRESHOLD, similar_to
 
-    def jaccard(a: str, b: str) -> float:  # the plain definition, which similar_to computes cheaper
-        grams_a, grams_b = screening.bigrams(a), screening.bigrams(b)
-        return len(grams_a & grams_b) / len(grams_a | grams_b)
-
     recent = [(n, screening.bigrams(other)) for n, other in enumerate(others)]
-    expected = [n for n, other in enumerate(others) if jaccard(text, other) >= SIMILAR_THRESHOLD][:5]
+    expected = [n for n, other in enumerate(others) if similar(text, other) >= SIMILAR_THRESHOLD][:5]
     assert similar_to(text, recent) == expected

@@ -403,6 +403,35 @@ def _status(state: SoakState) -> dict:
     }
 
 
+def _counts(state: SoakState) -> dict:
+    """The load generator's counts over the run: connects, failures, frames, asks and supports."""
+    return {
+        "connects": state.connects,
+        "connect_failed": state.connect_failed,
+        "rejoins": state.rejoins,
+        "rejoin_failed": state.rejoin_failed,
+        "reconnects": state.reconnects,
+        "gave_up": state.gave_up,
+        "never_connected": sum(1 for v in state.viewers if not v.connected_once),
+        "failures": dict(state.failures),
+        "dropped": dict(state.dropped),
+        "error_frames": dict(state.error_frames),
+        "unexpected": dict(state.unexpected),
+        "send_failed": dict(state.send_failed),
+        "frames": state.frames,
+        "other_frames": state.other,
+        "asks_sent": len(state.asks_sent),
+        "asks_ok": len(state.ask_ok),
+        "ask_errors": dict(state.ask_errors),
+        "question_ids": len(set(state.ask_ok.values())),
+        "asks_unanswered": len(set(state.asks_sent) - set(state.ask_ok) - state.asks_refused),
+        "supports_sent": state.supports_sent,
+        "supports_ok": state.supports_ok,
+        "supports_skipped": state.supports_skipped,
+        "published_seen": len(state.published),
+    }
+
+
 async def _finish(state: SoakState, log: list[int], within: float) -> dict:
     """Waits until every open viewer holds the last event (or `within` s), then compares with the log."""
     final = log[-1] if log else 0
@@ -462,29 +491,7 @@ async def _finish(state: SoakState, log: list[int], within: float) -> dict:
         "extra": extra,
         "out_of_order": disorder,
         "worst": worst,
-        "connects": state.connects,
-        "connect_failed": state.connect_failed,
-        "rejoins": state.rejoins,
-        "rejoin_failed": state.rejoin_failed,
-        "reconnects": state.reconnects,
-        "gave_up": state.gave_up,
-        "never_connected": sum(1 for v in state.viewers if not v.connected_once),
-        "failures": dict(state.failures),
-        "dropped": dict(state.dropped),
-        "error_frames": dict(state.error_frames),
-        "unexpected": dict(state.unexpected),
-        "send_failed": dict(state.send_failed),
-        "frames": state.frames,
-        "other_frames": state.other,
-        "asks_sent": len(state.asks_sent),
-        "asks_ok": len(state.ask_ok),
-        "ask_errors": dict(state.ask_errors),
-        "question_ids": len(set(state.ask_ok.values())),
-        "asks_unanswered": len(set(state.asks_sent) - set(state.ask_ok) - state.asks_refused),
-        "supports_sent": state.supports_sent,
-        "supports_ok": state.supports_ok,
-        "supports_skipped": state.supports_skipped,
-        "published_seen": len(state.published),
+        **_counts(state),
     }
 
 

@@ -41,8 +41,6 @@ from bench.load import LoadGen
 from bench.report import four, machine, ms, print_grid, print_machine, progress, ratio
 from bench.servers import ASKS_PER_ADDRESS, Children, raise_nofile
 
-__all__ = ["DESIGNS", "SCENARIOS", "Result", "database_name", "default_database_url", "main", "redis_db"]
-
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/minxin_bench"
 SCENARIOS = ("broadcast", "ingest", "storm")
 

@@ -229,7 +229,7 @@ def default_database_url(environ: dict[str, str]) -> str:
     url = environ.get("DATABASE_URL")
     if url:
         name = database_name(url)
-        return url if name.endswith("bench") else with_database_name(url, name + "_bench")
+        return url if name.endswith("_bench") else with_database_name(url, name + "_bench")
     return DEFAULT_DATABASE_URL
 
 

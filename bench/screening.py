@@ -447,6 +447,32 @@ def _run(pinning: str, questions_count: int, words_count: int, seed: int, sample
     naive_words = list(naive_levels)
     questions, planted = make_questions(questions_count, [w for w, _ in words], rng)
     normalized = [normalize(q) for q in questions]
+    _print_data(seed, words, questions, planted, normalized, matcher, started)
+    sample = min(sample, len(questions))
+    agreed = _check_agreement(normalized[:sample], matcher, naive_levels)
+    gc.collect()
+    rows = [
+        _time(FULL, questions, lambda text: screen(text, matcher), repeat),
+        _time(NORMALIZE, questions, normalize, repeat),
+        _time(AUTOMATON, normalized, matcher.match, repeat),
+        _time(PERSONAL, questions, find_personal_data, repeat),
+        _time(NAIVE, normalized[:sample], lambda text: [w for w in naive_words if w in text], 1),
+    ]
+    rows[-1].extrapolated = True
+    met = _print_results(rows, repeat, sample)
+    return Result(rows=rows, agreed=agreed, sample=sample, target_met=met)
+
+
+def _print_data(
+    seed: int,
+    words: list[tuple[str, str]],
+    questions: list[str],
+    planted: list[str | None],
+    normalized: list[str],
+    matcher: WordMatcher,
+    started: float,
+) -> None:
+    """What was generated: words, questions, planted words caught, stray matches, personal data."""
     lengths = [len(q) for q in questions]
     found = [matcher.match(n) for n in normalized]
     flagged = sum(1 for blocked, review in found if blocked or review)
@@ -479,10 +505,12 @@ def _run(pinning: str, questions_count: int, words_count: int, seed: int, sample
         print(f"         Matches of words nobody planted: {common}; e.g. {example}")
     print(f"         {personal:,} questions ({personal / len(questions):.1%}) hold personal data.")
 
-    # Correctness: the automaton and the naive loop must find the same words on every sampled question.
-    sample = min(sample, len(questions))
+
+def _check_agreement(normalized: list[str], matcher: WordMatcher, naive_levels: dict[str, str]) -> int:
+    """Correctness: the automaton and the naive loop must find the same words on every sampled question."""
+    naive_words = list(naive_levels)
     agreed = 0
-    for text in normalized[:sample]:
+    for text in normalized:
         blocked, review = matcher.match(text)
         automaton = {(normalize(w), BLOCK) for w in blocked} | {(normalize(w), REVIEW) for w in review}
         naive = {(w, naive_levels[w]) for w in naive_words if w in text}
@@ -490,18 +518,12 @@ def _run(pinning: str, questions_count: int, words_count: int, seed: int, sample
             raise SystemExit(f"DISAGREE on {text!r}: automaton {sorted(automaton)} != naive {sorted(naive)}")
         agreed += 1
     print(f"check    automaton and naive `in` loop agree on {agreed:,} questions (same words, same levels)")
+    return agreed
 
-    gc.collect()
-    rows = [
-        _time(FULL, questions, lambda text: screen(text, matcher), repeat),
-        _time(NORMALIZE, questions, normalize, repeat),
-        _time(AUTOMATON, normalized, matcher.match, repeat),
-        _time(PERSONAL, questions, find_personal_data, repeat),
-        _time(NAIVE, normalized[:sample], lambda text: [w for w in naive_words if w in text], 1),
-    ]
-    rows[-1].extrapolated = True
+
+def _print_results(rows: list[Row], repeat: int, sample: int) -> bool:
+    """The table, how it was timed, and the target against the full screener; whether it was met."""
     baseline = rows[-1].per_second
-
     print()
     header = ("method", "questions", "seconds", "cpu s", "questions/s", "µs/question", "vs baseline (×)")
     table: list[tuple[str, ...]] = [header]
@@ -542,7 +564,7 @@ def _run(pinning: str, questions_count: int, words_count: int, seed: int, sample
         f"target   full screener {full.per_second:,.0f} questions/s on one core by the wall clock "
         f"({by_cpu:,.0f}/s by CPU time): {'MET' if met else 'NOT MET'} (target ≥ {TARGET_PER_SECOND:,}/s)"
     )
-    return Result(rows=rows, agreed=agreed, sample=sample, target_met=met)
+    return met
 
 
 def main(argv: Sequence[str] | None = None) -> Result:

@@ -11,7 +11,7 @@ import os
 import pytest
 from django.conf import settings
 
-from bench import fanout, soak
+from bench import database, soak
 
 
 @pytest.mark.postgres
@@ -21,8 +21,8 @@ def test_a_short_soak_loses_nothing_stores_every_question_once_and_reports_memor
     database_url = soak.default_database_url(dict(os.environ))
     redis_url = soak.default_redis_url(dict(os.environ))
     test_database = settings.DATABASES["default"]["NAME"]
-    assert fanout.database_name(database_url) not in (test_database, f"test_{test_database}")
-    assert fanout.redis_db(redis_url) != fanout.redis_db(settings.REDIS_URL)
+    assert database.database_name(database_url) not in (test_database, f"test_{test_database}")
+    assert database.redis_db(redis_url) != database.redis_db(settings.REDIS_URL)
     output = tmp_path / "soak.json"
 
     report = soak.main(

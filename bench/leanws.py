@@ -107,19 +107,21 @@ def _masked_frame(opcode: int, payload: bytes) -> bytes:
 CLIENTS_PER_ADDRESS = 100  # well under the server's MINXIN_SOCKETS_PER_ADDRESS (200 by default)
 
 
-def local_address(index: int, url: str) -> str | None:
+def local_address(index: int, url: str, per_address: int = CLIENTS_PER_ADDRESS, block: int = 1) -> str | None:
     """The source address for the load generator's client number `index`.
 
-    The server caps live sockets per client address, as it should; a bench on loopback spreads
-    its thousands of clients over 127.x addresses (100 each) as real viewers come from many
-    addresses, instead of raising that limit. Linux routes all of 127.0.0.0/8 to lo unconfigured.
-    None for a server that is not on loopback.
+    The server caps live sockets (and 附议) per client address, as it should; a bench on loopback
+    spreads its thousands of clients over 127.x addresses (`per_address` each) as real viewers come
+    from many addresses, instead of raising those limits. `block` (1–254) picks 127.<block>.x.y, so
+    that a run can keep clear of the addresses of earlier runs, whose hourly per-address counters
+    live on in the shared Redis. Linux routes all of 127.0.0.0/8 to lo unconfigured. None for a
+    server that is not on loopback.
     """
     host = urlsplit(url).hostname or ""
     if not host.startswith("127."):
         return None
-    n = index // CLIENTS_PER_ADDRESS
-    return f"127.1.{n // 250}.{n % 250 + 1}"
+    n = index // per_address
+    return f"127.{block}.{n // 250}.{n % 250 + 1}"
 
 
 async def connect(url: str, origin: str, open_timeout: float = 30, source: str | None = None) -> LeanSocket:

@@ -23,6 +23,19 @@ EVENT_PREFIX = '{"type":"event","seq":'
 PAGE_ATTEMPTS = 8  # a page's connection attempts in a row before the bench gives up on it
 
 
+# Viewers per source address: a household or a small office, so that 附议 stays within the
+# per-address limits a real audience meets (20 per question an hour from one address).
+VIEWERS_PER_ADDRESS = 10
+# Askers come from 127.<block>.200.x, one each, clear of the viewers' addresses (127.<block>.0–199.x).
+ASKERS_FROM = 200 * 250
+
+
+def address_block(state: SoakState) -> int:
+    """127.<block>.x.y for this run: its own, chosen by the programme id, so that the hourly
+    per-address 附议 counters of earlier runs in the same Redis never count against it."""
+    return 2 + state.broadcast_id % 250
+
+
 class Viewer(load.Viewer):
     """One open live page; its seqs are every event it received, over all its connections."""
 
@@ -136,7 +149,9 @@ class Asker(Viewer):
             state.broadcast_id,
             # One address per asker, as netizens come from many: the server limits sockets and
             # 附议 per address, and the bench spreads its clients rather than raising limits.
-            local_address=leanws.local_address(index * leanws.CLIENTS_PER_ADDRESS + 1, urls[0]),
+            local_address=leanws.local_address(
+                ASKERS_FROM + index, urls[0], per_address=1, block=address_block(state)
+            ),
             after=0,  # as the live page: the whole log, then live
             open_timeout=30,
             max_failures=PAGE_ATTEMPTS,
@@ -222,7 +237,7 @@ async def _page(state: SoakState, viewer: Viewer, rejoin: bool) -> None:
     for _attempt in range(PAGE_ATTEMPTS):
         url, origin = _url(state, viewer, viewer.last)
         # Its own source address slot, as the server caps live sockets per address (leanws).
-        source = leanws.local_address(viewer.index, url)
+        source = leanws.local_address(viewer.index, url, VIEWERS_PER_ADDRESS, address_block(state))
         try:
             ws = await connect(
                 url,

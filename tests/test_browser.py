@@ -270,3 +270,49 @@ def test_a_question_left_unanswered_shows_its_letter_in_my_questions_and_the_ask
 
         for watched in (netizen, stranger):
             assert watched.errors == [], watched.report()
+
+
+def test_the_live_page_shows_times_in_the_programmes_zone_and_offers_the_replay_once_it_ends(
+    daphne, personas
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from studio.services import post_answer, set_status
+
+    broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")
+    server = daphne()
+    answer = in_thread(post_answer, broadcast.pk, personas["guest"], "tz-1", None, "地铁末班车延长半小时。")
+    # The programme's clock (Asia/Shanghai by default), whatever the viewer's browser is set to.
+    expected = timezone.localtime(answer.answered_at).strftime("%H:%M:%S")
+    utc = answer.answered_at.astimezone(dt.UTC).strftime("%H:%M:%S")
+    assert expected != utc
+
+    with chromium() as browser:
+        viewer = open_live(browser, server, broadcast.pk, "viewer", locale="zh-CN", timezone_id="UTC")
+        page = viewer.page
+        time = page.locator("#feed li.answer time.at")
+        expect(time).to_have_count(1, timeout=LIVE_WAIT)
+        assert expected in time.text_content()
+        expect(page.locator("#ask-form")).to_be_visible()
+        expect(page.locator("#ended")).to_be_hidden()
+
+        in_thread(set_status, broadcast.pk, personas["host"], "ended")  # while the page is open
+        expect(page.locator("#ask-form")).to_be_hidden(timeout=LIVE_WAIT)
+        expect(page.locator("#ended")).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "live-ended-1280.png", full_page=True)
+
+        # Opened after the end: the replay and the transcript, no form.
+        later = open_live(
+            browser, server, broadcast.pk, "later", locale="zh-CN", viewport={"width": 360, "height": 780}
+        )
+        expect(later.page.locator("#ask-form")).to_be_hidden()
+        replay = later.page.locator("#ended a").first
+        expect(replay).to_have_attribute("href", f"/replay/{broadcast.pk}/")
+        later.page.screenshot(path=ARTIFACTS / "live-ended-360.png", full_page=True)
+        replay.click()
+        later.page.wait_for_url(f"**/replay/{broadcast.pk}/")
+
+        for watched in (viewer, later):
+            assert watched.errors == [], watched.report()

@@ -47,12 +47,23 @@
       item.dataset.seq = ev.seq;
       const time = el("time", "at");
       time.dateTime = ev.at;
-      // The clock in the page's language (<html lang>), not the browser's: 14:30:05 on a Chinese page.
-      time.textContent = new Date(ev.at).toLocaleTimeString(document.documentElement.lang || undefined);
+      time.textContent = clock(ev.at);
       item.prepend(time);
       feed.appendChild(item);
     }
     return item;
+  }
+
+  // A moment as the page's clock shows it: in the page's language (<html lang>) and the
+  // programme's time zone (<html data-time-zone>, the server's), not the browser's, so that the
+  // feed agrees with the header's times wherever the viewer is.
+  function clock(iso) {
+    const root = document.documentElement;
+    try {
+      return new Date(iso).toLocaleTimeString(root.lang || undefined, { timeZone: root.dataset.timeZone });
+    } catch (unknownZone) {
+      return new Date(iso).toLocaleTimeString(root.lang || undefined);
+    }
   }
 
   // Words for the renderer from data-i18n-* attributes of a page's root element.

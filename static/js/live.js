@@ -17,7 +17,14 @@
 
   const feedOptions = {
     t: t,
-    onStatus: (status) => (document.getElementById("status").textContent = t(status)),
+    onStatus: (status) => {
+      document.getElementById("status").textContent = t(status);
+      if (status === "ended") {
+        // No more questions: the replay and transcript links take the form's place.
+        document.getElementById("ask-form").hidden = true;
+        document.getElementById("ended").hidden = false;
+      }
+    },
     onSupport: (questionId, button) => {
       if (live.send({ type: "support", question_id: questionId })) button.disabled = true;
     },

@@ -368,7 +368,8 @@ def _erasure() -> dict:
         "summary": "The writer has the letter's personal data erased (with the letter's key)",
         "description": "Name and contact are blanked; phone, ID and e-mail numbers and the writer's "
         "name are masked in subject, body and rating comment. Department, status, dates and rating "
-        "stay for the statistics. A repeat changes nothing; a wrong key is 403 and changes nothing.",
+        "stay for the statistics. A repeat changes nothing; a wrong key is 404, as for a code that does "
+        "not exist, and changes nothing; key checks count against the per-address look-up limit (429).",
         "security": WRITE_SECURITY,
         "parameters": [LETTER_CODE],
         "requestBody": body(obj({"key": STRING}), "The letter's secret key."),
@@ -384,7 +385,7 @@ def _erasure() -> dict:
                 ),
                 "Erased.",
             ),
-            **errors(400, 403, 404, 413),
+            **errors(400, 403, 404, 413, 429),
         },
     }
 

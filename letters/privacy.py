@@ -128,7 +128,8 @@ def erase_by_writer(code: object, key: object) -> Letter:
     statistics: department, kind, status, dates, deadlines, rating. Repeating it changes nothing."""
     letter = locked_letter(code)
     if not check_key(letter, key):
-        raise ServiceError("forbidden", _("Wrong key for this letter."))
+        # As for a look-up or a rating: the same answer as for a code that does not exist.
+        raise ServiceError("not_found", _("No such letter."))
     if letter.erasure == Erasure.WRITER:
         return letter
     name, contact = letter.name, letter.contact

@@ -175,6 +175,9 @@ def letter_action(request: HttpRequest, code: str, action: str) -> JsonResponse:
         )
         return _json({"code": letter.code, "status": letter.status})
     if action == "erasure":
+        refused = _too_many_lookups(request)  # a key check: as open to probing as a look-up
+        if refused is not None:
+            return refused
         letter = privacy.erase_by_writer(code, body.get("key"))
         return _json(
             {

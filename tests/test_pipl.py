@@ -149,8 +149,9 @@ def test_the_writer_erases_a_letters_personal_data_with_the_right_key(api, clock
 def test_erasure_with_a_wrong_key_changes_nothing(api):
     code, _key = api.letter("signed")
     before = snapshot(code)
-    refused(api.act(code, "erasure", None, key="not-the-key"), 403, "forbidden")
-    refused(api.act(code, "erasure", None), 403, "forbidden")
+    # Probe-proof like a look-up: a wrong key answers as a code that does not exist.
+    refused(api.act(code, "erasure", None, key="not-the-key"), 404, "not_found")
+    refused(api.act(code, "erasure", None), 404, "not_found")
     assert snapshot(code) == before
 
 

@@ -18,7 +18,7 @@ from django.core.management import call_command
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import AXE, IN_CI, Daphne, _missing_service, start_daphne
-from tests.test_browser import LIVE_WAIT, Watched, chromium
+from tests.test_browser import ARTIFACTS, LIVE_WAIT, Watched, chromium
 from tests.test_browser_letters import log_in
 
 # The data is stored once for the module (below), and the tests themselves touch no table here, so
@@ -39,6 +39,7 @@ AXE_RUN = """(tags) => axe.run(document, {runOnly: {type: "tag", values: tags}, 
     nodes: v.nodes.map((n) => ({target: n.target.join(" "), summary: n.failureSummary})),
   })))"""
 T = TypeVar("T")
+PAGE_SHOTS = ARTIFACTS / "pages"
 STAFF = ["host", "moderator", "operator", "supervisor", "handler_jtw", "guest_wjw"]
 
 
@@ -204,8 +205,10 @@ PAGES = {
 }
 
 
-def open_page(site: Site, visit: Visit, language: str) -> Watched:
-    viewer = Watched(site.browser.browser, language, bypass_csp=True)  # axe is injected as an inline script
+def open_page(site: Site, visit: Visit, language: str, width: int = 1280) -> Watched:
+    viewer = Watched(  # axe is injected as an inline script
+        site.browser.browser, language, bypass_csp=True, viewport={"width": width, "height": 800}
+    )
     viewer.context.add_cookies([{"name": "django_language", "value": language, "url": site.server.url}])
     path = visit.path(site)
     if visit.staff:
@@ -249,4 +252,33 @@ def test_the_page_has_no_wcag_21_aa_violations(site: Site, name: str, language: 
     url, lang, violations, viewer = site.browser.run(check, site, name, language)
     assert lang == language
     assert not violations, f"{url} in {language}:\n{describe(violations)}"
+    assert viewer.errors == [], viewer.report()
+
+
+# --- how each page looks: every page and role at a desk (1280 px) and on a phone (360 px) ------
+
+
+def look(site: Site, name: str, width: int) -> tuple[int, int, Watched]:
+    """Open the page in Simplified Chinese at this width, keep a full-page screenshot as a CI
+    artifact (var/artifacts/pages/), and measure how wide the page is and how wide it may be."""
+    viewer = open_page(site, PAGES[name], "zh-hans", width)
+    try:
+        page = viewer.page
+        page.wait_for_load_state("networkidle")
+        PAGE_SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(PAGE_SHOTS / f"{name}-{width}.png"), full_page=True)
+        return page.evaluate("document.documentElement.scrollWidth"), page.evaluate("innerWidth"), viewer
+    finally:
+        viewer.context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 360])
+@pytest.mark.parametrize("name", list(PAGES))
+def test_the_page_fits_a_desk_and_a_phone_and_is_kept_as_a_screenshot(
+    site: Site, name: str, width: int
+) -> None:
+    scroll_width, inner_width, viewer = site.browser.run(look, site, name, width)
+    # Nothing makes a reader scroll sideways (a wide table scrolls inside its own box instead).
+    assert scroll_width <= inner_width, f"{name} at {width} px is {scroll_width} px wide"
+    assert (PAGE_SHOTS / f"{name}-{width}.png").stat().st_size > 0
     assert viewer.errors == [], viewer.report()

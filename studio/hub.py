@@ -44,6 +44,12 @@ CHANNEL_PREFIX = "minxin:room:"
 PRESENCE_PREFIX = "minxin:presence:"
 LAG_PREFIX = "minxin:lag:"
 GAP_WAIT = 0.25  # seconds to wait for an out-of-order event before reading it from the database
+# A large room is served in slices (issue #18): handing one event to 5,000 local viewers holds the
+# event loop for 100–150 ms, and meanwhile pings, asks and handshakes wait. After SLICE_SECONDS of
+# handing out, the fan-out yields once so that whatever is ready runs; the clock is read every
+# SLICE_CHECK members, not per member, to keep the per-delivery cost where it was.
+SLICE_SECONDS = 0.015
+SLICE_CHECK = 64
 PROCESS_ID = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
@@ -261,11 +267,18 @@ class Room:
             self.lag_max = max(self.lag_max, self.lag)
 
     async def _fan_out(self, seq: int | None, text: str) -> None:
-        for member in list(self.members):
+        # A member that joins during a yield is not in this snapshot and needs not be: last_seq
+        # already counts this event, so its catch-up carries it. One that leaves is handed the
+        # event anyway, which a closed socket ignores.
+        slice_began = time.perf_counter()
+        for index, member in enumerate(list(self.members), 1):
             try:
                 await member.deliver(seq, text)
             except Exception:  # one broken socket must not stop the others
                 log.exception("delivery to a member of %s failed", self.name)
+            if index % SLICE_CHECK == 0 and time.perf_counter() - slice_began >= SLICE_SECONDS:
+                await asyncio.sleep(0)
+                slice_began = time.perf_counter()
 
 
 class Hub:

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import mimetypes
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -152,6 +153,19 @@ def server_error(request: HttpRequest) -> HttpResponse:
     from django.views.defaults import server_error as django_server_error
 
     return django_server_error(request)
+
+
+# Streams served from /static (the demo programme's clip): the content types players expect. The
+# system's mime.types decides otherwise on some machines (Debian's says .ts is a Qt translation).
+STREAM_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/mp2t",
+    ".m4s": "video/iso.segment",
+    ".m4a": "audio/mp4",
+    ".opus": "audio/ogg",
+}
+for _extension, _type in STREAM_TYPES.items():
+    mimetypes.add_type(_type, _extension)
 
 
 class StaticFilesHandler(ASGIStaticFilesHandler):

@@ -14,22 +14,28 @@ from django.utils.translation import gettext as _
 
 from core import ratelimit
 
-# Pages load only our own scripts, styles and sockets; a programme's stream may come from any https
-# host. The admin (Django's own pages) keeps Django's defaults.
-CSP = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "media-src 'self' https:",
-        "connect-src 'self' ws: wss:",
-        "frame-ancestors 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "object-src 'none'",
-    ]
-)
+
+# Pages load only our own scripts, styles and sockets. A programme's stream plays from this site, from
+# any https host (a <video>/<audio> source), or from the stream hosts of MINXIN_STREAM_ORIGINS;
+# `blob:` in media-src is the MediaSource object URL hls.js plays through (static/js/player.js),
+# and hls.js fetches playlists and segments itself, hence the stream hosts in connect-src too.
+# The admin (Django's own pages) keeps Django's defaults.
+def content_security_policy(stream_origins: list[str]) -> str:
+    streams = "".join(f" {origin}" for origin in stream_origins)
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            f"media-src 'self' blob: https:{streams}",
+            f"connect-src 'self' ws: wss:{streams}",
+            "frame-ancestors 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "object-src 'none'",
+        ]
+    )
 
 
 class ContentSecurityPolicyMiddleware:
@@ -39,7 +45,9 @@ class ContentSecurityPolicyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if not request.path.startswith("/admin/"):
-            response.setdefault("Content-Security-Policy", CSP)
+            response.setdefault(
+                "Content-Security-Policy", content_security_policy(settings.MINXIN_STREAM_ORIGINS)
+            )
         return response
 
 

@@ -11,6 +11,7 @@ from settings.env import (
     env_int,
     env_list,
     env_networks,
+    env_origins,
     env_redis_url,
     env_str,
     env_time_zone,
@@ -26,6 +27,10 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 # staff consoles: e.g. https://portal.example.gov.cn when a proxy in front does not tell daphne
 # that it terminated TLS.
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Origins of the hosts that serve programmes' streams (https://live.example.gov.cn): a programme's
+# stream URL is this site's own (/media/…) or on one of these, and the Content-Security-Policy lets
+# pages load media and (for hls.js) fetch playlists and segments from them.
+MINXIN_STREAM_ORIGINS = env_origins("MINXIN_STREAM_ORIGINS")
 
 INSTALLED_APPS = [
     # daphne before staticfiles so that `runserver` is daphne's ASGI server.

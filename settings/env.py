@@ -77,6 +77,24 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return items
 
 
+def env_origins(name: str) -> list[str]:
+    """A comma-separated list of exact http(s) origins, each as `scheme://host[:port]` (no path),
+    lower-cased: they go into the Content-Security-Policy as they are."""
+    origins = []
+    for item in env_list(name, []):
+        parts = urlsplit(item)
+        try:
+            parts.port  # noqa: B018 -- raises ValueError for a bad port
+        except ValueError:
+            parts = parts._replace(netloc="")
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+            raise BadSetting(f"{name}: {item!r} is not an origin like https://live.example.gov.cn[:port].")
+        if parts.username or parts.fragment:
+            raise BadSetting(f"{name}: {item!r} is not an origin like https://live.example.gov.cn[:port].")
+        origins.append(f"{parts.scheme}://{parts.netloc.lower()}")
+    return origins
+
+
 def env_time_zone(name: str, default: str) -> str:
     value = env_str(name, default)
     assert value is not None

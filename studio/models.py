@@ -7,6 +7,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from departments.models import Department
+from studio.streams import stream_kind, validate_stream_url
 
 
 class BroadcastStatus(models.TextChoices):
@@ -22,7 +23,15 @@ class Broadcast(models.Model):
     department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="broadcasts")
     starts_at = models.DateTimeField(_("starts at"))
     planned_minutes = models.PositiveIntegerField(_("planned length (minutes)"), default=60)
-    stream_url = models.URLField(_("video or audio stream URL"), blank=True)
+    stream_url = models.CharField(
+        _("video or audio stream URL"),
+        max_length=500,
+        blank=True,
+        validators=[validate_stream_url],
+        help_text=_(
+            "HLS (.m3u8), MP4, WebM or audio (MP3, M4A, Ogg): a path on this site or a stream host's https URL."
+        ),
+    )
     status = models.CharField(
         max_length=10, choices=BroadcastStatus.choices, default=BroadcastStatus.SCHEDULED
     )
@@ -42,6 +51,10 @@ class Broadcast(models.Model):
 
     def __str__(self) -> str:
         return f"第{self.number}期 {self.title}"
+
+    @property
+    def stream_kind(self) -> str:
+        return stream_kind(self.stream_url)
 
     @property
     def takes_questions(self) -> bool:

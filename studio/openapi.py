@@ -35,7 +35,10 @@ def schemas() -> dict[str, Schema]:
                 "status": {"type": "string", "enum": BroadcastStatus.values},
                 "starts_at": DATE_TIME,
                 "planned_minutes": INTEGER,
-                "stream_url": {"type": ["string", "null"]},
+                "stream_url": {
+                    "type": ["string", "null"],
+                    "description": "HLS (.m3u8), MP4/WebM or audio: a path on this site or an http(s) URL",
+                },
                 "last_seq": {"type": "integer", "minimum": 0},
             }
         ),

@@ -97,6 +97,8 @@ def _store_data() -> dict:
 
     live = Broadcast.objects.get(status="live").pk
     ended = Broadcast.objects.filter(status="ended").order_by("pk").first().pk  # type: ignore[union-attr]
+    # The demo clip as the ended programme's recording too: its replay page carries the player.
+    Broadcast.objects.filter(pk=ended).update(stream_url="/static/demo/programme.m3u8")
     ask_question(live, "a11y-1", "社区医院周末开门吗？", "网友甲", "a11y-k1", None)
     ask_question(live, "a11y-2", "药价里有没有腐败问题？", "网友乙", "a11y-k2", None)
     return {"users": users, "live": live, "ended": ended, "letter": replied}
@@ -165,6 +167,12 @@ def live_with_a_question(page: Page) -> None:
     expect(page.locator("#mine li[data-id]")).to_have_count(1, timeout=LIVE_WAIT)
 
 
+def live_playing(page: Page) -> None:
+    connected(page)
+    page.click(".player-start")
+    page.wait_for_function("document.querySelector('.player-media').currentTime > 0.5", timeout=LIVE_WAIT)
+
+
 def moderation_queue(page: Page) -> None:
     staff_socket(page)
     expect(page.locator("#queue > li").nth(1)).to_be_visible(timeout=LIVE_WAIT)  # the two stored
@@ -186,6 +194,7 @@ class Visit:
 PAGES = {
     "home": Visit(lambda s: "/"),
     "live": Visit(lambda s: f"/live/{s.live}/", ready=live_with_a_question),
+    "live-playing": Visit(lambda s: f"/live/{s.live}/", ready=live_playing),
     "studio-guest": Visit(lambda s: f"/studio/{s.live}/", "guest_wjw", staff_socket),
     "studio-host": Visit(lambda s: f"/studio/{s.live}/", "host", staff_socket),
     "moderate": Visit(lambda s: f"/moderate/{s.live}/", "moderator", moderation_queue),

@@ -68,8 +68,13 @@ PROGRAMMES = [
     },
 ]
 
+# The live programme's picture and sound: a short title card the repository carries (static/demo/,
+# CC0), so that the demo plays without any streaming server.
+DEMO_STREAM = "/static/demo/programme.m3u8"
+
 LIVE = {
     "department": "wjw",
+    "stream_url": DEMO_STREAM,
     "title": "社区卫生服务与家庭医生签约",
     "guests": ["guest_wjw"],
     "script": [
@@ -111,6 +116,10 @@ class Command(BaseCommand):
                 starts = timezone.now() - dt.timedelta(days=int(programme["days_ago"]))  # type: ignore[call-overload]
                 self._programme(programme, users, starts, end=True)
             self._programme(LIVE, users, timezone.now() - dt.timedelta(minutes=10), end=False)
+        # A demo database from before the clip: its live programme gets the clip too.
+        Broadcast.objects.filter(status=BroadcastStatus.LIVE, title=LIVE["title"], stream_url="").update(
+            stream_url=DEMO_STREAM
+        )
         if not options["quiet"]:
             self.stdout.write(f"Registry: {count} departments.")
             self.stdout.write(f"Demo staff accounts (password for all: {PASSWORD}):")
@@ -147,6 +156,7 @@ class Command(BaseCommand):
             starts_at=starts,
             host=users["host"],
             summary=f"{department.name}做客走进直播间。",
+            stream_url=spec.get("stream_url", ""),
         )
         guests = [users[name] for name in spec["guests"]]
         for user in guests:

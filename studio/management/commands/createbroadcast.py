@@ -1,4 +1,5 @@
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
@@ -8,6 +9,7 @@ from departments.models import Department
 from departments.roles import has_role
 from studio.models import Guest, next_thursday_slot
 from studio.services import create_broadcast
+from studio.streams import validate_stream_url
 
 
 class Command(BaseCommand):
@@ -30,6 +32,11 @@ class Command(BaseCommand):
             raise CommandError(f"Unknown department {options['department']!r}.")
         if not options["title"].strip():
             raise CommandError("The title must not be empty.")
+        if options["stream_url"]:
+            try:
+                validate_stream_url(options["stream_url"])
+            except ValidationError as exc:
+                raise CommandError(f"--stream-url: {' '.join(exc.messages)}") from None
         starts_at = next_thursday_slot(timezone.now())
         if options["starts_at"]:
             parsed = parse_datetime(options["starts_at"])

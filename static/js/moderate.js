@@ -387,6 +387,7 @@
   document.querySelectorAll("#moderate dialog").forEach((node) => {
     node.querySelector("[data-cancel]").addEventListener("click", () => node.close());
     node.addEventListener("close", () => {
+      if (node.open) return; // opened again before this event ran (Esc, then the key at once)
       const returnTo = dialog && dialog.node === node ? dialog.returnTo() : null;
       dialog = null;
       if (returnTo) returnTo.focus();
@@ -462,7 +463,7 @@
   }
 
   document.addEventListener("keydown", (key) => {
-    if (dialog || document.querySelector("dialog[open]")) return;
+    if (document.querySelector("dialog[open]")) return;
     if (key.target.closest && key.target.closest("input, textarea, select")) return;
     if (key.ctrlKey || key.metaKey || key.altKey) return;
     const entry = entries.get(selected);

@@ -259,6 +259,7 @@ def test_a_moderator_sees_times_publishes_withdraws_with_a_confirmation_and_reje
         expect(dialog).to_be_visible()
         dialog.get_by_label("与本期主题无关").check()
         expect(page.locator("#reject-reason")).to_have_value("与本期主题无关")
+        page.screenshot(path=_artifact("moderate-reject-dialog-1280.png"))
         dialog.get_by_role("button", name=reject).click()
         expect(dialog).to_be_hidden(timeout=LIVE_WAIT)
         expect(items).to_have_count(1)

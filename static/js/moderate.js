@@ -76,7 +76,7 @@
 
   function refreshTime(node) {
     const since = ago(node.dateTime);
-    const text = clock(node.dateTime) + (since ? "（" + since + "）" : "");
+    const text = clock(node.dateTime) + (since ? (/^zh/.test(lang || "") ? "（" + since + "）" : " (" + since + ")") : "");
     if (node.textContent !== text) node.textContent = text;
   }
 
@@ -501,7 +501,9 @@
     else if (frame.type === "question.new") onNew(frame.question);
     else if (frame.type === "question.updated") onUpdated(frame.question, frame.by);
     else if (frame.type === "support") onSupport(frame.counts);
-    else if (frame.type === "ack") settled(frame);
+    else if (frame.type === "ack") {
+      if (!settled(frame)) $("moderate-error").textContent = ""; // an action went through: the last refusal is old news
+    }
     else if (frame.type === "error") {
       if (!(frame.ref && settled(frame))) $("moderate-error").textContent = frame.message;
     }

@@ -4,7 +4,7 @@ from channels.db import database_sync_to_async
 
 from moderation import actions
 from moderation.permissions import may_moderate
-from moderation.shapes import moderation_queue
+from moderation.shapes import moderation_queue, public_frame
 from studio.consumers import StaffConsumer
 
 
@@ -18,6 +18,13 @@ class ModerateConsumer(StaffConsumer):
         "edit": {"action_id": (str,), "question_id": (int,), "text": (str,)},
         "withdraw": {"action_id": (str,), "seq": (int,)},
     }
+
+    async def connect(self) -> None:
+        await super().connect()
+        # After the queue, what is public now (PROTOCOL.md §4). Read after joining the group, so an
+        # event appended meanwhile is in this list, or pushed after it, or both (the console keys by seq).
+        if getattr(self, "joined", False):
+            await self.send_frame(await database_sync_to_async(public_frame)(self.broadcast_id))
 
     def allowed(self, user) -> bool:
         return may_moderate(self.broadcast_id, user)

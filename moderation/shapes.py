@@ -9,6 +9,11 @@ from django.utils import timezone
 from core.privacy import mask_personal_data
 from core.sanitize import plain_to_html
 from moderation.models import Question, QuestionStatus
+from studio.eventsource import event_frame
+from studio.models import Event, EventKind
+
+PUBLIC_LIST_LIMIT = 200  # the moderators' list of what is public: the most recent, a programme's worth
+WITHDRAWABLE = (EventKind.QUESTION, EventKind.ANSWER, EventKind.HOST_MESSAGE)
 
 
 def public_question_json(question: Question) -> dict:
@@ -68,3 +73,22 @@ def my_questions(broadcast_id: int, netizen_key: str) -> list[dict]:
         {"question_id": q.pk, "status": q.status, "text": plain_to_html(q.text), "reason": q.reason}
         for q in questions
     ]
+
+
+def public_frame(broadcast_id: int) -> dict:
+    """The `public` frame a moderator console gets on connect (PROTOCOL.md §4): what viewers see now
+    and a moderator may withdraw — the most recent public events not withdrawn, oldest first — and the
+    附议 counts of the questions among them (later counts come in `support` frames)."""
+    log = Event.objects.filter(broadcast_id=broadcast_id)
+    withdrawn = {int(seq) for seq in log.filter(kind=EventKind.WITHDRAWN).values_list("data__seq", flat=True)}
+    shown = list(
+        log.filter(kind__in=WITHDRAWABLE).exclude(seq__in=withdrawn).order_by("-seq")[:PUBLIC_LIST_LIMIT]
+    )
+    shown.reverse()
+    question_ids = [e.data["question"]["id"] for e in shown if e.kind == EventKind.QUESTION]
+    supported = Question.objects.filter(pk__in=question_ids, support_count__gt=0)
+    return {
+        "type": "public",
+        "events": [event_frame(e) for e in shown],
+        "support": {str(pk): n for pk, n in supported.values_list("pk", "support_count")},
+    }

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from departments.roles import has_role
@@ -15,6 +16,13 @@ from moderation.permissions import may_moderate
 from studio.models import Broadcast
 
 AUDIT_COLUMNS = ["at", "by", "action", "question", "before", "after"]
+# The reasons moderators give most, offered in the reject dialog (the netizen reads the reason).
+REJECT_REASONS = [
+    _("Not about this programme's topic"),
+    _("Contains personal information"),
+    _("Asked before"),
+    _("Uncivil language"),
+]
 
 
 @login_required
@@ -23,7 +31,9 @@ def console(request: HttpRequest, broadcast_id: int) -> HttpResponse:
     broadcast = get_object_or_404(Broadcast.objects.select_related("department"), pk=broadcast_id)
     if not may_moderate(broadcast.pk, request.user):
         raise Http404
-    return render(request, "moderation/console.html", {"broadcast": broadcast})
+    return render(
+        request, "moderation/console.html", {"broadcast": broadcast, "reject_reasons": REJECT_REASONS}
+    )
 
 
 def write_audit_csv(actions, response: HttpResponse) -> HttpResponse:

@@ -38,6 +38,9 @@ def append_event(broadcast_id: int, kind: str, data: dict) -> Event:
     # robust: a Redis outage after commit must not turn a stored change into an error.
     # Viewers still get the event: every hub compares itself with the log (Hub.catch_up).
     transaction.on_commit(lambda: hub.publish(hub.log_room(broadcast_id), seq, text), robust=True)
+    # The moderators' list of what is public (PROTOCOL.md §4) gets the same frame, through their
+    # group: registered after the viewers' publish, so it runs after it and never delays their fan-out.
+    _push_staff_after_commit(staff_group("moderate", broadcast_id), [text])
     return event
 
 
@@ -86,12 +89,14 @@ def notify_staff_many(group: str, frames: list[dict]) -> None:
     channels_redis does a round of Redis work per message and member.) Consoles of a release
     before this one read only "text": upgrade all web processes together (README, Operations).
     """
+    if frames:
+        _push_staff_after_commit(group, [dumps(frame) for frame in frames])
+
+
+def _push_staff_after_commit(group: str, texts: list[str]) -> None:
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
-    if not frames:
-        return
-    texts = [dumps(frame) for frame in frames]
     message: dict[str, object] = {"type": "staff.push", "text": texts[0]}
     if len(texts) > 1:
         message["texts"] = texts

@@ -174,7 +174,7 @@ def live_playing(page: Page) -> None:
 
 
 def moderation_queue(page: Page) -> None:
-    staff_socket(page)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=LIVE_WAIT)
     expect(page.locator("#queue > li").nth(1)).to_be_visible(timeout=LIVE_WAIT)  # the two stored
 
 

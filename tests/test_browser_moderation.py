@@ -10,11 +10,13 @@ pages: the flow is the same with or without Redis. Banned words are stored befor
 so daphne's own automaton (and cache, without Redis) knows them from its first screening.
 """
 
+import re
+
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import make_broadcast, make_staff
-from tests.test_browser import LIVE_WAIT, Watched, chromium, in_thread, open_live
+from tests.test_browser import ARTIFACTS, LIVE_WAIT, Watched, chromium, in_thread, open_live
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
@@ -30,7 +32,10 @@ def log_in(staff: Watched, server, user, path: str) -> Watched:
     page.fill("#id_password", "pw-" + user.username)
     page.click("main form button[type=submit]")
     page.wait_for_url(f"**{path}")
-    expect(page.locator("#conn")).to_have_text("✓", timeout=LIVE_WAIT)
+    if path.startswith("/moderate/"):  # the moderator console says it in words (已连接)
+        expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=LIVE_WAIT)
+    else:
+        expect(page.locator("#conn")).to_have_text("✓", timeout=LIVE_WAIT)
     return staff
 
 
@@ -122,27 +127,24 @@ def test_two_moderators_screen_one_queue_with_the_keyboard_and_each_sees_the_oth
         expect(published).to_have_count(1, timeout=LIVE_WAIT)
         expect(published.locator(".text")).to_have_text(texts[0])
 
-        # Moderator 2 rejects with j then r, giving the reason in the prompt.
-        prompts: list[str] = []
-
-        def answer_prompt(dialog) -> None:
-            prompts.append(f"{dialog.type}: {dialog.message}")
-            dialog.accept("含有广告")
-
-        second.page.on("dialog", answer_prompt)
+        # Moderator 2 rejects with j then r, typing the reason in the dialog and sending it with Enter.
         second.page.keyboard.press("j")
         rejected = focused_id(second.page)
         assert rejected in (q2, q3)
         kept = q3 if rejected == q2 else q2
         second.page.keyboard.press("r")
+        dialog = second.page.locator("#reject-dialog")
+        expect(dialog).to_be_visible()
+        expect(dialog.locator(".dialog-quote")).to_have_text(texts[[q1, q2, q3].index(rejected)])
+        second.page.fill("#reject-reason", "含有广告")
+        second.page.press("#reject-reason", "Enter")
+        expect(dialog).to_be_hidden(timeout=LIVE_WAIT)
         for console in (first, second):
             expect(console.page.locator(f"#queue > li[data-id='{rejected}']")).to_have_count(
                 0, timeout=LIVE_WAIT
             )
             expect(console.page.locator("#queue > li")).to_have_count(1)
             expect(console.page.locator(f"#queue > li[data-id='{kept}']")).to_have_count(1)
-        reason_label = second.page.get_attribute("#moderate", "data-i18n-reason")
-        assert prompts == [f"prompt: {reason_label}"]
         expect(first.page.locator("#moderate-status")).to_contain_text(f"#{rejected}")
         expect(first.page.locator("#moderate-status")).to_contain_text(mike.username)
         question = load_question(rejected)
@@ -155,6 +157,136 @@ def test_two_moderators_screen_one_queue_with_the_keyboard_and_each_sees_the_oth
 
         for watched in (first, second, netizen):
             assert watched.errors == [], watched.report()
+
+
+# Marks every item of the waiting queue with a JS property: a re-created item would not carry it.
+MARK_QUEUE = "() => document.querySelectorAll('#queue > li').forEach((li) => { li.__kept = true; })"
+QUEUE_KEPT = "() => [...document.querySelectorAll('#queue > li')].map((li) => li.__kept === true)"
+
+
+def test_a_moderator_sees_times_publishes_withdraws_with_a_confirmation_and_rejects_with_a_reason(
+    daphne, personas
+):
+    from django.utils import timezone
+
+    broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")
+    server = daphne()
+    texts = ["12路公交什么时候恢复原线路？", "代办各类证件，加微信", "地铁末班车能否延长到午夜？"]
+
+    with chromium() as browser:
+        console = log_in(
+            Watched(browser, "mona", locale="zh-CN"),
+            server,
+            personas["moderator"],
+            f"/moderate/{broadcast.pk}/",
+        )
+        page = console.page
+        conn = page.locator("#conn")
+        expect(conn).to_have_text("已连接")  # in words, in a status region
+        assert conn.get_attribute("role") == "status"
+        expect(page.locator("#published-empty")).to_be_visible()
+        netizen = open_live(browser, server, broadcast.pk, "netizen", locale="zh-CN")
+        for text in texts:
+            ask(netizen.page, text, nickname="老王")
+        first, spam, third = question_ids(broadcast)
+        items = page.locator("#queue > li")
+        expect(items).to_have_count(3, timeout=QUEUE_WAIT)
+        expect(page.locator("#moderate-status")).to_have_text(f"新问题 #{third}")
+
+        # Each question shows when it was asked, in the programme's time zone.
+        asked_at = timezone.localtime(load_question(first).asked_at)
+        when = items.first.locator("time")
+        expect(when).to_contain_text(asked_at.strftime("%H:%M"))
+        assert when.get_attribute("datetime") == asked_at.isoformat(timespec="milliseconds")
+
+        # Approve and publish with the button: the question moves to the published list.
+        page.evaluate(MARK_QUEUE)
+        publish = page.get_attribute("#moderate", "data-i18n-publish")
+        items.first.get_by_role("button", name=publish, exact=True).click()
+        published = page.locator("#published > li")
+        expect(published).to_have_count(1, timeout=LIVE_WAIT)
+        expect(published.locator(".text")).to_have_text(texts[0])
+        expect(published.locator(".kind")).to_have_text(f"问题 #{first}")
+        expect(page.locator("#published-count")).to_have_text("1")
+        expect(items).to_have_count(2)
+        viewer = open_live(browser, server, broadcast.pk, "viewer", locale="zh-CN")
+        on_air = viewer.page.locator("#feed li.question")
+        expect(on_air).to_have_count(1, timeout=LIVE_WAIT)
+
+        # A viewer's 附议 reaches the console as a batched count: it changes the count text only,
+        # and the waiting items (sorted by supports) are the same nodes as before.
+        page.select_option("#sort", "support")
+        on_air.locator(".support").click()
+        expect(published.first.locator(".support")).to_contain_text("1", timeout=LIVE_WAIT)
+        assert page.evaluate(QUEUE_KEPT) == [True, True]
+        page.screenshot(path=_artifact("moderate-console-1280.png"), full_page=True)
+        page.set_viewport_size({"width": 360, "height": 740})
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scrolling
+        page.screenshot(path=_artifact("moderate-console-360.png"), full_page=True)
+        page.set_viewport_size({"width": 1280, "height": 720})
+
+        # Withdraw it with the button: a confirmation first; Esc cancels and gives focus back.
+        withdraw = published.first.get_by_role("button", name=re.compile("^撤回"))
+        withdraw.click()
+        dialog = page.locator("#withdraw-dialog")
+        expect(dialog).to_be_visible()
+        expect(dialog.locator(".dialog-quote")).to_have_text(texts[0])
+        page.keyboard.press("Escape")
+        expect(dialog).to_be_hidden()
+        assert withdraw.evaluate("(b) => b === document.activeElement")
+        expect(published).to_have_count(1)
+        withdraw.click()
+        dialog.get_by_role("button", name="撤回", exact=True).click()
+        expect(published).to_have_count(0, timeout=LIVE_WAIT)
+        expect(page.locator("#published-empty")).to_be_visible()
+        expect(page.locator("#moderate-status")).to_have_text(f"已撤回 问题 #{first}")
+        for watched in (viewer, netizen):  # the viewers' live pages no longer show it
+            expect(watched.page.locator("#feed li.question")).to_have_count(0, timeout=LIVE_WAIT)
+        # A console opened now lists nothing as public either.
+        later = log_in(
+            Watched(browser, "mona-later", locale="zh-CN"),
+            server,
+            personas["moderator"],
+            f"/moderate/{broadcast.pk}/",
+        )
+        expect(later.page.locator("#queue > li")).to_have_count(2)
+        expect(later.page.locator("#published > li")).to_have_count(0)
+
+        # Reject with a reason picked in the dialog; the netizen's "我的提问" shows it.
+        reject = page.get_attribute("#moderate", "data-i18n-reject")
+        page.locator(f"#queue > li[data-id='{spam}']").get_by_role("button", name=reject).click()
+        dialog = page.locator("#reject-dialog")
+        expect(dialog).to_be_visible()
+        dialog.get_by_label("与本期主题无关").check()
+        expect(page.locator("#reject-reason")).to_have_value("与本期主题无关")
+        page.screenshot(path=_artifact("moderate-reject-dialog-1280.png"))
+        dialog.get_by_role("button", name=reject).click()
+        expect(dialog).to_be_hidden(timeout=LIVE_WAIT)
+        expect(items).to_have_count(1)
+        mine = netizen.page.locator(f"#mine li[data-id='{spam}']")
+        expect(mine).to_have_attribute("data-status", "rejected", timeout=LIVE_WAIT)
+        expect(mine).to_contain_text("与本期主题无关")
+        assert load_question(spam).reason == "与本期主题无关"
+
+        # Editing refuses an empty text in the dialog, and keeps the question as it was.
+        remaining = page.locator(f"#queue > li[data-id='{third}']")
+        remaining.get_by_role("button", name="编辑").click()
+        page.fill("#edit-text", "   ")
+        page.locator("#edit-dialog").get_by_role("button", name="保存").click()
+        expect(page.locator("#edit-dialog .dialog-error")).to_have_text("问题须为 1 至 500 个字。")
+        page.keyboard.press("Escape")
+        expect(page.locator("#edit-dialog")).to_be_hidden()
+        assert remaining.evaluate("(li) => li === document.activeElement")  # focus back on the question
+        assert page.evaluate(QUEUE_KEPT) == [True]  # every update touched the item in place
+        assert load_question(third).text == texts[2]
+
+        for watched in (console, netizen, viewer, later):
+            assert watched.errors == [], watched.report()
+
+
+def _artifact(name: str):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS / name
 
 
 def add_review_word(word: str) -> None:
@@ -300,15 +432,10 @@ class Guarded(Watched):
     def __init__(self, browser: Browser, name: str, **context_options):
         super().__init__(browser, name, **context_options)
         self.context.add_init_script(RECORD_HITS)
-        self.dialogs: list[str] = []
-        self.prompt_answer: str | None = None  # the one prompt this page expects, if any
+        self.dialogs: list[str] = []  # browser dialogs (alert, prompt): no page should open one
         self.page.on("dialog", self._dialog)
 
     def _dialog(self, dialog) -> None:
-        if dialog.type == "prompt" and self.prompt_answer is not None:
-            answer, self.prompt_answer = self.prompt_answer, None
-            dialog.accept(answer)
-            return
         self.dialogs.append(f"{dialog.type}: {dialog.message}")
         dialog.dismiss()
 
@@ -362,14 +489,14 @@ def test_hostile_markup_from_netizens_guests_and_the_host_stays_inert_text_on_ev
         expect(queue.first.locator(".who")).to_contain_text(HOSTILE_NICKNAME)
         moderator.assert_inert("#queue")
         select_by_keyboard(moderator.page, to_reject)
-        moderator.prompt_answer = HOSTILE_REASON
         moderator.page.keyboard.press("r")
+        moderator.page.fill("#reject-reason", HOSTILE_REASON)
+        moderator.page.press("#reject-reason", "Enter")
         expect(queue).to_have_count(len(published_ids), timeout=LIVE_WAIT)
-        assert moderator.prompt_answer is None  # the reason prompt was shown and answered
         for remaining in range(len(published_ids) - 1, -1, -1):
             moderator.page.keyboard.press("p")  # the next question is selected after each decision
             expect(moderator.page.locator("#count")).to_have_text(str(remaining), timeout=LIVE_WAIT)
-        moderator.assert_inert("#queue", "#moderate-status", "#moderate-error")
+        moderator.assert_inert("#queue", "#published", "#moderate-status", "#moderate-error")
         assert load_question(to_reject).reason == HOSTILE_REASON
         rejected = netizen.page.locator(f"#mine li[data-id='{to_reject}']")
         expect(rejected).to_have_attribute("data-status", "rejected", timeout=LIVE_WAIT)
@@ -422,7 +549,9 @@ def test_hostile_markup_from_netizens_guests_and_the_host_stays_inert_text_on_ev
         netizen.page.wait_for_timeout(300)
         for page_of in (netizen, viewer):
             page_of.assert_inert("#feed", "#mine")
-        moderator.assert_inert("#queue", "#moderate-status")
+        # The moderator's list of what is public holds every question, answer, statement and message.
+        expect(moderator.page.locator("#published > li")).to_have_count(3 * len(XSS), timeout=LIVE_WAIT)
+        moderator.assert_inert("#queue", "#published", "#moderate-status")
         for studio in (guest, host):
             studio.assert_inert("#queue")
         expect(guest.page.locator("#queue > li")).to_have_count(len(XSS) - half)

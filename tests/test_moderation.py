@@ -77,6 +77,7 @@ async def open_console(sockets, broadcast_id: int, user) -> tuple:
     ws = await sockets.open(f"/ws/moderate/{broadcast_id}/", user=user)
     queue = await next_frame(ws)
     assert queue["type"] == "queue"
+    assert (await next_frame(ws))["type"] == "public"  # what is public now (PROTOCOL.md §4)
     return ws, queue["questions"]
 
 
@@ -431,6 +432,40 @@ async def test_a_guest_answer_can_be_withdrawn_too(sockets, live_broadcast, pers
     assert await event_kinds(live_broadcast.pk) == [(1, "answer.posted"), (2, "withdrawn")]
 
 
+async def test_a_console_lists_what_is_public_on_connect_and_every_later_public_event_as_it_happens(
+    sockets, live_broadcast, personas, second_moderator
+):
+    kept, taken_down = (
+        await ask(live_broadcast.pk, "地铁末班车能否延后？"),
+        await ask(live_broadcast.pk, "公交呢"),
+    )
+    await approve(live_broadcast.pk, kept, True)  # seq 1
+    await approve(live_broadcast.pk, taken_down, True)  # seq 2
+    await database_sync_to_async(studio.post_answer)(live_broadcast.pk, personas["guest"], "a-1", kept, "会")
+    await database_sync_to_async(withdraw_event)(live_broadcast.pk, 2)  # seq 4
+    ws = await sockets.open(f"/ws/moderate/{live_broadcast.pk}/", user=personas["moderator"])
+    assert (await next_frame(ws))["type"] == "queue"
+    public = await next_frame(ws)
+    # Questions, answers, statements and host messages still shown; no withdrawn one, no withdrawal.
+    assert [(e["seq"], e["kind"]) for e in public["events"]] == [
+        (1, "question.published"),
+        (3, "answer.posted"),
+    ]
+    assert public["events"][0]["data"]["question"]["id"] == kept and public["support"] == {}
+
+    # Another moderator withdraws the answer: this console is told with the live socket's frame.
+    other, _ = await open_console(sockets, live_broadcast.pk, second_moderator)
+    assert (await act(other, {"type": "withdraw", "action_id": "w1", "seq": 3}))["type"] == "ack"
+    pushed = await wait_for(ws, "event")
+    assert (pushed["seq"], pushed["kind"], pushed["data"]) == (5, "withdrawn", {"seq": 3})
+    message = await database_sync_to_async(studio.post_host_message)(
+        live_broadcast.pk, personas["host"], "h-1", "欢迎收看"
+    )
+    pushed = await wait_for(ws, "event")
+    assert (pushed["seq"], pushed["kind"]) == (message.seq, "host.message")
+    assert await ws.receive_nothing(timeout=0.5)
+
+
 async def test_a_question_approved_by_one_moderator_cannot_be_rejected_by_another(
     sockets, live_broadcast, personas, second_moderator
 ):
@@ -457,6 +492,8 @@ async def test_each_moderator_sees_the_others_actions_live_with_who_did_them(
     mike, _ = await open_console(sockets, live_broadcast.pk, second_moderator)
 
     await act(mona, {"type": "approve", "action_id": "a1", "question_id": approved, "publish": True})
+    shown = await next_frame(mike)  # the public event reaches every console too (PROTOCOL.md §4)
+    assert shown["type"] == "event" and shown["data"]["question"]["id"] == approved
     seen = await next_frame(mike)
     assert seen["type"] == "question.updated" and seen["by"] == "mona"
     assert seen["question"]["id"] == approved and seen["question"]["status"] == "approved"
@@ -478,6 +515,8 @@ async def test_an_answered_question_is_reported_to_the_moderators(sockets, live_
     await database_sync_to_async(studio.post_answer)(
         live_broadcast.pk, personas["guest"], "a-1", qid, "会延后"
     )
+    shown = await next_frame(console)  # the answer is public: the console's list gets it (PROTOCOL.md §4)
+    assert shown["type"] == "event" and shown["kind"] == "answer.posted"
     seen = await next_frame(console)
     assert seen["type"] == "question.updated" and seen["question"]["status"] == "answered"
 

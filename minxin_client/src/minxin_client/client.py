@@ -554,7 +554,7 @@ class StudioConsole(_Client):
 class ModerateConsole(_Client):
     """A moderator on /ws/moderate/<id>/. Actions are sent once: if the connection drops before the
     `ack`, the call raises ClientError (the action may have been applied; a resend could meet
-    `conflict`). Iterating yields `queue`, `question.new`, `question.updated`, `support`."""
+    `conflict`). Iterating yields `queue`, `public`, `question.new`, `question.updated`, `event`, `support`."""
 
     endpoint = "moderate"
     first_type = "queue"

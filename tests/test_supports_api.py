@@ -28,7 +28,9 @@ def netizen(broadcast_id: int) -> tuple[Client, str]:
 
 
 def question(broadcast_id: int, n: int, publish: bool = True) -> int:
-    asked, _ = ask_question(broadcast_id, f"q{n}", f"第{n}个问题：末班车能否延后？", "网友", f"asker-{n}", None)
+    asked, _ = ask_question(
+        broadcast_id, f"q{n}", f"第{n}个问题：末班车能否延后？", "网友", f"asker-{n}", None
+    )
     approve_question(broadcast_id, asked.pk, publish)
     return asked.pk
 

@@ -135,5 +135,10 @@
   playButton.addEventListener("click", toggle);
   slider.addEventListener("input", () => showUpTo(Number(slider.value)));
   document.getElementById("to-end").addEventListener("click", () => showUpTo(Number(slider.max)));
-  Promise.all([load(), loadSupports()]).then(() => showUpTo(0));
+  // Play and "show everything" wait for the log (the template disables them until then).
+  Promise.all([load(), loadSupports()]).then(() => {
+    showUpTo(0);
+    playButton.disabled = false;
+    document.getElementById("to-end").disabled = false;
+  });
 })();

@@ -47,6 +47,13 @@ def answered_on_air(broadcast_id: int, question_id: int, summary: str) -> None:
         events.append_event(broadcast_id, EventKind.ANSWER, {"answer": answer})
 
 
+def withdraw_published(broadcast_id: int, question_id: int) -> None:
+    from moderation.actions import withdraw_event
+    from moderation.models import Question
+
+    withdraw_event(broadcast_id, Question.objects.get(pk=question_id).published_seq, by="mona")
+
+
 def item(page: Page, question_id: int):
     return page.locator(f"#feed > li.question[data-question='{question_id}']")
 
@@ -166,6 +173,13 @@ def test_a_viewer_sees_each_answer_with_its_question_marks_orders_and_supports_a
         expect(item(phone.page, nine).locator("li.answer")).to_have_count(1)
         assert phone.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         phone.page.screenshot(path=str(ARTIFACTS / "viewer-live-360.png"), full_page=True)
+
+        # A moderator takes #9 down: its answer stays on screen, saying its question is not shown.
+        in_thread(withdraw_published, pk, nine)
+        expect(item(phone.page, nine)).to_have_count(0, timeout=LIVE_WAIT)
+        alone = phone.page.locator("#feed > li.answer.alone")
+        expect(alone).to_contain_text("客服中心")
+        expect(alone.locator(".tag.kind")).to_have_text("所答问题未公开")
 
         for watched in (viewer, phone):
             assert watched.errors == [], watched.report()

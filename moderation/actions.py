@@ -35,10 +35,7 @@ def approve_question(broadcast_id: int, question_id: object, publish: bool, by: 
         question, before = _pending(broadcast, question_id)
         question.status = QuestionStatus.APPROVED
         if publish:
-            event = events.append_event(
-                broadcast.pk, EventKind.QUESTION, {"question": public_question_json(question)}
-            )
-            question.published_seq = event.seq
+            _publish(broadcast, question)
         question.save(update_fields=["status", "published_seq"])
         events.notify_staff(
             events.staff_group("studio", broadcast.pk),
@@ -131,10 +128,19 @@ def withdraw_event(broadcast_id: int, seq: object, by: str = "") -> Event:
 
 
 def question_for_answer(broadcast: Broadcast, question_id: int) -> Question:
-    """The approved question a guest is answering (called inside the answer's transaction)."""
+    """The approved question a guest is answering (called inside the answer's transaction, right
+    before the answer's event is appended).
+
+    A moderator may approve a question for the guests without showing it to viewers; once a guest
+    answers it, its public text joins the log just before the answer, so that no answer stands alone
+    on the viewers' pages as if it answered the question above it.
+    """
     question = _locked_question(broadcast, question_id)
     if question.status not in (QuestionStatus.APPROVED, QuestionStatus.ANSWERED):
         raise ServiceError("conflict", _("Only approved questions can be answered."))
+    if question.published_seq is None:
+        _publish(broadcast, question)
+        question.save(update_fields=["published_seq"])
     return question
 
 
@@ -165,6 +171,14 @@ def _locked_question(broadcast: Broadcast, question_id: object) -> Question:
     if question is None:
         raise ServiceError("not_found", _("No such question in this programme."))
     return question
+
+
+def _publish(broadcast: Broadcast, question: Question) -> None:
+    """Show a question to viewers: its public text (masked by core/privacy.py) joins the log."""
+    event = events.append_event(
+        broadcast.pk, EventKind.QUESTION, {"question": public_question_json(question)}
+    )
+    question.published_seq = event.seq
 
 
 def _pending(broadcast: Broadcast, question_id: object) -> tuple[Question, dict]:

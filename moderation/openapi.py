@@ -1,11 +1,11 @@
 """Moderation's piece of the OpenAPI document (assembled in settings/openapi.py): the schemas of a
-question as the public sees it and as its asker is told it was taken. Moderation serves no JSON API
-of its own (its console and audit export are pages), so it has no paths; the routes that take and
-show questions describe themselves beside their views (studio, archive) and refer to these."""
+question as the public sees it and as its asker is told it was taken, and the one JSON route of
+moderation's own, the 附议 counts. The routes that take and show questions describe themselves
+beside their views (studio, archive) and refer to these."""
 
 from __future__ import annotations
 
-from core.openapi import DATE_TIME, INTEGER, STRING, Schema, obj
+from core.openapi import DATE_TIME, INTEGER, READ_SECURITY, STRING, Schema, errors, json_response, obj, ref
 from moderation.models import QuestionStatus
 
 
@@ -19,6 +19,22 @@ def schemas() -> dict[str, Schema]:
                 "ref": {"type": "string", "description": "The client_id."},
             }
         ),
+        "SupportCounts": obj(
+            {
+                "counts": {
+                    "type": "object",
+                    "additionalProperties": {"type": "integer", "minimum": 1},
+                    "description": "附议 count per question id, of the published questions not "
+                    "withdrawn; a question nobody supported is left out (its count is 0).",
+                },
+                "mine": {
+                    "type": "array",
+                    "items": INTEGER,
+                    "description": "The ids of those questions this browser session supported "
+                    "(empty without a session).",
+                },
+            }
+        ),
     }
 
 
@@ -27,4 +43,21 @@ def parameters() -> dict[str, dict]:
 
 
 def paths() -> dict[str, dict]:
-    return {}
+    return {
+        "/api/broadcasts/{broadcast_id}/supports/": {
+            "get": {
+                "operationId": "getSupportCounts",
+                "tags": ["broadcasts"],
+                "summary": "附议 counts of the programme's questions, and which this session supported",
+                "description": "Read by the live page when it loads; later changes arrive in the "
+                "`support` frames of /ws/live/. The counts may be up to a few seconds old, except "
+                "that a support of this session is counted at once.",
+                "security": READ_SECURITY,
+                "parameters": [{"$ref": "#/components/parameters/BroadcastId"}],
+                "responses": {
+                    "200": json_response(ref("SupportCounts"), "The counts."),
+                    **errors(404),
+                },
+            }
+        }
+    }

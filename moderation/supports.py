@@ -10,6 +10,7 @@ import logging
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -20,9 +21,13 @@ from core.errors import ServiceError
 from core.loops import PerLoop
 from moderation.models import Question, Support
 from studio import events
+from studio.models import Broadcast, Event, EventKind
 
 log = logging.getLogger(__name__)
 BATCH_SECONDS = 1.0
+# Every viewer reads the counts when the live page loads: a short cache spares the database a
+# burst of identical queries when a popular programme's page is opened by thousands at once.
+COUNTS_SECONDS = 5
 
 
 def support_question(
@@ -69,6 +74,9 @@ def support_question(
         )
         if created:
             Question.objects.filter(pk=question.pk).update(support_count=F("support_count") + 1)
+    if created:
+        # Committed: a netizen who reloads right after supporting must see its own support counted.
+        cache.delete(_counts_key(broadcast_id))
     return Question.objects.values_list("support_count", flat=True).get(pk=question.pk)
 
 
@@ -77,6 +85,42 @@ def support_counts(question_ids: list[int]) -> dict[str, int]:
         str(pk): n
         for pk, n in Question.objects.filter(pk__in=question_ids).values_list("pk", "support_count")
     }
+
+
+def _counts_key(broadcast_id: int) -> str:
+    return f"minxin:support-counts:{broadcast_id}"
+
+
+def public_counts(broadcast_id: int) -> dict[str, int] | None:
+    """The 附议 counts of a programme's questions on viewers' screens (published, not withdrawn;
+    questions nobody supported are left out), or None for a programme that does not exist."""
+    key = _counts_key(broadcast_id)
+    counts = cache.get(key)
+    if counts is None:
+        if not Broadcast.objects.filter(pk=broadcast_id).exists():
+            return None
+        withdrawn = Event.objects.filter(broadcast_id=broadcast_id, kind=EventKind.WITHDRAWN).values_list(
+            "data__seq", flat=True
+        )
+        shown = Question.objects.filter(
+            broadcast_id=broadcast_id, published_seq__isnull=False, support_count__gt=0
+        ).exclude(published_seq__in=[seq for seq in withdrawn if isinstance(seq, int)])
+        counts = {str(pk): n for pk, n in shown.values_list("pk", "support_count")}
+        cache.set(key, counts, COUNTS_SECONDS)
+    return counts
+
+
+def supported_by(counts: dict[str, int], netizen_key: str) -> list[int]:
+    """Which of these questions the netizen supported. Every one of them has a count, so looking
+    only among the counted ones finds them all, by the (question, netizen) unique index."""
+    if not counts:
+        return []
+    ids = [int(pk) for pk in counts]
+    return sorted(
+        Support.objects.filter(question_id__in=ids, netizen_key=netizen_key).values_list(
+            "question_id", flat=True
+        )
+    )
 
 
 class SupportBatcher:

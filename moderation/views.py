@@ -1,16 +1,21 @@
-"""Pages of the moderators: the live screening console and the audit trail as CSV."""
+"""Pages of the moderators: the live screening console and the audit trail as CSV; and the 附议
+counts viewers read when the live page loads."""
 
 import csv
 import json
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET
 
+from core.http import api_view
+from core.netizens import existing_netizen_key
 from departments.roles import has_role
+from moderation import supports as support_counts
 from moderation.models import ModerationAction
 from moderation.permissions import may_moderate
 from studio.models import Broadcast
@@ -66,3 +71,18 @@ def audit_csv(request: HttpRequest, broadcast_id: int) -> HttpResponse:
     return write_audit_csv(
         ModerationAction.objects.filter(broadcast=broadcast).order_by("at", "id"), response
     )
+
+
+@require_GET
+@api_view
+def supports(request: HttpRequest, broadcast_id: int) -> JsonResponse:
+    """GET /api/broadcasts/<id>/supports/: the counts on viewers' screens, and which of those
+    questions this browser session supported (so a reloaded page shows both right)."""
+    counts = support_counts.public_counts(broadcast_id)
+    if counts is None:
+        raise Http404
+    key = existing_netizen_key(request)  # no session, no supports: nothing to look up
+    mine = support_counts.supported_by(counts, key) if key else []
+    response = JsonResponse({"counts": counts, "mine": mine})
+    response["Cache-Control"] = "private, no-cache"  # `mine` is this session's
+    return response

@@ -23,6 +23,7 @@ api = [  # PROTOCOL.md §2
     path("broadcasts/<int:broadcast_id>/events/", studio_views.broadcast_events),
     path("broadcasts/<int:broadcast_id>/questions/", studio_views.ask),
     path("broadcasts/<int:broadcast_id>/my-questions/", archive_views.my_questions),
+    path("broadcasts/<int:broadcast_id>/supports/", moderation_views.supports),
     path("broadcasts/<int:broadcast_id>/transcript/", archive_views.transcript),
     path("contact-accesses/", letter_views.contact_accesses),
     path("letters/", letter_views.letters),

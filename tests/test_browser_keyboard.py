@@ -328,7 +328,7 @@ def test_the_live_page_and_its_ask_box_fit_a_360_px_phone_without_sideways_scrol
             locale="zh-CN",
         )
         page = phone.page
-        expect(page.locator("#feed li.question .text")).to_contain_text("工单号", timeout=LIVE_WAIT)
+        expect(page.locator("#feed li.question > .text")).to_contain_text("工单号", timeout=LIVE_WAIT)
         expect(page.locator("#feed li.answer .text")).to_contain_text("96166", timeout=LIVE_WAIT)
         assert page.evaluate("window.innerWidth") == PHONE["width"]  # laid out at the phone's width
         page.screenshot(path=str(ARTIFACTS / "live-360.png"), full_page=True)

@@ -532,7 +532,7 @@ def test_hostile_markup_from_netizens_guests_and_the_host_stays_inert_text_on_ev
             expect(feed.locator("li.question")).to_have_count(len(XSS), timeout=LIVE_WAIT)
             expect(feed.locator("li.answer")).to_have_count(len(XSS), timeout=LIVE_WAIT)
             expect(feed.locator("li.host")).to_have_count(len(XSS), timeout=LIVE_WAIT)
-            expect(feed.locator("li.question .text")).to_have_text(XSS)
+            expect(feed.locator("li.question > .text")).to_have_text(XSS)
             expect(feed.locator("li.question .who").first).to_contain_text(HOSTILE_NICKNAME)
             # Answers and host messages keep their own words; the markup is stripped or shown as text.
             for locator, texts in (

@@ -196,6 +196,7 @@ OPERATION_IDS = {
     ("get", "/api/broadcasts/{broadcast_id}/events/"): "listBroadcastEvents",
     ("post", "/api/broadcasts/{broadcast_id}/questions/"): "askQuestion",
     ("get", "/api/broadcasts/{broadcast_id}/my-questions/"): "listMyQuestions",
+    ("get", "/api/broadcasts/{broadcast_id}/supports/"): "getSupportCounts",
     ("get", "/api/broadcasts/{broadcast_id}/transcript/"): "getTranscript",
     ("get", "/api/contact-accesses/"): "listContactAccesses",
     ("get", "/api/letters/"): "listLetters",

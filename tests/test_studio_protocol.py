@@ -168,8 +168,11 @@ async def test_a_guest_answer_is_acknowledged_published_and_leaves_the_queue(
     # Every console drops it, not only the one that answered.
     assert (await next_frame(host)) == answered
 
-    event = await next_frame(viewer)
-    assert event["type"] == "event" and event["kind"] == "answer.posted" and event["seq"] == 1
+    # Approved without publishing, the question joins the public log right before its answer.
+    question_event, event = await frames(viewer, 2)
+    assert question_event["kind"] == "question.published" and question_event["seq"] == 1
+    assert question_event["data"]["question"]["id"] == question_id
+    assert event["type"] == "event" and event["kind"] == "answer.posted" and event["seq"] == 2
     answer = event["data"]["answer"]
     assert answer["question_id"] == question_id
     assert answer["text"] == "正在研究延后方案"
@@ -177,12 +180,63 @@ async def test_a_guest_answer_is_acknowledged_published_and_leaves_the_queue(
     assert answer["id"] == answered["answer_id"] and answer["answered_at"]
 
     # The asker watches too: it sees the public answer and is told its question was answered.
-    told = await frames(asker, 2)
+    told = await frames(asker, 3)
     assert {"type": "my_question", "question_id": question_id, "status": "answered"} in told
-    assert [f["seq"] for f in told if f["type"] == "event"] == [1]
+    assert [f["seq"] for f in told if f["type"] == "event"] == [1, 2]
     assert await question_status(question_id) == "answered"
     _, queue = await open_studio(sockets, live_broadcast.pk, personas["guest"])
     assert queue == []
+
+
+@database_sync_to_async
+def published_state(question_id: int) -> tuple[int | None, list[tuple[int, str]]]:
+    question = Question.objects.get(pk=question_id)
+    log = Event.objects.filter(broadcast_id=question.broadcast_id).order_by("seq")
+    return question.published_seq, [(e.seq, e.kind) for e in log]
+
+
+async def test_an_answer_to_an_approved_unpublished_question_brings_its_masked_question_once(
+    sockets, live_broadcast, personas
+):
+    question, _ = await database_sync_to_async(ask_question)(
+        live_broadcast.pk, "q-phone", "我的电话13812345678，末班车能否延后？", "老王13812345678", "n-1", None
+    )
+    await approve(live_broadcast.pk, question.pk, publish=False)
+    viewer = await open_viewer(sockets, live_broadcast.pk)
+    guest, _ = await open_studio(sockets, live_broadcast.pk, personas["guest"])
+    for client_id, text in (("a-1", "正在研究延后方案"), ("a-2", "补充：下月试行")):
+        await guest.send_json_to(
+            {"type": "answer", "client_id": client_id, "question_id": question.pk, "text": text}
+        )
+    published, first, second = await frames(viewer, 3)
+    # The question's public text, masked by the same rule as a moderator's publish, then the answers.
+    assert published["kind"] == "question.published" and published["seq"] == 1
+    assert published["data"]["question"] == {
+        "id": question.pk,
+        "text": "我的电话138******78，末班车能否延后？",
+        "nickname": "老王138******78",
+        "asked_at": published["data"]["question"]["asked_at"],
+    }
+    assert [first["kind"], first["seq"], second["kind"], second["seq"]] == [
+        "answer.posted",
+        2,
+        "answer.posted",
+        3,
+    ]
+    assert first["data"]["answer"]["question_id"] == second["data"]["answer"]["question_id"] == question.pk
+    await viewer.receive_nothing(timeout=0.3)  # the second answer did not publish it again
+    published_seq, log = await published_state(question.pk)
+    assert published_seq == 1
+    assert log == [(1, "question.published"), (2, "answer.posted"), (3, "answer.posted")]
+
+
+async def test_an_answer_to_a_published_question_does_not_publish_it_again(sockets, live_broadcast, personas):
+    question_id = await ask(live_broadcast.pk)
+    await approve(live_broadcast.pk, question_id, publish=True)
+    guest, _ = await open_studio(sockets, live_broadcast.pk, personas["guest"])
+    await guest.send_json_to({"type": "answer", "client_id": "a-1", "question_id": question_id, "text": "好"})
+    assert {"type": "ack", "ref": "a-1"} in await frames(guest, 2)
+    assert await published_state(question_id) == (1, [(1, "question.published"), (2, "answer.posted")])
 
 
 async def test_a_guest_statement_without_a_question_is_published_with_null_question(

@@ -14,21 +14,41 @@
   const asked = JSON.parse(localStorage.getItem(storeKey) || "{}");
   let lastSeq = 0;
   let live = null;
+  // 附议 as this page knows it: counts only grow, so the larger of what the supports endpoint
+  // said on load and what the socket said since is the right one, whichever came first.
+  const counts = {};
+  const supported = new Set();
+  const ended = () => root.dataset.status === "ended";
 
   const feedOptions = {
     t: t,
     onStatus: (status) => {
       document.getElementById("status").textContent = t(status);
+      root.dataset.status = status;
       if (status === "ended") {
-        // No more questions: the replay and transcript links take the form's place.
+        // No more questions: the replay and transcript links take the form's place, and the
+        // 附议 counts are final.
         document.getElementById("ask-form").hidden = true;
         document.getElementById("ended").hidden = false;
+        feed.querySelectorAll("button.support").forEach((button) => (button.disabled = true));
       }
     },
     onSupport: (questionId, button) => {
       if (live.send({ type: "support", question_id: questionId })) button.disabled = true;
     },
+    support: (questionId) => ({ count: counts[questionId] || 0, mine: supported.has(String(questionId)) }),
   };
+  const rearrange = MinxinFeed.views(feed, document.getElementById("views"), t);
+  let arranging = false;
+  function arrangeSoon() {
+    // Once per frame, however many events a catch-up brings at once.
+    if (arranging) return;
+    arranging = true;
+    requestAnimationFrame(() => {
+      arranging = false;
+      rearrange();
+    });
+  }
 
   function showMine(questionId, status, text, reason, letter) {
     let item = mine.querySelector('[data-id="' + questionId + '"]');
@@ -59,9 +79,16 @@
     if (pending) pending.remove();
   }
 
-  function setSupport(questionId, count) {
-    const button = feed.querySelector('[data-question="' + questionId + '"] .support');
-    if (button) button.textContent = t("support") + " " + count;
+  function setSupport(questionId, count, mine) {
+    const key = String(questionId);
+    counts[key] = Math.max(counts[key] || 0, count);
+    if (mine) supported.add(key);
+    const item = feed.querySelector('li.question[data-question="' + key + '"]');
+    if (item) {
+      MinxinFeed.showSupport(item, counts[key], supported.has(key), t);
+      if (ended()) item.querySelector(".support").disabled = true;
+    }
+    arrangeSoon();
   }
 
   function escapeText(text) {
@@ -74,7 +101,9 @@
     if (frame.type === "event") {
       if (frame.seq <= lastSeq) return;
       lastSeq = frame.seq;
-      MinxinFeed.render(feed, frame, feedOptions);
+      const item = MinxinFeed.render(feed, frame, feedOptions);
+      if (item && ended()) item.querySelectorAll("button.support").forEach((b) => (b.disabled = true));
+      arrangeSoon();
     } else if (frame.type === "hello" || frame.type === "presence") {
       document.getElementById("online").textContent = frame.online;
     } else if (frame.type === "ask.ok") {
@@ -86,7 +115,7 @@
     } else if (frame.type === "support") {
       Object.entries(frame.counts).forEach(([qid, n]) => setSupport(qid, n));
     } else if (frame.type === "support.ok") {
-      setSupport(frame.question_id, frame.support);
+      setSupport(frame.question_id, frame.support, true);
     } else if (frame.type === "my_question") {
       showMine(frame.question_id, frame.status, null, frame.reason);
     } else if (frame.type === "error") {
@@ -129,6 +158,14 @@
     .then((body) =>
       body.questions.forEach((q) => showMine(q.question_id, q.status, q.text, q.reason, q.letter)),
     )
+    .catch(() => {});
+  // After a reload: the counts so far and which questions this session already supported.
+  fetch("/api/broadcasts/" + id + "/supports/", { credentials: "same-origin" })
+    .then((r) => r.json())
+    .then((body) => {
+      body.mine.forEach((qid) => supported.add(String(qid)));
+      Object.entries(body.counts).forEach(([qid, n]) => setSupport(qid, n));
+    })
     .catch(() => {});
   live = MinxinSocket.open(
     () => "/ws/live/" + id + "/?after=" + lastSeq + (Object.keys(asked).length ? "&mine=1" : ""),

@@ -1,0 +1,98 @@
+"""GET /api/broadcasts/<id>/supports/ (PROTOCOL.md §4): the 附议 counts a reloaded live page shows,
+and which questions this browser session already supported."""
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.test import Client
+
+from core.netizens import session_netizen_key
+from moderation.actions import approve_question, withdraw_event
+from moderation.asking import ask_question
+from moderation.supports import support_question
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    cache.clear()  # the counts are cached per programme id, and ids repeat between SQLite tests
+    yield
+
+
+def netizen(broadcast_id: int) -> tuple[Client, str]:
+    """A browser that opened the live page (which gives it a session), and its netizen key."""
+    client = Client()
+    client.get(f"/live/{broadcast_id}/")
+    return client, session_netizen_key(client.cookies[settings.SESSION_COOKIE_NAME].value)
+
+
+def question(broadcast_id: int, n: int, publish: bool = True) -> int:
+    asked, _ = ask_question(
+        broadcast_id, f"q{n}", f"第{n}个问题：末班车能否延后？", "网友", f"asker-{n}", None
+    )
+    approve_question(broadcast_id, asked.pk, publish)
+    return asked.pk
+
+
+def supports(client: Client, broadcast_id: int) -> dict:
+    response = client.get(f"/api/broadcasts/{broadcast_id}/supports/")
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "private, no-cache"
+    return response.json()
+
+
+def test_a_reloaded_page_gets_the_counts_of_shown_questions_and_what_this_session_supported(live_broadcast):
+    pk = live_broadcast.pk
+    first, second, third = (question(pk, n) for n in (1, 2, 3))
+    alice, alice_key = netizen(pk)
+    bob, bob_key = netizen(pk)
+    support_question(pk, first, alice_key)
+    support_question(pk, first, bob_key)
+    support_question(pk, second, bob_key)
+    support_question(pk, third, bob_key)
+    withdraw_event(pk, 3, by="mona")  # the third question's publication: off every screen
+
+    assert supports(alice, pk) == {"counts": {str(first): 2, str(second): 1}, "mine": [first]}
+    assert supports(bob, pk) == {"counts": {str(first): 2, str(second): 1}, "mine": [first, second]}
+    # A browser without a session has supported nothing (and gets no session from asking).
+    stranger = Client()
+    assert supports(stranger, pk) == {"counts": {str(first): 2, str(second): 1}, "mine": []}
+    assert settings.SESSION_COOKIE_NAME not in stranger.cookies
+
+
+def test_a_question_nobody_supported_or_not_shown_has_no_count(live_broadcast):
+    pk = live_broadcast.pk
+    question(pk, 1)
+    question(pk, 2, publish=False)
+    assert supports(Client(), pk) == {"counts": {}, "mine": []}
+
+
+def test_a_support_counts_at_once_for_the_session_that_gave_it_despite_the_cache(live_broadcast):
+    pk = live_broadcast.pk
+    first = question(pk, 1)
+    alice, alice_key = netizen(pk)
+    assert supports(alice, pk)["counts"] == {}  # now cached
+    support_question(pk, first, alice_key)
+    assert supports(alice, pk) == {"counts": {str(first): 1}, "mine": [first]}
+
+
+def test_every_viewer_loading_the_page_costs_at_most_one_query_once_the_counts_are_cached(
+    live_broadcast, django_assert_max_num_queries
+):
+    pk = live_broadcast.pk
+    first = question(pk, 1)
+    alice, alice_key = netizen(pk)
+    support_question(pk, first, alice_key)
+    with django_assert_max_num_queries(4 + (0 if settings.REDIS_URL else 1)):  # + the session
+        supports(alice, pk)
+    with django_assert_max_num_queries(0):
+        supports(Client(), pk)
+    with django_assert_max_num_queries(1 + (0 if settings.REDIS_URL else 1)):
+        supports(alice, pk)
+
+
+def test_an_unknown_programme_is_the_json_404(db):
+    response = Client().get("/api/broadcasts/987654/supports/")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"

@@ -337,12 +337,12 @@ def test_the_console_marks_review_words_and_personal_data_and_viewers_see_the_ph
         select_by_keyboard(page, phone_id)
         page.keyboard.press("p")
         expect(personal).to_have_count(0, timeout=LIVE_WAIT)
-        published = netizen.page.locator("#feed li.question .text")
+        published = netizen.page.locator("#feed li.question > .text")
         expect(published).to_have_text(["我的电话138******78，请回电"], timeout=LIVE_WAIT)
         assert "13812345678" not in netizen.page.locator("#feed").inner_text()
         # A viewer who opens the page later gets the same masked text from the replay.
         viewer = open_live(browser, server, broadcast.pk, "viewer", locale="zh-CN")
-        expect(viewer.page.locator("#feed li.question .text")).to_have_text(
+        expect(viewer.page.locator("#feed li.question > .text")).to_have_text(
             ["我的电话138******78，请回电"], timeout=LIVE_WAIT
         )
         assert "13812345678" not in viewer.page.content()

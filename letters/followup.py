@@ -112,7 +112,8 @@ def due_soon(letter: Letter, now: dt.datetime, calendar: WorkCalendar) -> str | 
             if sign
             else _("Reminder: the reply limit runs out tomorrow")
         )
-    day = formats.date_format(last, "MONTH_DAY_FORMAT")
+    # Translators: a date format (Django's), the month and day a limit runs out: "n月j日" in Chinese.
+    day = formats.date_format(last, _("F j"))
     return (
         _("Reminder: the sign-for limit runs out on %(day)s")
         if sign

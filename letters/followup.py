@@ -139,7 +139,7 @@ def close_to_limit(now: dt.datetime) -> list[Letter]:
         | Q(status=S.SIGNED, reply_deadline__gt=now, reply_deadline__lt=horizon)
     ).select_related("department")
     letters = [letter for letter in with_due_soon(found, now) if letter.due_soon]  # type: ignore[attr-defined]
-    return sorted(letters, key=lambda x: lights.stage_of(x).deadline(x))  # type: ignore[union-attr]
+    return sorted(letters, key=lambda x: x.sign_deadline if x.status == S.FORWARDED else x.reply_deadline)  # type: ignore[return-value, arg-type]
 
 
 @transaction.atomic
@@ -176,6 +176,8 @@ def handler_notes(letters: Iterable[Letter]) -> dict[int, dict]:
         entry = notes[log.letter_id]
         if log.action == "redo":
             entry["redo_reason"] = log.note
-        elif arrived[log.letter_id] is not None and log.at >= arrived[log.letter_id]:
-            entry["reminders"].append(log)
+        else:
+            since = arrived[log.letter_id]
+            if since is not None and log.at >= since:
+                entry["reminders"].append(log)
     return notes

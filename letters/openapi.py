@@ -79,6 +79,13 @@ def schemas() -> dict[str, Schema]:
     }
 
 
+# Present for the key's holder and for staff; staff JSON also carries redo_reason and reminders.
+_PRIVATE_ALWAYS = (
+    "name contact contact_erased_at erasure public signed_at sign_on_time reply_on_time extension_days "
+    "redo_count wrong_closure pending_extensions"
+).split()
+
+
 def _letter_private() -> Schema:
     return {
         "description": "A letter as its key's holder and the department's staff see it.",
@@ -122,20 +129,7 @@ def _letter_private() -> Schema:
                         "items": obj({"at": DATE_TIME, "by": STRING, "note": {"type": ["string", "null"]}}),
                     },
                 },
-                required=[
-                    "name",
-                    "contact",
-                    "contact_erased_at",
-                    "erasure",
-                    "public",
-                    "signed_at",
-                    "sign_on_time",
-                    "reply_on_time",
-                    "extension_days",
-                    "redo_count",
-                    "wrong_closure",
-                    "pending_extensions",
-                ],
+                required=[*_PRIVATE_ALWAYS],
             ),
         ],
     }
@@ -161,10 +155,7 @@ def _scoreboard() -> Schema:
                         "closed": INTEGER,
                         "closed_unrated": {**INTEGER, "description": "Of `closed`, closed without a rating."},
                         "closure_rate": {**RATE, "description": "Closed ÷ received."},
-                        "thanks": {
-                            **INTEGER,
-                            "description": "Thank-you letters to the department (not among `received`).",
-                        },
+                        "thanks": {**INTEGER, "description": "Thank-you letters (not among `received`)."},
                         "ranked": {"type": "boolean"},
                         "rank": {"type": ["integer", "null"], "minimum": 1},
                     }
@@ -173,6 +164,19 @@ def _scoreboard() -> Schema:
         },
         required=["computed_at", "minimum_for_ranking", "departments"],
     )
+
+
+_ASSESSMENT_COUNTS = {
+    "assessed": "Letters with a verdict (signed for, or past the sign-for limit): the volume weighted by.",
+    "pending": "Still within the sign-for limit: neither credit nor failure.",
+    "overdue": "Open past the limit of their stage: failures.",
+    "extensions": "Letters for which the department asked an extension.",
+    "wrong_sign_fors": "Returns after signing for.",
+    "wrong_closures": "Closures marked wrong.",
+    "complaints": "Letters rated unsatisfied or sent back for redo.",
+    "unsatisfied": "Letters rated unsatisfied.",
+    "redone": "Letters sent back for redo.",
+}
 
 
 def _assessment() -> Schema:
@@ -185,29 +189,11 @@ def _assessment() -> Schema:
                 "items": obj(
                     {
                         "department": ref("DepartmentName"),
-                        "letters": {
-                            **INTEGER,
-                            "description": "Forwarded in the period (not thank-you letters).",
+                        "letters": INTEGER,
+                        **{
+                            name: {**INTEGER, "description": text}
+                            for name, text in _ASSESSMENT_COUNTS.items()
                         },
-                        "assessed": {
-                            **INTEGER,
-                            "description": "Letters with a verdict: signed for, or past the sign-for limit. "
-                            "The volume the score is weighted by.",
-                        },
-                        "pending": {
-                            **INTEGER,
-                            "description": "Still within the sign-for limit: not assessed.",
-                        },
-                        "overdue": {
-                            **INTEGER,
-                            "description": "Open past the limit of their stage (failures).",
-                        },
-                        "extensions": INTEGER,
-                        "wrong_sign_fors": INTEGER,
-                        "wrong_closures": INTEGER,
-                        "complaints": {**INTEGER, "description": "Rated unsatisfied or sent back for redo."},
-                        "unsatisfied": INTEGER,
-                        "redone": INTEGER,
                         "counts": {
                             "type": "object",
                             "description": "Each measure's credit and due (measure = credit ÷ due).",
@@ -566,9 +552,7 @@ def _steps() -> dict[str, dict]:
             "markLetterWrongClosure", "A supervisor marks a closed letter's closure wrong", reason
         ),
         "/api/letters/{code}/remind/": _step(
-            "remindLetter",
-            "A supervisor sends the department a reminder (催办) about an open letter",
-            obj({"note": {"type": "string", "maxLength": 500}}, required=[]),
+            "remindLetter", "A supervisor sends the department a reminder (催办)", obj({"note": STRING}, [])
         ),
         "/api/letters/{code}/extensions/{extension_id}/{decision}/": {"post": _extension_decision()},
     }

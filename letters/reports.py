@@ -269,11 +269,11 @@ def _assessment_counts(period: Period, now: dt.datetime) -> dict[int, dict]:
     extended = {
         row["department_id"]: row
         for row in asked.annotate(
-            extensions=Count("id", distinct=True), extended_done=Count("id", distinct=True, filter=done)
+            extended=Count("id", distinct=True), extended_done=Count("id", distinct=True, filter=done)
         )
     }
     for department_id, row in rows.items():
-        row["extensions"] = extended.get(department_id, {}).get("extensions", 0)
+        row["extensions"] = extended.get(department_id, {}).get("extended", 0)
         row["extended_done"] = extended.get(department_id, {}).get("extended_done", 0)
     return rows
 

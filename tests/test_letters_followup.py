@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.core.management import call_command
 
 from archive import clock as clock_jobs
-from letters import followup, reports, supervision
+from letters import followup, privacy, reports, supervision
 from letters.models import Letter, LetterLog, LightChange
 from tests.test_letters import HANDLER, Api, Clock, at
 
@@ -118,6 +118,17 @@ def test_a_letter_closed_unrated_is_no_longer_rated_and_a_redo_reopens_it(api, c
     assert late.status_code == 409
     reopened = api.ok(code, "redo", "supervisor", reason="答复过于简单")
     assert (reopened["status"], reopened["closure"]) == ("signed", None)
+
+
+def test_a_writers_contact_is_still_erased_counting_from_the_reply_once_closed_unrated(api, clock, settings):
+    settings.MINXIN_CONTACT_RETENTION_DAYS = 30
+    clock.set(2026, 6, 8, 9)
+    code, _ = api.letter("replied")
+    clock.set(2026, 6, 19, 10)
+    followup.close_unrated()
+    clock.set(2026, 7, 8, 10)  # 30 days after the reply, 19 after the closure
+    assert privacy.erase_expired() == 1
+    assert Letter.objects.get(code=code).contact == ""
 
 
 # --- 感谢信 -------------------------------------------------------------------------------------

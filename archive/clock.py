@@ -31,6 +31,13 @@ def sweep() -> None:
     log.info("supervision sweep: %s", " ".join(f"{light}={count}" for light, count in changed.items()))
 
 
+def close_unrated() -> None:
+    from letters.followup import close_unrated
+
+    closed = close_unrated()
+    log.info("replied letters closed without a rating (未评价办结): %d", closed)
+
+
 def scoreboard() -> None:
     from letters.reports import scoreboard
 
@@ -53,6 +60,8 @@ def erase_contacts() -> None:
 # (name, job): the names are the `job` label of minxin_clock_job_last_success_timestamp_seconds.
 JOBS: list[tuple[str, Callable[[], Any]]] = [
     ("sweep", sweep),
+    # Before the scoreboard and statistics, so that they count the letters it closes this tick.
+    ("close_unrated", close_unrated),  # replied, unrated past MINXIN_UNRATED_CLOSE_WORKDAYS
     ("scoreboard", scoreboard),
     ("statistics", statistics),
     ("erase_contacts", erase_contacts),  # PIPL: writers' contacts past MINXIN_CONTACT_RETENTION_DAYS

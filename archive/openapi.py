@@ -130,7 +130,21 @@ def _stats() -> Schema:
                     "satisfied": INTEGER,
                     "daily_average": {"type": "number"},
                     "reply_rate": RATE,
-                    "satisfaction_rate": RATE,
+                    "satisfaction_rate": {
+                        **RATE,
+                        "description": "Satisfied ÷ rated (the seed's 4,506 ÷ 6,773 = 66.5%).",
+                    },
+                    "closed": {**INTEGER, "description": "Closed, with a rating or without (未评价办结)."},
+                    "closed_unrated": {
+                        **INTEGER,
+                        "description": "Closed by the clock: replied and not rated within "
+                        "MINXIN_UNRATED_CLOSE_WORKDAYS working days.",
+                    },
+                    "closure_rate": {**RATE, "description": "办结率: closed ÷ received."},
+                    "thanks": {
+                        **INTEGER,
+                        "description": "Thank-you letters (感谢信), not counted among the letters received.",
+                    },
                 }
             ),
             "hot_topics": {

@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from archive.topics import hot_topics
 from core import exports
-from letters.models import Letter, Rating
+from departments.models import LetterKind
+from letters.models import Closure, Letter, LetterStatus, Rating
 from moderation.models import Question, QuestionStatus, Support
 from studio.models import Broadcast, BroadcastStatus, Guest
 
@@ -63,12 +64,18 @@ def compute(department: str | None = None) -> dict:
     counts = questions.aggregate(
         asked=Count("id"), answered=Count("id", filter=Q(status=QuestionStatus.ANSWERED))
     )
+    # Thank-you letters (感谢信) ask nothing of a department: counted apart as `thanks`, not among
+    # the letters received, replied and closed.
+    handled = ~Q(kind=LetterKind.THANKS)
     letter_counts = letters.aggregate(
-        received=Count("id"),
-        replied=Count("id", filter=Q(replied_at__isnull=False)),
-        rated=Count("id", filter=~Q(rating="")),
-        satisfied=Count("id", filter=Q(rating=Rating.SATISFIED)),
-        first=Min("submitted_at"),
+        received=Count("id", filter=handled),
+        replied=Count("id", filter=handled & Q(replied_at__isnull=False)),
+        rated=Count("id", filter=handled & ~Q(rating="")),
+        satisfied=Count("id", filter=handled & Q(rating=Rating.SATISFIED)),
+        closed=Count("id", filter=handled & Q(status=LetterStatus.CLOSED)),
+        closed_unrated=Count("id", filter=handled & Q(closure=Closure.UNRATED)),
+        thanks=Count("id", filter=Q(kind=LetterKind.THANKS)),
+        first=Min("submitted_at", filter=handled),
     )
     first = letter_counts.pop("first")
     days = max((timezone.now() - first).days + 1, 1) if first else 0
@@ -85,6 +92,8 @@ def compute(department: str | None = None) -> dict:
             **letter_counts,
             "daily_average": round(received / days, 1) if days else 0,
             "reply_rate": round(letter_counts["replied"] / received, 4) if received else None,
+            # 办结率: closed (with a rating or, after the wait, without: 未评价办结) ÷ received.
+            "closure_rate": round(letter_counts["closed"] / received, 4) if received else None,
             "satisfaction_rate": (
                 round(letter_counts["satisfied"] / letter_counts["rated"], 4)
                 if letter_counts["rated"]
@@ -111,6 +120,10 @@ FIGURE_LABELS = [
     ("letters.rated", "评价数"),
     ("letters.satisfied", "满意数"),
     ("letters.satisfaction_rate", "满意率"),
+    ("letters.closed", "办结信件"),
+    ("letters.closed_unrated", "其中未评价办结"),
+    ("letters.closure_rate", "办结率"),
+    ("letters.thanks", "感谢信"),
 ]
 
 

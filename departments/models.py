@@ -21,6 +21,13 @@ class LetterKind(models.TextChoices):
     SUGGESTION = "suggestion", _("Suggestion")
     REPORT = "report", _("Report")
     COMPLAINT = "complaint", _("Complaint")
+    # A thank-you letter (感谢信) asks nothing of its department: no time limit, no light, no place
+    # in the assessment; it is counted per department on the scoreboard.
+    THANKS = "thanks", _("Thank-you letter")
+
+
+# The kinds a department must sign for and reply to within a time limit (all but thank-you letters).
+TIMED_KINDS = [(value, label) for value, label in LetterKind.choices if value != LetterKind.THANKS]
 
 
 class Department(models.Model):
@@ -59,7 +66,7 @@ class TimeLimit(models.Model):
     department = models.ForeignKey(
         Department, null=True, blank=True, on_delete=models.CASCADE, related_name="time_limits"
     )
-    letter_kind = models.CharField(_("letter kind"), max_length=20, choices=LetterKind.choices)
+    letter_kind = models.CharField(_("letter kind"), max_length=20, choices=TIMED_KINDS)
     sign_limit = models.PositiveIntegerField(_("sign-for limit"), validators=[MinValueValidator(1)])
     sign_unit = models.CharField(max_length=20, choices=TimeUnit.choices, default=TimeUnit.WORKING_DAYS)
     reply_limit = models.PositiveIntegerField(_("reply limit"), validators=[MinValueValidator(1)])

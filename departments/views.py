@@ -3,7 +3,7 @@ from django.views.decorators.http import require_GET
 
 from core import params
 from core.http import error_response
-from departments.models import Department, DepartmentKind, LetterKind, TimeLimit
+from departments.models import TIMED_KINDS, Department, DepartmentKind, TimeLimit
 from departments.registry import department_json
 
 
@@ -42,6 +42,6 @@ def _time_limits() -> dict[int | None, dict]:
     for department_id, own in by_department.items():
         if department_id is not None:
             by_department[department_id] = {
-                kind: own.get(kind, defaults.get(kind)) for kind in LetterKind.values
+                kind: own.get(kind, defaults.get(kind)) for kind, _label in TIMED_KINDS
             }
     return by_department

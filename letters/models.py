@@ -74,6 +74,16 @@ class Rating(models.TextChoices):
     UNSATISFIED = "unsatisfied", _("Unsatisfied")
 
 
+class Closure(models.TextChoices):
+    """How a closed letter was closed (办结): counted apart in the statistics."""
+
+    RATED = "rated", _("Closed with the writer's rating")
+    # 未评价办结: replied, and the writer did not rate it within MINXIN_UNRATED_CLOSE_WORKDAYS.
+    UNRATED = "unrated", _("Closed without a rating")
+    # A thank-you letter is closed when it reaches the department it thanks.
+    DELIVERED = "delivered", _("Delivered (thank-you letter)")
+
+
 class Light(models.TextChoices):
     GREEN = "green", _("green")
     YELLOW = "yellow", _("yellow")
@@ -143,6 +153,8 @@ class Letter(models.Model):
     redo_count = models.PositiveIntegerField(default=0)
     wrong_sign_count = models.PositiveIntegerField(default=0, help_text=_("returned after signing for"))
     wrong_closure = models.BooleanField(default=False)
+    # How it was closed (blank while open; a redo blanks it again).
+    closure = models.CharField(_("closure"), max_length=10, choices=Closure.choices, blank=True)
 
     class Meta:
         indexes = [

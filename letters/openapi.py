@@ -30,7 +30,7 @@ from core.openapi import (
     ref,
 )
 from departments.models import LetterKind
-from letters.models import LetterStatus, Light, Rating
+from letters.models import Closure, LetterStatus, Light, Rating
 
 LETTER_CODE = {"$ref": "#/components/parameters/LetterCode"}
 NULLABLE_DATE_TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
@@ -53,6 +53,13 @@ def schemas() -> dict[str, Schema]:
                 "reply": {"type": ["string", "null"]},
                 "replied_at": NULLABLE_DATE_TIME,
                 "rating": {"type": ["string", "null"], "enum": [*Rating.values, None]},
+                "closure": {
+                    "type": ["string", "null"],
+                    "enum": [*Closure.values, None],
+                    "description": "How a closed letter was closed: with the writer's rating, without one "
+                    "(未评价办结, by the clock after MINXIN_UNRATED_CLOSE_WORKDAYS working days), or "
+                    "delivered (a thank-you letter); null while open.",
+                },
             },
             description="What anyone may read of a public, replied letter.",
         ),
@@ -70,6 +77,13 @@ def schemas() -> dict[str, Schema]:
         "Scoreboard": _scoreboard(),
         "Assessment": _assessment(),
     }
+
+
+# Present for the key's holder and for staff; staff JSON also carries redo_reason and reminders.
+_PRIVATE_ALWAYS = (
+    "name contact contact_erased_at erasure public signed_at sign_on_time reply_on_time extension_days "
+    "redo_count wrong_closure pending_extensions"
+).split()
 
 
 def _letter_private() -> Schema:
@@ -103,7 +117,19 @@ def _letter_private() -> Schema:
                         "type": "array",
                         "items": obj({"id": INTEGER, "days": INTEGER, "reason": STRING}),
                     },
-                }
+                    "redo_reason": {
+                        "type": ["string", "null"],
+                        "description": "Staff only (not the writer): the supervisor's reason for the last "
+                        "redo; null if never redone.",
+                    },
+                    "reminders": {
+                        "type": "array",
+                        "description": "Staff only (not the writer): reminders (催办) supervisors sent since "
+                        "the letter reached its department, oldest first.",
+                        "items": obj({"at": DATE_TIME, "by": STRING, "note": {"type": ["string", "null"]}}),
+                    },
+                },
+                required=[*_PRIVATE_ALWAYS],
             ),
         ],
     }
@@ -126,6 +152,10 @@ def _scoreboard() -> Schema:
                         "reply_rate": RATE,
                         "on_time_rate": RATE,
                         "satisfaction_rate": RATE,
+                        "closed": INTEGER,
+                        "closed_unrated": {**INTEGER, "description": "Of `closed`, closed without a rating."},
+                        "closure_rate": {**RATE, "description": "Closed ÷ received."},
+                        "thanks": {**INTEGER, "description": "Thank-you letters (not among `received`)."},
                         "ranked": {"type": "boolean"},
                         "rank": {"type": ["integer", "null"], "minimum": 1},
                     }
@@ -134,6 +164,19 @@ def _scoreboard() -> Schema:
         },
         required=["computed_at", "minimum_for_ranking", "departments"],
     )
+
+
+_ASSESSMENT_COUNTS = {
+    "assessed": "Letters with a verdict (signed for, or past the sign-for limit): the volume weighted by.",
+    "pending": "Still within the sign-for limit: neither credit nor failure.",
+    "overdue": "Open past the limit of their stage: failures.",
+    "extensions": "Letters for which the department asked an extension.",
+    "wrong_sign_fors": "Returns after signing for.",
+    "wrong_closures": "Closures marked wrong.",
+    "complaints": "Letters rated unsatisfied or sent back for redo.",
+    "unsatisfied": "Letters rated unsatisfied.",
+    "redone": "Letters sent back for redo.",
+}
 
 
 def _assessment() -> Schema:
@@ -147,10 +190,15 @@ def _assessment() -> Schema:
                     {
                         "department": ref("DepartmentName"),
                         "letters": INTEGER,
-                        "extensions": INTEGER,
-                        "wrong_sign_fors": INTEGER,
-                        "wrong_closures": INTEGER,
-                        "complaints": INTEGER,
+                        **{
+                            name: {**INTEGER, "description": text}
+                            for name, text in _ASSESSMENT_COUNTS.items()
+                        },
+                        "counts": {
+                            "type": "object",
+                            "description": "Each measure's credit and due (measure = credit ÷ due).",
+                            "additionalProperties": obj({"credit": INTEGER, "due": INTEGER}),
+                        },
                         "measures": {
                             "type": "object",
                             "additionalProperties": RATE,
@@ -502,6 +550,9 @@ def _steps() -> dict[str, dict]:
         ),
         "/api/letters/{code}/wrong-closure/": _step(
             "markLetterWrongClosure", "A supervisor marks a closed letter's closure wrong", reason
+        ),
+        "/api/letters/{code}/remind/": _step(
+            "remindLetter", "A supervisor sends the department a reminder (催办)", obj({"note": STRING}, [])
         ),
         "/api/letters/{code}/extensions/{extension_id}/{decision}/": {"post": _extension_decision()},
     }

@@ -32,7 +32,7 @@ from core.errors import ServiceError
 from core.netizens import existing_netizen_key
 from departments.models import Department, LetterKind
 from departments.roles import ROLES, has_role
-from letters import privacy, reports, services
+from letters import followup, privacy, reports, services
 from letters.lights import light_at, light_case, stage_of
 from letters.models import (
     ContactAccess,
@@ -279,7 +279,12 @@ def _operator_context() -> dict:
     }
     for letter in queue:
         letter.returned = returns.get(letter.pk)  # type: ignore[attr-defined]
-    return {"queue": queue, "departments": _departments(), "extensions": _pending_extensions()}
+    return {
+        "queue": queue,
+        "departments": _departments(),
+        "extensions": _pending_extensions(),
+        "due_soon": followup.close_to_limit(timezone.now()),
+    }
 
 
 @role_page("operator")
@@ -318,11 +323,14 @@ def _handler_context(user) -> dict:
         if department
         else Letter.objects.none()
     )
-    letters = _by_light(_with_lights(list(found), now))
+    letters = followup.with_due_soon(_by_light(_with_lights(list(found), now)), now)
+    notes = followup.handler_notes(letters)
     for letter in letters:
         letter.pending = next(  # type: ignore[attr-defined]
             (e for e in letter.extensions.all() if e.state == Extension.State.PENDING), None
         )
+        letter.redo_reason = notes[letter.pk]["redo_reason"]  # type: ignore[attr-defined]
+        letter.reminders = notes[letter.pk]["reminders"]  # type: ignore[attr-defined]
     lights = [getattr(x, "now_light", None) for x in letters]
     return {
         "department": department,
@@ -421,6 +429,7 @@ def _supervisor_context(request: HttpRequest) -> dict:
     )
     done = list(
         Letter.objects.filter(status__in=[S.REPLIED, S.CLOSED])
+        .exclude(kind=LetterKind.THANKS)  # not handled, so nothing to redo
         .select_related("department")
         .order_by("-replied_at", "-id")[:SUPERVISOR_RECENT]
     )
@@ -430,6 +439,7 @@ def _supervisor_context(request: HttpRequest) -> dict:
         "red_letters": red,
         "done": done,
         "extensions": _pending_extensions(),
+        "due_soon": followup.close_to_limit(now),
     }
     try:
         period = reports.parse_period(request.GET)
@@ -462,6 +472,9 @@ def supervisor(request: HttpRequest) -> HttpResponse:
             elif action == "wrong-closure":
                 services.mark_wrong_closure(code, reason, request.user)  # type: ignore[arg-type]
                 message = _("The closure of letter %(code)s is marked wrong.")
+            elif action == "remind":
+                followup.remind(code, request.POST.get("note"), request.user)  # type: ignore[arg-type]
+                message = _("A reminder about letter %(code)s was sent to its department.")
             else:
                 raise ServiceError("not_found", _("No such action."))
         except ServiceError as error:

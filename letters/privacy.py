@@ -26,7 +26,7 @@ from core.errors import ServiceError
 # The one detector of phone, ID and e-mail numbers; a pure function with no models behind it.
 from core.privacy import mask_personal_data
 from departments.roles import has_role
-from letters.models import ContactAccess, Erasure, Letter, LetterLog, LetterStatus
+from letters.models import Closure, ContactAccess, Erasure, Letter, LetterLog, LetterStatus
 from letters.services import can_see_everything, check_key, locked_letter
 
 S = LetterStatus
@@ -79,7 +79,10 @@ def erase_expired(now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     cutoff = retention_cutoff(now)
     due = Letter.objects.filter(contact_erased_at__isnull=True).filter(
-        Q(status=S.CLOSED, closed_at__lte=cutoff) | Q(status=S.REPLIED, replied_at__lte=cutoff)
+        Q(status=S.CLOSED, closed_at__lte=cutoff)
+        | Q(status=S.REPLIED, replied_at__lte=cutoff)
+        # Closed by the clock without a rating: still counted from the reply, as before it closed.
+        | Q(status=S.CLOSED, closure=Closure.UNRATED, replied_at__lte=cutoff)
     )
     erased = 0
     while True:

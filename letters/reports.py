@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from core import exports, params
-from departments.models import Department
-from letters.models import Extension, Letter, LetterLog, Rating
+from departments.models import Department, LetterKind
+from letters.models import Closure, Letter, LetterLog, LetterStatus, Rating
 
 SCOREBOARD_KEY = "minxin:scoreboard"
 SCOREBOARD_SECONDS = 120  # the clock refreshes every 60 s; twice that survives one missed round
@@ -36,12 +36,17 @@ def compute_scoreboard(period: "Period | None" = None) -> dict:
     letters = Letter.objects.filter(department__isnull=False)
     if period is not None:
         letters = letters.filter(forwarded_at__gte=period.start, forwarded_at__lt=period.end)
+    # Thank-you letters ask nothing: counted apart, not among the letters received and handled.
+    handled = ~Q(kind=LetterKind.THANKS)
     counts = letters.values("department_id").annotate(
-        received=Count("id"),
-        replied=Count("id", filter=Q(replied_at__isnull=False)),
-        on_time=Count("id", filter=Q(reply_on_time=True)),
-        rated=Count("id", filter=~Q(rating="")),
-        satisfied=Count("id", filter=Q(rating__in=[Rating.SATISFIED, Rating.BASIC])),
+        received=Count("id", filter=handled),
+        replied=Count("id", filter=handled & Q(replied_at__isnull=False)),
+        on_time=Count("id", filter=handled & Q(reply_on_time=True)),
+        rated=Count("id", filter=handled & ~Q(rating="")),
+        satisfied=Count("id", filter=handled & Q(rating__in=[Rating.SATISFIED, Rating.BASIC])),
+        closed=Count("id", filter=handled & Q(status=LetterStatus.CLOSED)),
+        closed_unrated=Count("id", filter=handled & Q(closure=Closure.UNRATED)),
+        thanks=Count("id", filter=Q(kind=LetterKind.THANKS)),
     )
     by_department = {row["department_id"]: row for row in counts}
     minimum = settings.MINXIN_SCOREBOARD_MIN_LETTERS
@@ -61,6 +66,10 @@ def compute_scoreboard(period: "Period | None" = None) -> dict:
                 "reply_rate": _rate(replied, received),
                 "on_time_rate": _rate(row.get("on_time", 0), replied),
                 "satisfaction_rate": _rate(row.get("satisfied", 0), row.get("rated", 0)),
+                "closed": row.get("closed", 0),
+                "closed_unrated": row.get("closed_unrated", 0),
+                "closure_rate": _rate(row.get("closed", 0), received),
+                "thanks": row.get("thanks", 0),
                 "ranked": received >= minimum,
             }
         )
@@ -97,7 +106,20 @@ def scoreboard(refresh: bool = False, period: "Period | None" = None) -> dict:
     return data
 
 
-SCOREBOARD_HEADER = ["排名", "部门代码", "部门", "收到信件", "已回复", "回复率", "按时回复率", "满意率"]
+SCOREBOARD_HEADER = [
+    "排名",
+    "部门代码",
+    "部门",
+    "收到信件",
+    "已回复",
+    "回复率",
+    "按时回复率",
+    "满意率",
+    "办结",
+    "其中未评价办结",
+    "办结率",
+    "感谢信",
+]
 
 
 def _scoreboard_rows(data: dict, rate: Callable[[float | None], object]) -> list[list]:
@@ -113,6 +135,10 @@ def _scoreboard_rows(data: dict, rate: Callable[[float | None], object]) -> list
             rate(row["reply_rate"]),
             rate(row["on_time_rate"]),
             rate(row["satisfaction_rate"]),
+            row["closed"],
+            row["closed_unrated"],
+            rate(row["closure_rate"]),
+            row["thanks"],
         ]
         for row in rows
     ]
@@ -156,35 +182,104 @@ def parse_period(query: Mapping[str, str], today: dt.date | None = None) -> Peri
     return Period(params.day_start(first), params.day_end(last))
 
 
-def assessment(period: Period) -> list[dict]:
-    """Efficiency and quality per department over a period, and the weighted, volume-adjusted score."""
-    weights = settings.MINXIN_ASSESSMENT_WEIGHTS
-    prior = settings.MINXIN_ASSESSMENT_PRIOR_LETTERS
-    in_period = Q(forwarded_at__gte=period.start, forwarded_at__lt=period.end)
+MEASURES = (
+    "timely_sign_for",
+    "timely_reply",
+    "no_extension",
+    "no_wrong_sign_for",
+    "no_wrong_closure",
+    "no_complaint",
+    "substantive_closure",
+)
+
+
+def assessment(period: Period, now: dt.datetime | None = None) -> list[dict]:
+    """Efficiency and quality per department over a period, and the volume-weighted score.
+
+    Each measure is credit ÷ due over the letters whose verdict for it is in at `now`: a letter still
+    within its limit is neither credit nor failure, one past its limit without the step is a failure
+    (docs/ASSESSMENT.md defines each measure and works an example by hand).
+    """
+    now = now or timezone.now()
+    rows = _assessment_counts(period, now)
+    wrong_signs = _wrong_sign_fors(period)
+    departments = {d.pk: d for d in Department.objects.filter(pk__in=rows.keys())}
+    results = []
+    for department_id, row in rows.items():
+        department = departments[department_id]
+        row["wrong_sign_fors"] = wrong_signs.get(department.code, 0)
+        counts = _measure_counts(row)
+        measures, raw, score = score_of(counts, row["assessed"])
+        results.append(
+            {
+                "department": {"code": department.code, "name": department.name},
+                "letters": row["letters"],
+                "assessed": row["assessed"],
+                "pending": row["letters"] - row["assessed"],
+                "overdue": row["sign_overdue"] + row["reply_overdue"],
+                "extensions": row["extensions"],
+                "wrong_sign_fors": row["wrong_sign_fors"],
+                "wrong_closures": row["wrong_closures"],
+                "complaints": row["complaints"],
+                "unsatisfied": row["unsatisfied"],
+                "redone": row["redone"],
+                "counts": {name: {"credit": credit, "due": due} for name, (credit, due) in counts.items()},
+                "measures": measures,
+                "raw_score": raw,
+                "score": score,
+            }
+        )
+    results.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0), r["department"]["code"]))
+    return results
+
+
+def _assessment_counts(period: Period, now: dt.datetime) -> dict[int, dict]:
+    """The counts behind the measures, per department id: one aggregate query, one for extensions."""
+    S = LetterStatus
+    letters = Letter.objects.filter(
+        forwarded_at__gte=period.start, forwarded_at__lt=period.end, department__isnull=False
+    ).exclude(kind=LetterKind.THANKS)
+    done = Q(status__in=[S.REPLIED, S.CLOSED])
+    sign_overdue = Q(status=S.FORWARDED, sign_deadline__lte=now)
+    redone = Q(redo_count__gt=0)
     rows = {
-        row["department_id"]: row
-        for row in Letter.objects.filter(in_period, department__isnull=False)
-        .values("department_id")
-        .annotate(
+        row.pop("department_id"): row
+        for row in letters.values("department_id").annotate(
             letters=Count("id"),
-            signed=Count("id", filter=Q(sign_on_time__isnull=False)),
+            signed=Count("id", filter=Q(signed_at__isnull=False)),
             signed_on_time=Count("id", filter=Q(sign_on_time=True)),
-            replied=Count("id", filter=Q(reply_on_time__isnull=False)),
-            replied_on_time=Count("id", filter=Q(reply_on_time=True)),
+            sign_overdue=Count("id", filter=sign_overdue),
+            assessed=Count("id", filter=Q(signed_at__isnull=False) | sign_overdue),
+            done=Count("id", filter=done),
+            reply_overdue=Count("id", filter=Q(status=S.SIGNED, reply_deadline__lte=now)),
+            replied_on_time=Count("id", filter=done & Q(reply_on_time=True)),
+            closed_or_wrong=Count("id", filter=Q(status=S.CLOSED) | Q(wrong_closure=True)),
             wrong_closures=Count("id", filter=Q(wrong_closure=True)),
-            complaints=Count("id", filter=Q(rating=Rating.UNSATISFIED)),
-            rated=Count("id", filter=~Q(rating="")),
-            redone=Count("id", filter=Q(redo_count__gt=0)),
-            closed=Count("id", filter=Q(closed_at__isnull=False)),
+            judged=Count("id", filter=~Q(rating="") | redone),
+            complaints=Count("id", filter=Q(rating=Rating.UNSATISFIED) | redone),
+            unsatisfied=Count("id", filter=Q(rating=Rating.UNSATISFIED)),
+            redone=Count("id", filter=redone),
+            closure_judged=Count("id", filter=Q(status=S.CLOSED) | redone | Q(wrong_closure=True)),
+            substantive=Count("id", filter=Q(status=S.CLOSED, redo_count=0, wrong_closure=False)),
         )
     }
-    # Letters of the period for which an extension was asked (however many times).
-    extensions = dict(
-        Extension.objects.filter(letter__in=Letter.objects.filter(in_period))
-        .values_list("letter__department_id")
-        .annotate(n=Count("letter", distinct=True))
-    )
-    # A return after signing for is a wrong sign-for; the log keeps the department it left.
+    # Letters for which the department asked an extension (however many times), and those of them
+    # that are done: an extension asked on the letter's stay at an earlier department does not count.
+    asked = letters.filter(extensions__requested_at__gte=F("forwarded_at")).values("department_id")
+    extended = {
+        row["department_id"]: row
+        for row in asked.annotate(
+            extended=Count("id", distinct=True), extended_done=Count("id", distinct=True, filter=done)
+        )
+    }
+    for department_id, row in rows.items():
+        row["extensions"] = extended.get(department_id, {}).get("extended", 0)
+        row["extended_done"] = extended.get(department_id, {}).get("extended_done", 0)
+    return rows
+
+
+def _wrong_sign_fors(period: Period) -> dict[str, int]:
+    """A return after signing for is a wrong sign-for; the log keeps the department it left."""
     wrong_signs: dict[str, int] = {}
     for log in LetterLog.objects.filter(
         action="return", from_status="signed", at__gte=period.start, at__lt=period.end
@@ -192,44 +287,46 @@ def assessment(period: Period) -> list[dict]:
         code = (log or {}).get("department")
         if code:
             wrong_signs[code] = wrong_signs.get(code, 0) + 1
-    departments = {d.pk: d for d in Department.objects.filter(pk__in=rows.keys())}
-    results = []
-    for department_id, row in rows.items():
-        department = departments[department_id]
-        n = row["letters"]
-        measures = {
-            "timely_sign_for": _rate(row["signed_on_time"], row["signed"]),
-            "timely_reply": _rate(row["replied_on_time"], row["replied"]),
-            "no_extension": _rate(n - extensions.get(department_id, 0), n),
-            "no_wrong_sign_for": _rate(max(n - wrong_signs.get(department.code, 0), 0), n),
-            "no_wrong_closure": _rate(row["closed"] - row["wrong_closures"], row["closed"]),
-            "no_complaint": _rate(row["rated"] - row["complaints"], row["rated"]),
-            "substantive_closure": _rate(row["closed"] - row["redone"], row["closed"]),
-        }
-        raw = _weighted(measures, weights)
-        results.append(
-            {
-                "department": {"code": department.code, "name": department.name},
-                "letters": n,
-                "extensions": extensions.get(department_id, 0),
-                "wrong_sign_fors": wrong_signs.get(department.code, 0),
-                "wrong_closures": row["wrong_closures"],
-                "complaints": row["complaints"],
-                "measures": measures,
-                "raw_score": raw,
-            }
-        )
-    # Volume adjustment: each score is pulled toward the mean by `prior` imaginary letters, so a
-    # department with 3 letters cannot top one with 300 by luck (docs/ASSESSMENT.md).
-    scored = [r["raw_score"] for r in results if r["raw_score"] is not None]
-    mean = sum(scored) / len(scored) if scored else 0.0
-    for r in results:
-        if r["raw_score"] is None:
-            r["score"] = None
-        else:
-            r["score"] = round((r["letters"] * r["raw_score"] + prior * mean) / (r["letters"] + prior), 2)
-    results.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0), r["department"]["code"]))
-    return results
+    return wrong_signs
+
+
+def _measure_counts(row: Mapping[str, int]) -> dict[str, tuple[int, int]]:
+    """(credit, due) of each measure from a department's counts (docs/ASSESSMENT.md, "Measures")."""
+    handling_due = row["done"] + row["sign_overdue"] + row["reply_overdue"]
+    return {
+        "timely_sign_for": (row["signed_on_time"], row["signed"] + row["sign_overdue"]),
+        "timely_reply": (row["replied_on_time"], handling_due),
+        "no_extension": (row["done"] - row["extended_done"], handling_due),
+        "no_wrong_sign_for": (row["signed"], row["signed"] + row["wrong_sign_fors"]),
+        "no_wrong_closure": (row["closed_or_wrong"] - row["wrong_closures"], row["closed_or_wrong"]),
+        "no_complaint": (row["judged"] - row["complaints"], row["judged"]),
+        "substantive_closure": (row["substantive"], row["closure_judged"]),
+    }
+
+
+def score_of(
+    counts: Mapping[str, tuple[int, int]],
+    assessed: int,
+    weights: Mapping[str, float] | None = None,
+    prior_letters: int | None = None,
+    prior_score: float | None = None,
+) -> tuple[dict[str, float | None], float | None, float | None]:
+    """(measures, raw score, score) from each measure's (credit, due) and the letters assessed.
+
+    raw = 100 × Σ weight × credit/due ÷ Σ weight over the measures with something due; the score
+    weights it by volume: a raw score above the prior is pulled toward it as if `prior_letters` more
+    letters had scored the prior, so a few perfect letters cannot top many good ones; a raw score at
+    or below the prior is kept, so that few letters never lift a poor (or idle) department.
+    """
+    weights = settings.MINXIN_ASSESSMENT_WEIGHTS if weights is None else weights
+    k = settings.MINXIN_ASSESSMENT_PRIOR_LETTERS if prior_letters is None else prior_letters
+    prior = settings.MINXIN_ASSESSMENT_PRIOR_SCORE if prior_score is None else prior_score
+    measures = {name: _rate(credit, due) for name, (credit, due) in counts.items()}
+    raw = _weighted(measures, weights)
+    if raw is None:
+        return measures, None, None
+    score = raw if raw <= prior else (assessed * raw + k * prior) / (assessed + k)
+    return measures, raw, round(score, 2)
 
 
 def _weighted(measures: dict[str, float | None], weights: Mapping[str, float]) -> float | None:
@@ -244,6 +341,9 @@ def _weighted(measures: dict[str, float | None], weights: Mapping[str, float]) -
 COLUMNS = [
     ("department", "部门"),
     ("letters", "信件数"),
+    ("assessed", "已考核信件"),
+    ("pending", "期限内未到考核"),
+    ("overdue", "超期未办"),
     ("timely_sign_for", "及时签收率"),
     ("timely_reply", "及时回复率"),
     ("no_extension", "未延期率"),
@@ -254,6 +354,7 @@ COLUMNS = [
     ("wrong_closures", "误办结"),
     ("no_complaint", "无投诉率"),
     ("complaints", "对回复的投诉"),
+    ("redone", "重办"),
     ("substantive_closure", "实质性办结率"),
     ("raw_score", "加权得分"),
     ("score", "考核得分（按数量调整）"),

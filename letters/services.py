@@ -30,7 +30,7 @@ from core.errors import ServiceError
 from core.sanitize import clean_plain, clean_rich
 from departments.models import Department, LetterKind, TimeLimit, TimeUnit
 from departments.roles import has_role
-from letters.models import Extension, Letter, LetterLog, LetterStatus, Light, Rating
+from letters.models import Closure, Extension, Letter, LetterLog, LetterStatus, Light, Rating
 from letters.workdays import WorkCalendar
 
 MAX_SUBJECT, MAX_BODY, MAX_NAME, MAX_CONTACT, MAX_REASON, MAX_REPLY, MAX_COMMENT = (
@@ -343,6 +343,9 @@ def forward(code: str, department_code: object, user: User) -> Letter:
 
 def _arrive(letter: Letter, department: Department) -> None:
     """The letter reaches a department: its limits of that moment, its sign-for deadline, green."""
+    if letter.kind == LetterKind.THANKS:
+        _deliver_thanks(letter, department)
+        return
     limit = _limit(department, letter.kind)
     letter.department = department
     letter.forwarded_at = timezone.now()
@@ -352,6 +355,17 @@ def _arrive(letter: Letter, department: Department) -> None:
     letter.sign_on_time = None
     schedule(letter)
     letter.light = Light.GREEN
+    letter.save()
+
+
+def _deliver_thanks(letter: Letter, department: Department) -> None:
+    """A thank-you letter asks nothing of the department it thanks: reaching it closes it, with no
+    time limit and no light (so the sweep, the queues and the assessment never see it open)."""
+    _step(letter, "deliver", "", (S.FORWARDED,), S.CLOSED)
+    letter.department = department
+    letter.forwarded_at = letter.closed_at = timezone.now()
+    letter.closure = Closure.DELIVERED
+    letter.light = ""
     letter.save()
 
 
@@ -492,6 +506,7 @@ def evaluate(
     comment = _text({"comment": comment}, "comment", MAX_COMMENT, required=False)
     _step(letter, "evaluate", "", (S.REPLIED,), S.CLOSED, note=comment, rating=rating)
     letter.rating, letter.rating_comment, letter.closed_at = str(rating), comment, timezone.now()
+    letter.closure = Closure.RATED
     letter.save()
     return letter
 
@@ -502,12 +517,14 @@ def redo(code: str, reason: object, user: User) -> Letter:
     _require(user, "supervisor")
     letter = locked_letter(code)
     reason = _text({"reason": reason}, "reason", MAX_REASON)
+    if letter.kind == LetterKind.THANKS:
+        raise ServiceError("conflict", _("A thank-you letter is not handled, so it cannot be redone."))
     _step(letter, "redo", _name(user), (S.REPLIED, S.CLOSED), S.SIGNED, note=reason)
     letter.redo_count += 1
     letter.reply_started_at = timezone.now()
     letter.reply_on_time = None
     letter.extension_days = 0
-    letter.rating, letter.rating_comment, letter.closed_at = "", "", None
+    letter.rating, letter.rating_comment, letter.closed_at, letter.closure = "", "", None, ""
     schedule(letter)
     letter.light = Light.GREEN
     letter.save()

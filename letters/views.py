@@ -14,7 +14,7 @@ from core.http import api_error, api_view, csrf_for_sessions, error_response, js
 from core.netizens import existing_netizen_key
 from departments.models import Department
 from departments.roles import has_role
-from letters import privacy, reports, services
+from letters import followup, privacy, reports, services
 from letters.lights import light_at
 from letters.models import ContactAccess, Letter, LetterStatus
 
@@ -43,6 +43,7 @@ def letter_json(letter: Letter, *, private: bool) -> dict:
         "reply": letter.reply or None,
         "replied_at": _iso(letter.replied_at),
         "rating": letter.rating or None,
+        "closure": letter.closure or None,
     }
     if private:
         data.update(
@@ -110,7 +111,8 @@ def _letter_list(request: HttpRequest) -> JsonResponse:
     shown = list(found[:PAGE])
     if private:
         _shown_to_staff(shown, request.user)
-    return _json({"letters": [letter_json(letter, private=private) for letter in shown]})
+        return _json({"letters": staff_letters_json(shown)})
+    return _json({"letters": [letter_json(letter, private=False) for letter in shown]})
 
 
 def _shown_to_staff(letters: list[Letter], user: Any) -> None:
@@ -118,9 +120,26 @@ def _shown_to_staff(letters: list[Letter], user: Any) -> None:
     privacy.record_access(letters, user, ContactAccess.Via.API)
 
 
+def staff_letters_json(letters: list[Letter]) -> list[dict]:
+    """Letter JSON for staff: also why the letter was last sent back for redo, and the reminders
+    (催办) supervisors sent since it reached its department. Not for the writer: notes among staff."""
+    notes = followup.handler_notes(letters)
+    return [
+        {
+            **letter_json(letter, private=True),
+            "redo_reason": notes[letter.pk]["redo_reason"],
+            "reminders": [
+                {"at": _iso(log.at), "by": log.by, "note": log.note or None}
+                for log in notes[letter.pk]["reminders"]
+            ],
+        }
+        for letter in letters
+    ]
+
+
 def _staff_json(letter: Letter, user: Any) -> JsonResponse:
     _shown_to_staff([letter], user)
-    return _json(letter_json(letter, private=True))
+    return _json(staff_letters_json([letter])[0])
 
 
 def _too_many_lookups(request: HttpRequest) -> JsonResponse | None:
@@ -205,6 +224,7 @@ def letter_action(request: HttpRequest, code: str, action: str) -> JsonResponse:
         "reply": lambda: services.reply(code, body.get("text"), user),
         "redo": lambda: services.redo(code, body.get("reason"), user),
         "wrong-closure": lambda: services.mark_wrong_closure(code, body.get("reason"), user),
+        "remind": lambda: followup.remind(code, body.get("note"), user),
     }
     if action == "extend":
         extension = services.request_extension(code, body.get("days"), body.get("reason"), user)

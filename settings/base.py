@@ -188,8 +188,16 @@ MINXIN_ASSESSMENT_WEIGHTS = {
     "no_complaint": 15,
     "substantive_closure": 15,
 }
-# Volume adjustment: each department's score is pulled toward the mean by this many letters.
+# Volume adjustment (docs/ASSESSMENT.md): a raw score above MINXIN_ASSESSMENT_PRIOR_SCORE is pulled
+# toward it as if this many letters more had scored it; a raw score below it is kept as it is.
 MINXIN_ASSESSMENT_PRIOR_LETTERS = 20
+MINXIN_ASSESSMENT_PRIOR_SCORE = 60
+# A replied letter its writer has not rated within this many working days is closed by the clock
+# as 未评价办结 (docs/ASSESSMENT.md "Closure"): about a week and a half, enough for a writer who
+# reads the reply on a weekend or after a holiday.
+MINXIN_UNRATED_CLOSE_WORKDAYS = env_int("MINXIN_UNRATED_CLOSE_WORKDAYS", 7, minimum=1)
+# The staff queues show a reminder (催办) once a letter has this many working days or fewer left.
+MINXIN_REMINDER_WORKDAYS = env_int("MINXIN_REMINDER_WORKDAYS", 1, minimum=0)
 # PIPL: a writer's name and contact are erased this many days after the letter closed (or after
 # the reply, for a letter its writer never rated), by the clock's `erasecontacts` (letters.privacy).
 MINXIN_CONTACT_RETENTION_DAYS = env_int("MINXIN_CONTACT_RETENTION_DAYS", 180, minimum=1)

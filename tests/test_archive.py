@@ -459,6 +459,10 @@ def test_stats_count_the_programmes_people_questions_and_letters(client, dataset
         "daily_average": 2.5,  # 5 letters over 2 days since the first
         "reply_rate": 0.6,
         "satisfaction_rate": 0.3333,
+        "closed": 3,
+        "closed_unrated": 0,
+        "closure_rate": 0.6,
+        "thanks": 0,
     }
 
 
@@ -475,6 +479,10 @@ def test_stats_narrow_to_one_department(client, dataset):
         "daily_average": 1.5,
         "reply_rate": 0.6667,
         "satisfaction_rate": 0.5,
+        "closed": 2,
+        "closed_unrated": 0,
+        "closure_rate": 0.6667,
+        "thanks": 0,
     }
 
 

@@ -191,6 +191,8 @@ def test_one_letter_lives_its_whole_life_through_the_pages_of_netizen_operator_h
         expect(item.locator(".status")).to_have_text("Signed for, being handled")
         expect(item.locator(".light")).to_have_text("Green light")
         expect(item).to_contain_text("ordered to be handled again")
+        # …with the supervisor's reason, so the second reply can answer it.
+        expect(item.locator(".redo-reason")).to_have_text("Reason for the redo: 答复未说明更换时间")
         item.locator("textarea[name=text]").fill(second_reply)
         item.locator("button[value=reply]").click()
         expect(item).to_have_count(0)

@@ -289,6 +289,10 @@ def test_the_scoreboard_downloads_match_its_json(client, letters):
         "回复率",
         "按时回复率",
         "满意率",
+        "办结",
+        "其中未评价办结",
+        "办结率",
+        "感谢信",
     ]
     assert len(rows) == len(data["departments"])
     by_code = {r["部门代码"]: r for r in rows}

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 
-from departments.models import Department, LetterKind, TimeLimit
+from departments.models import TIMED_KINDS, Department, LetterKind, TimeLimit
 from departments.roles import ROLES, has_role
 from settings import env
 
@@ -351,7 +351,8 @@ def test_every_department_carries_the_default_time_limits_for_all_five_letter_ki
     expected_reply = {"consultation": 5, "opinion": 10, "suggestion": 10, "report": 15, "complaint": 10}
     for department in listed:
         limits = department["time_limits"]
-        assert set(limits) == set(LetterKind.values)
+        # Thank-you letters have no time limit (and no light): the registry lists the other five.
+        assert set(limits) == {kind for kind, _label in TIMED_KINDS} == set(LetterKind.values) - {"thanks"}
         for kind, reply in expected_reply.items():
             assert limits[kind] == {
                 "sign": {"limit": 1, "unit": "working_days"},

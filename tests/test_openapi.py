@@ -212,6 +212,7 @@ OPERATION_IDS = {
     ("post", "/api/letters/{code}/reply/"): "replyToLetter",
     ("post", "/api/letters/{code}/redo/"): "redoLetter",
     ("post", "/api/letters/{code}/wrong-closure/"): "markLetterWrongClosure",
+    ("post", "/api/letters/{code}/remind/"): "remindLetter",
     ("post", "/api/letters/{code}/extensions/{extension_id}/{decision}/"): "decideLetterExtension",
 }
 
@@ -245,6 +246,7 @@ def test_letter_steps_described_are_the_steps_the_view_takes(served):
         "reply",
         "redo",
         "wrong-closure",
+        "remind",
         "erasure",
         "contact",
     }

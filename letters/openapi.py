@@ -53,9 +53,11 @@ def schemas() -> dict[str, Schema]:
                 "reply": {"type": ["string", "null"]},
                 "replied_at": NULLABLE_DATE_TIME,
                 "rating": {"type": ["string", "null"], "enum": [*Rating.values, None]},
+                "trail": {"type": "array", "items": ref("TrailStep")},
             },
             description="What anyone may read of a public, replied letter.",
         ),
+        "TrailStep": _trail_step(),
         "LetterPrivate": _letter_private(),
         "LetterCreated": obj(
             {
@@ -70,6 +72,28 @@ def schemas() -> dict[str, Schema]:
         "Scoreboard": _scoreboard(),
         "Assessment": _assessment(),
     }
+
+
+def _trail_step() -> Schema:
+    return obj(
+        {
+            "at": DATE_TIME,
+            "step": {
+                "type": "string",
+                "description": "submitted, forwarded, returned, signed, extension_requested, extended, "
+                "extension_refused, replied, rated, closed, redo; more may be added (show an unknown "
+                "one as a generic step).",
+            },
+            "department": nullable(ref("DepartmentName")),
+            "reason": {
+                "type": ["string", "null"],
+                "description": "The staff's reason (returned, extension_requested, redo), personal data masked.",
+            },
+            "until": {**NULLABLE_DATE_TIME, "description": "extended: the new reply deadline."},
+            "rating": {"type": ["string", "null"], "enum": [*Rating.values, None]},
+        },
+        description="One public step of a letter (letters/trail.py); the staff member is never named.",
+    )
 
 
 def _letter_private() -> Schema:

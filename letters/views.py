@@ -14,7 +14,7 @@ from core.http import api_error, api_view, csrf_for_sessions, error_response, js
 from core.netizens import existing_netizen_key
 from departments.models import Department
 from departments.roles import has_role
-from letters import privacy, reports, services
+from letters import privacy, reports, services, trail
 from letters.lights import light_at
 from letters.models import ContactAccess, Letter, LetterStatus
 
@@ -25,8 +25,9 @@ def _iso(moment) -> str | None:
     return timezone.localtime(moment).isoformat(timespec="seconds") if moment else None
 
 
-def letter_json(letter: Letter, *, private: bool) -> dict:
-    """What anyone may read of a public letter; with `private`, also the writer and the workflow."""
+def letter_json(letter: Letter, *, private: bool, steps: list[dict] | None = None) -> dict:
+    """What anyone may read of a public letter; with `private`, also the writer and the workflow.
+    `steps`: the letter's trail when the caller computed many at once (letters.trail.trails)."""
     data: dict[str, Any] = {
         "code": letter.code,
         "kind": letter.kind,
@@ -43,6 +44,8 @@ def letter_json(letter: Letter, *, private: bool) -> dict:
         "reply": letter.reply or None,
         "replied_at": _iso(letter.replied_at),
         "rating": letter.rating or None,
+        # Every public step, without the staff's names (letters/trail.py, PROTOCOL.md §4).
+        "trail": trail.as_json(trail.trail(letter) if steps is None else steps),
     }
     if private:
         data.update(
@@ -110,7 +113,8 @@ def _letter_list(request: HttpRequest) -> JsonResponse:
     shown = list(found[:PAGE])
     if private:
         _shown_to_staff(shown, request.user)
-    return _json({"letters": [letter_json(letter, private=private) for letter in shown]})
+    steps = trail.trails(shown)
+    return _json({"letters": [letter_json(x, private=private, steps=steps[x.pk]) for x in shown]})
 
 
 def _shown_to_staff(letters: list[Letter], user: Any) -> None:

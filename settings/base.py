@@ -185,6 +185,16 @@ MINXIN_ASSESSMENT_WEIGHTS = {
 }
 # Volume adjustment: each department's score is pulled toward the mean by this many letters.
 MINXIN_ASSESSMENT_PRIOR_LETTERS = 20
+# The reports on their schedule (docs/REPORTS.md): each kind's period as month-day of its first and
+# last day (a first day after the last one starts in the year before), produced by the clock at the
+# first tick `delay_days` days after the period's last day, and only within `catch_up_days` of that
+# moment (an older period is produced by hand: `manage.py report`).
+MINXIN_REPORTS = {
+    "half_year": {"from": "01-01", "to": "06-30"},  # 每年6月 半年通报
+    "year_end": {"from": "12-01", "to": "11-30"},  # 11月底 年终考核
+    "delay_days": 0,
+    "catch_up_days": 30,
+}
 # PIPL: a writer's name and contact are erased this many days after the letter closed (or after
 # the reply, for a letter its writer never rated), by the clock's `erasecontacts` (letters.privacy).
 MINXIN_CONTACT_RETENTION_DAYS = env_int("MINXIN_CONTACT_RETENTION_DAYS", 180, minimum=1)

@@ -127,6 +127,12 @@ def _send(report: Report) -> None:
     )
 
 
+def last_due_year(kind: str, now: dt.datetime) -> int:
+    """The year of the latest period of this kind that is due at `now`."""
+    year = timezone.localtime(now).year
+    return max(y for y in (year + 1, year, year - 1) if due_at(kind, y) <= now)
+
+
 def produce_due(now: dt.datetime | None = None) -> list[Report]:
     """The clock's job: each scheduled kind's latest period that is due and not yet produced.
 
@@ -136,11 +142,10 @@ def produce_due(now: dt.datetime | None = None) -> list[Report]:
     catch_up = dt.timedelta(days=_config()["catch_up_days"])
     made = []
     for kind in SCHEDULED:
-        year = timezone.localtime(now).year
-        due = [y for y in (year + 1, year, year - 1) if due_at(kind, y) <= now]
-        if not due or now >= due_at(kind, due[0]) + catch_up:
+        year = last_due_year(kind, now)
+        if now >= due_at(kind, year) + catch_up:
             continue
-        report, created = produce(kind, *period_of(kind, due[0]), now=now)
+        report, created = produce(kind, *period_of(kind, year), now=now)
         if created:
             made.append(report)
     return made

@@ -201,3 +201,25 @@ def test_the_supervisor_produces_a_report_from_the_page(api, clock):
     )
     assert bad.status_code == 400 and Report.objects.count() == 1
     assert api.client("operator").post("/letters/supervisor/reports/", {"kind": "custom"}).status_code == 403
+
+
+def test_the_demo_shows_every_status_every_light_and_both_reports(db):
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from letters.lights import light_at
+    from letters.models import Letter, LetterStatus
+
+    call_command("demo", quiet=True)
+    now = timezone.now()
+    assert set(Letter.objects.values_list("status", flat=True)) == set(LetterStatus.values)
+    open_letters = Letter.objects.filter(status__in=["forwarded", "signed"])
+    assert {light_at(letter, now) for letter in open_letters} == {"green", "yellow", "red"}
+    assert {"satisfied", "basic", "unsatisfied"} <= set(Letter.objects.values_list("rating", flat=True))
+    assert set(Report.objects.values_list("kind", flat=True)) == {"half_year", "year_end"}
+    assert all(report.rows["ranked"] >= 3 for report in Report.objects.all())
+    assert get_user_model().objects.get(username="handler_wjw").staff.department.code == "wjw"
+    assert Letter.objects.filter(department__code="wjw", status__in=["forwarded", "signed"]).exists()
+    counts = (Letter.objects.count(), Report.objects.count(), ReportNotice.objects.count())
+    call_command("demo", quiet=True)  # a second run keeps what exists
+    assert (Letter.objects.count(), Report.objects.count(), ReportNotice.objects.count()) == counts

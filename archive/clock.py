@@ -57,6 +57,13 @@ def erase_contacts() -> None:
     log.info("contacts erased past their retention period: %d", erased)
 
 
+def reports() -> None:
+    from letters.periodic import produce_due, title
+
+    for report in produce_due(timezone.now()):  # the half-year report and the year-end assessment
+        log.info("report produced and sent to the units: %s", title(report))
+
+
 # (name, job): the names are the `job` label of minxin_clock_job_last_success_timestamp_seconds.
 JOBS: list[tuple[str, Callable[[], Any]]] = [
     ("sweep", sweep),
@@ -65,6 +72,7 @@ JOBS: list[tuple[str, Callable[[], Any]]] = [
     ("scoreboard", scoreboard),
     ("statistics", statistics),
     ("erase_contacts", erase_contacts),  # PIPL: writers' contacts past MINXIN_CONTACT_RETENTION_DAYS
+    ("reports", reports),  # once per kind and period, at the dates of MINXIN_REPORTS
 ]
 
 

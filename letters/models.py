@@ -257,3 +257,64 @@ class ContactAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.letter_id} {self.by} {self.at:%Y-%m-%d %H:%M}"
+
+
+class Report(models.Model):
+    """An assessment of a period, stored as produced: the half-year 通报 (June), the year-end
+    assessment (end of November) or one a supervisor asked for. `rows` keeps the ranked departments
+    and the columns of the formula of the day, so that a later change of the formula does not
+    rewrite a report already sent (letters/periodic.py)."""
+
+    class Kind(models.TextChoices):
+        HALF_YEAR = "half_year", _("half-year report")
+        YEAR_END = "year_end", _("year-end assessment")
+        CUSTOM = "custom", _("report for a period")
+
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    period_from = models.DateField(_("from"))
+    period_to = models.DateField(_("to"), help_text=_("the last day, included"))
+    produced_at = models.DateTimeField(_("produced at"))
+    produced_by = models.CharField(
+        _("produced by"), max_length=150, blank=True, help_text=_("empty: the clock")
+    )
+    rows = models.JSONField(_("rows"), default=dict)
+
+    class Meta:
+        ordering = ["-period_to", "-produced_at", "-id"]
+        constraints = [
+            # The clock, the command and the form produce one report per kind and period.
+            models.UniqueConstraint(
+                fields=["kind", "period_from", "period_to"],
+                condition=~models.Q(kind="custom"),
+                name="one_report_per_kind_and_period",
+            )
+        ]
+        verbose_name = _("report")
+        verbose_name_plural = _("reports")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.period_from}–{self.period_to}"
+
+
+class ReportNotice(models.Model):
+    """A report as sent to one unit: its rank, and when the unit's coordinator (or handler) read it."""
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="notices")
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, related_name="report_notices", verbose_name=_("department")
+    )
+    rank = models.PositiveIntegerField(_("rank"), null=True, blank=True)
+    ranked = models.PositiveIntegerField(_("units ranked"), default=0)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    read_by = models.CharField(_("read by"), max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-report__period_to", "-report__produced_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["report", "department"], name="one_notice_per_unit_and_report")
+        ]
+        verbose_name = _("report notice")
+        verbose_name_plural = _("report notices")
+
+    def __str__(self) -> str:
+        return f"{self.report_id} → {self.department_id}"

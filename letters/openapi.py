@@ -60,9 +60,11 @@ def schemas() -> dict[str, Schema]:
                     "(未评价办结, by the clock after MINXIN_UNRATED_CLOSE_WORKDAYS working days), or "
                     "delivered (a thank-you letter); null while open.",
                 },
+                "trail": {"type": "array", "items": ref("TrailStep")},
             },
             description="What anyone may read of a public, replied letter.",
         ),
+        "TrailStep": _trail_step(),
         "LetterPrivate": _letter_private(),
         "LetterCreated": obj(
             {
@@ -84,6 +86,28 @@ _PRIVATE_ALWAYS = (
     "name contact contact_erased_at erasure public signed_at sign_on_time reply_on_time extension_days "
     "redo_count wrong_closure pending_extensions"
 ).split()
+
+
+def _trail_step() -> Schema:
+    return obj(
+        {
+            "at": DATE_TIME,
+            "step": {
+                "type": "string",
+                "description": "submitted, forwarded, returned, signed, extension_requested, extended, "
+                "extension_refused, replied, rated, closed, redo; more may be added (show an unknown "
+                "one as a generic step).",
+            },
+            "department": nullable(ref("DepartmentName")),
+            "reason": {
+                "type": ["string", "null"],
+                "description": "The staff's reason (returned, extension_requested, redo), personal data masked.",
+            },
+            "until": {**NULLABLE_DATE_TIME, "description": "extended: the new reply deadline."},
+            "rating": {"type": ["string", "null"], "enum": [*Rating.values, None]},
+        },
+        description="One public step of a letter (letters/trail.py); the staff member is never named.",
+    )
 
 
 def _letter_private() -> Schema:

@@ -32,7 +32,7 @@ from core.errors import ServiceError
 from core.netizens import existing_netizen_key
 from departments.models import Department, LetterKind
 from departments.roles import ROLES, has_role
-from letters import followup, privacy, reports, services
+from letters import followup, periodic, privacy, reports, services, trail
 from letters.lights import light_at, light_case, stage_of
 from letters.models import (
     ContactAccess,
@@ -150,6 +150,9 @@ def public_letters(request: HttpRequest) -> HttpResponse:
     if chosen:
         found = found.filter(department=chosen)
     page = Paginator(found.order_by("-replied_at", "-id"), 20).get_page(request.GET.get("page"))
+    steps = trail.trails(list(page))
+    for letter in page:
+        letter.trail = trail.labelled(steps[letter.pk])  # type: ignore[attr-defined]
     return _render(
         request,
         "letters/public.html",
@@ -176,6 +179,12 @@ def write(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _tracked(letter: Letter) -> Letter:
+    """The letter as its tracking page shows it: its light and its public trail."""
+    letter.trail = trail.labelled(trail.trail(letter))  # type: ignore[attr-defined]
+    return _with_lights([letter], timezone.now())[0]
+
+
 @require_http_methods(["GET", "POST"])
 def track(request: HttpRequest) -> HttpResponse:
     """Look a letter up by code and key (POSTed, so the key stays out of addresses and logs);
@@ -193,7 +202,7 @@ def track(request: HttpRequest) -> HttpResponse:
         code = request.GET.get("code", "").strip().upper()
         letter = Letter.objects.select_related("department").filter(code=code).first() if code else None
         if letter is not None and services.is_writer(letter, None, netizen):
-            context.update(code=code, letter=_with_lights([letter], timezone.now())[0])
+            context.update(code=code, letter=_tracked(letter))
         return _render(request, "letters/track.html", context)
     code = request.POST.get("code", "").strip().upper()
     key = request.POST.get("key", "").strip()
@@ -215,20 +224,20 @@ def track(request: HttpRequest) -> HttpResponse:
             )
         except ServiceError as error:
             context["error"] = error.message
-            context["letter"] = _with_lights([letter], timezone.now())[0]
+            context["letter"] = _tracked(letter)
             return _render(request, "letters/track.html", context, status=error.http_status)
         context["done"] = _("Thank you. Your rating was recorded and the letter is closed.")
     elif request.POST.get("action") == "erase":
         if request.POST.get("confirm") != "yes":
             context["error"] = _("Tick the box to confirm that your personal data should be erased.")
-            context["letter"] = _with_lights([letter], timezone.now())[0]
+            context["letter"] = _tracked(letter)
             return _render(request, "letters/track.html", context, status=400)
         letter = privacy.erase_by_writer(code, key)
         context["done"] = _(
             "Your name and contact were erased, and the personal data in your letter masked. "
             "The letter stays in the statistics without them."
         )
-    context["letter"] = _with_lights([letter], timezone.now())[0]
+    context["letter"] = _tracked(letter)
     return _render(request, "letters/track.html", context)
 
 
@@ -338,6 +347,7 @@ def _handler_context(user) -> dict:
         "alerts": [x for x, light in zip(letters, lights, strict=True) if light in ("red", "yellow")],
         "counts": {light: lights.count(light) for light in ("red", "yellow", "green")},
         "max_days": services.MAX_EXTENSION_DAYS,
+        "report_notices": periodic.notices_for(user),
     }
 
 
@@ -440,6 +450,8 @@ def _supervisor_context(request: HttpRequest) -> dict:
         "done": done,
         "extensions": _pending_extensions(),
         "due_soon": followup.close_to_limit(now),
+        "reports": [(r, periodic.title(r)) for r in periodic.Report.objects.all()[:20]],
+        "report_year": timezone.localdate().year,
     }
     try:
         period = reports.parse_period(request.GET)

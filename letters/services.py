@@ -453,6 +453,10 @@ def decide_extension(code: str, extension_id: object, approve: bool, user: User)
         raise ServiceError("not_found", _("No such extension."))
     if extension.state != Extension.State.PENDING:
         raise ServiceError("conflict", _("This extension was already decided."))
+    if approve and letter.status == S.SIGNED:  # the new deadline goes into the log (the public trail)
+        letter.extension_days += extension.days
+        schedule(letter)
+    until = letter.reply_deadline if approve and letter.reply_deadline else None
     _step(
         letter,
         "approve_extension" if approve else "refuse_extension",
@@ -460,13 +464,12 @@ def decide_extension(code: str, extension_id: object, approve: bool, user: User)
         (S.SIGNED,),
         None,
         days=extension.days,
+        until=timezone.localtime(until).isoformat(timespec="seconds") if until else None,
     )
     extension.state = Extension.State.APPROVED if approve else Extension.State.REFUSED
     extension.decided_at, extension.decided_by = timezone.now(), _name(user)
     extension.save()
     if approve:
-        letter.extension_days += extension.days
-        schedule(letter)
         letter.save()
     return letter
 

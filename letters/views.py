@@ -14,7 +14,7 @@ from core.http import api_error, api_view, csrf_for_sessions, error_response, js
 from core.netizens import existing_netizen_key
 from departments.models import Department
 from departments.roles import has_role
-from letters import followup, privacy, reports, services
+from letters import followup, privacy, reports, services, trail
 from letters.lights import light_at
 from letters.models import ContactAccess, Letter, LetterStatus
 
@@ -25,8 +25,9 @@ def _iso(moment) -> str | None:
     return timezone.localtime(moment).isoformat(timespec="seconds") if moment else None
 
 
-def letter_json(letter: Letter, *, private: bool) -> dict:
-    """What anyone may read of a public letter; with `private`, also the writer and the workflow."""
+def letter_json(letter: Letter, *, private: bool, steps: list[dict] | None = None) -> dict:
+    """What anyone may read of a public letter; with `private`, also the writer and the workflow.
+    `steps`: the letter's trail when the caller computed many at once (letters.trail.trails)."""
     data: dict[str, Any] = {
         "code": letter.code,
         "kind": letter.kind,
@@ -44,6 +45,8 @@ def letter_json(letter: Letter, *, private: bool) -> dict:
         "replied_at": _iso(letter.replied_at),
         "rating": letter.rating or None,
         "closure": letter.closure or None,
+        # Every public step, without the staff's names (letters/trail.py, PROTOCOL.md §4).
+        "trail": trail.as_json(trail.trail(letter) if steps is None else steps),
     }
     if private:
         data.update(
@@ -109,10 +112,11 @@ def _letter_list(request: HttpRequest) -> JsonResponse:
     if not private:
         found = found.filter(public=True, status__in=[LetterStatus.REPLIED, LetterStatus.CLOSED])
     shown = list(found[:PAGE])
+    steps = trail.trails(shown)
     if private:
         _shown_to_staff(shown, request.user)
-        return _json({"letters": staff_letters_json(shown)})
-    return _json({"letters": [letter_json(letter, private=False) for letter in shown]})
+        return _json({"letters": staff_letters_json(shown, steps)})
+    return _json({"letters": [letter_json(x, private=False, steps=steps[x.pk]) for x in shown]})
 
 
 def _shown_to_staff(letters: list[Letter], user: Any) -> None:
@@ -120,13 +124,13 @@ def _shown_to_staff(letters: list[Letter], user: Any) -> None:
     privacy.record_access(letters, user, ContactAccess.Via.API)
 
 
-def staff_letters_json(letters: list[Letter]) -> list[dict]:
+def staff_letters_json(letters: list[Letter], steps: dict[int, list[dict]] | None = None) -> list[dict]:
     """Letter JSON for staff: also why the letter was last sent back for redo, and the reminders
     (催办) supervisors sent since it reached its department. Not for the writer: notes among staff."""
     notes = followup.handler_notes(letters)
     return [
         {
-            **letter_json(letter, private=True),
+            **letter_json(letter, private=True, steps=steps[letter.pk] if steps else None),
             "redo_reason": notes[letter.pk]["redo_reason"],
             "reminders": [
                 {"at": _iso(log.at), "by": log.by, "note": log.note or None}

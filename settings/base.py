@@ -198,6 +198,16 @@ MINXIN_ASSESSMENT_PRIOR_SCORE = 60
 MINXIN_UNRATED_CLOSE_WORKDAYS = env_int("MINXIN_UNRATED_CLOSE_WORKDAYS", 7, minimum=1)
 # The staff queues show a reminder (催办) once a letter has this many working days or fewer left.
 MINXIN_REMINDER_WORKDAYS = env_int("MINXIN_REMINDER_WORKDAYS", 1, minimum=0)
+# The reports on their schedule (docs/REPORTS.md): each kind's period as month-day of its first and
+# last day (a first day after the last one starts in the year before), produced by the clock at the
+# first tick `delay_days` days after the period's last day, and only within `catch_up_days` of that
+# moment (an older period is produced by hand: `manage.py report`).
+MINXIN_REPORTS = {
+    "half_year": {"from": "01-01", "to": "06-30"},  # 每年6月 半年通报
+    "year_end": {"from": "12-01", "to": "11-30"},  # 11月底 年终考核
+    "delay_days": 0,
+    "catch_up_days": 30,
+}
 # PIPL: a writer's name and contact are erased this many days after the letter closed (or after
 # the reply, for a letter its writer never rated), by the clock's `erasecontacts` (letters.privacy).
 MINXIN_CONTACT_RETENTION_DAYS = env_int("MINXIN_CONTACT_RETENTION_DAYS", 180, minimum=1)

@@ -6,6 +6,7 @@ from archive import ops
 from archive import views as archive_views
 from core.security import ThrottledLoginView, throttled_admin_login
 from departments import views as department_views
+from letters import report_views
 from letters import views as letter_views
 from moderation import views as moderation_views
 from settings.openapi import schema_view
@@ -16,6 +17,8 @@ api = [  # PROTOCOL.md §2
     path("departments/", department_views.department_list),
     path("departments/scoreboard/", letter_views.scoreboard),
     path("assessment/", letter_views.assessment),
+    path("reports/", report_views.report_list),
+    path("reports/<int:report_id>/", report_views.report_detail),
     path("search/", archive_views.search_view),
     path("stats/", archive_views.stats_view),
     path("broadcasts/", studio_views.broadcast_list),
@@ -50,6 +53,7 @@ urlpatterns = [
     path("stats/", archive_views.stats_page, name="stats"),
     path("search/", archive_views.search_page, name="search"),
     path("letters/", include("letters.pages")),
+    path("letters/", include("letters.report_views")),
     path("api/", include(api)),
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -263,7 +263,7 @@ def test_one_failing_clock_job_is_logged_and_the_others_still_run(caplog, client
 
 def test_metrics_list_every_clock_job_even_before_it_ever_succeeded(client):
     text = client.get("/metrics").content.decode()
-    for name in ("sweep", "close_unrated", "scoreboard", "statistics", "erase_contacts"):
+    for name in ("sweep", "close_unrated", "scoreboard", "statistics", "erase_contacts", "reports"):
         assert f'minxin_clock_job_last_success_timestamp_seconds{{job="{name}"}} 0' in text
 
 
@@ -276,6 +276,7 @@ def test_the_clock_once_records_each_real_jobs_success(registry):
     assert sorted(ClockJob.objects.filter(last_success_at__isnull=False).values_list("name", flat=True)) == [
         "close_unrated",
         "erase_contacts",
+        "reports",
         "scoreboard",
         "statistics",
         "sweep",

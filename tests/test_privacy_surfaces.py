@@ -4,7 +4,8 @@ A netizen asks through a real daphne process with a phone number, an ID number, 
 e-mail address in the question and in the nickname (tests/pii.py: the forms people really type);
 moderators publish some, approve others without publishing, a guest answers one of those, one is
 withdrawn, the programme ends and the rest become letters; other netizens write public letters
-with the same data in subject, body and name; staff reply with the 12345 hotline. Then a stranger
+with the same data in subject, body and name; a handler returns each with the data in the reason
+(the public trail shows it); staff reply with the 12345 hotline. Then a stranger
 reads every public page, export and API, the live socket's hello and catch-up, and the server's
 own log: none of it may be readable anywhere.
 """
@@ -155,7 +156,10 @@ def test_no_personal_data_planted_anywhere_is_readable_on_any_public_surface(per
         )
         assert status == 201, body
         codes.append(json.loads(body)["code"])
-    for code in codes:
+    for code, (_kind, typed, _secret) in zip(codes, CORPUS, strict=True):
+        # A handler types the writer's number into a return reason: the public trail shows the reason.
+        letters.forward(code, "swj", personas["operator"])
+        letters.return_letter(code, f"不属于本局职责，已电话联系来信人 {typed}", personas["handler_b"])
         letters.forward(code, "jtw", personas["operator"])
         letters.sign(code, personas["handler_a"])
         letters.reply(code, "已处理。如有疑问请拨打12345市民服务热线。", personas["handler_a"])
@@ -215,6 +219,9 @@ def test_no_personal_data_planted_anywhere_is_readable_on_any_public_surface(per
     assert all(code in seen["/api/letters/"] for code in codes)
     assert "供暖问题" in seen["/letters/"] and "暖气不热" in seen["/letters/"]
     assert "12345市民服务热线" in seen["/letters/"]  # staff replies keep the hotline
+    assert (
+        "已电话联系来信人" in seen["/letters/"] and "已电话联系来信人" in seen["/api/letters/"]
+    )  # the trail
     assert "公交" in seen[f"/api/search/?q={urllib.parse.quote('公交')}"]
 
     frames = asyncio.run(_live_frames(server, broadcast.pk))

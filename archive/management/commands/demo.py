@@ -29,6 +29,9 @@ STAFF = [
     ("supervisor", "supervisor", None, "纠风办 周督查", ""),
     ("handler_jtw", "handler", "jtw", "交通委 信件员", ""),
     ("handler_swj", "handler", "swj", "水务局 信件员", ""),
+    ("handler_wjw", "handler", "wjw", "卫健委 信件员", ""),  # the live programme's department
+    ("handler_chaoyang", "handler", "chaoyang", "朝阳区 信件员", ""),
+    ("handler_zjw", "handler", "zjw", "住建委 信件员", ""),
     ("guest_jtw", "guest", "jtw", "张明", "市交通委新闻发言人"),
     ("guest_jtw2", "guest", "jtw", "刘洋", "市交通委运输管理处处长"),
     ("guest_swj", "guest", "swj", "孙丽", "市水务局新闻发言人"),
@@ -120,11 +123,18 @@ class Command(BaseCommand):
         Broadcast.objects.filter(status=BroadcastStatus.LIVE, title=LIVE["title"], stream_url="").update(
             stream_url=DEMO_STREAM
         )
+        from archive import demo_letters
+
+        story = demo_letters.load(users)  # after the programmes: their unanswered questions are letters too
         if not options["quiet"]:
             self.stdout.write(f"Registry: {count} departments.")
             self.stdout.write(f"Demo staff accounts (password for all: {PASSWORD}):")
             for username, role, department, name, _title in STAFF:
                 self.stdout.write(f"  {username:<12} {role:<10} {department or '':<5} {name}")
+            if story:
+                self.stdout.write(
+                    f"A letter with every kind of step: /letters/track/ code {story['code']} key {story['key']}"
+                )
             live = Broadcast.objects.filter(status=BroadcastStatus.LIVE).first()
             if live:
                 self.stdout.write(

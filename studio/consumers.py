@@ -269,7 +269,7 @@ class StudioConsumer(StaffConsumer):
         question_id = frame.get("question_id")
         on_air = frame.get("on_air", False)
         if not isinstance(on_air, bool):
-            raise ServiceError("bad_frame", _("on_air must be true or false."))
+            raise ServiceError("bad_frame", str(_("on_air must be true or false.")))
         if on_air:  # answered by voice: the host (as 导播) or the guest records a summary
             await database_sync_to_async(services.post_on_air_answer)(
                 self.broadcast_id,

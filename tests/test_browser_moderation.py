@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import make_broadcast, make_staff
-from tests.test_browser import LIVE_WAIT, Watched, chromium, in_thread, open_live
+from tests.test_browser import CONNECTED, LIVE_WAIT, Watched, chromium, in_thread, open_live
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
@@ -30,7 +30,7 @@ def log_in(staff: Watched, server, user, path: str) -> Watched:
     page.fill("#id_password", "pw-" + user.username)
     page.click("main form button[type=submit]")
     page.wait_for_url(f"**{path}")
-    expect(page.locator("#conn")).to_have_text("✓", timeout=LIVE_WAIT)
+    expect(page.locator("#conn")).to_have_text(CONNECTED, timeout=LIVE_WAIT)
     return staff
 
 

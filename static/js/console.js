@@ -141,6 +141,7 @@
   }
 
   if (onAirDialog) {
+    document.getElementById("on-air-summary").addEventListener("input", () => (onAirError.textContent = ""));
     // The dialog stays open until the server has the summary, so a refusal loses nothing.
     document.getElementById("on-air-form").addEventListener("submit", (event) => {
       if (!event.submitter || event.submitter.value !== "send") return;

@@ -127,7 +127,7 @@ def as_markdown(data: dict) -> str:
                 lines += [
                     _quote(
                         f"**{answer['at'][11:19]} {_text(answer['guest']['name'])}"
-                        f"（{_text(answer['guest']['title'])}）答：** {_text(answer['text'])}"
+                        f"（{_text(answer['guest']['title'])}）答{_on_air(answer)}：** {_text(answer['text'])}"
                     ),
                     "",
                 ]
@@ -169,4 +169,15 @@ def as_csv(data: dict) -> str:
 
 def _answer_cells(answer: dict) -> list:
     guest = answer["guest"]
-    return [answer["at"], plain_text(guest["name"]), plain_text(guest["title"]), plain_text(answer["text"])]
+    text = plain_text(answer["text"])
+    if answer.get("on_air"):
+        text = ON_AIR_MARK + text
+    return [answer["at"], plain_text(guest["name"]), plain_text(guest["title"]), text]
+
+
+# An answer given by voice on air: its text is a summary someone typed, not the guest's words.
+ON_AIR_MARK = "（现场口头回答）"
+
+
+def _on_air(answer: dict) -> str:
+    return ON_AIR_MARK if answer.get("on_air") else ""

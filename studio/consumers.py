@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core import logs
+from core.errors import ServiceError
 from core.ratelimit import address_key
 from moderation import asking, intake
 from moderation.shapes import studio_queue
@@ -249,6 +250,14 @@ class StudioConsumer(StaffConsumer):
         "end": {"action_id": (str,)},
     }
 
+    async def connect(self) -> None:
+        await super().connect()
+        if getattr(self, "joined", False):  # after the queue: the programme's status now (PROTOCOL.md §4)
+            await self.send_frame(await database_sync_to_async(self._status_frame)())
+
+    def _status_frame(self) -> dict:
+        return services.status_frame(Broadcast.objects.get(pk=self.broadcast_id))
+
     def allowed(self, user) -> bool:
         broadcast = Broadcast.objects.get(pk=self.broadcast_id)
         return broadcast.host_id == user.pk or services.is_guest(self.broadcast_id, user)
@@ -258,9 +267,22 @@ class StudioConsumer(StaffConsumer):
 
     async def frame_answer(self, frame: dict) -> None:
         question_id = frame.get("question_id")
-        await database_sync_to_async(services.post_answer)(
-            self.broadcast_id, self.scope["user"], frame["client_id"], question_id, frame["text"]
-        )
+        on_air = frame.get("on_air", False)
+        if not isinstance(on_air, bool):
+            raise ServiceError("bad_frame", str(_("on_air must be true or false.")))
+        if on_air:  # answered by voice: the host (as 导播) or the guest records a summary
+            await database_sync_to_async(services.post_on_air_answer)(
+                self.broadcast_id,
+                self.scope["user"],
+                frame["client_id"],
+                question_id,
+                frame["text"],
+                frame.get("guest_id"),
+            )
+        else:
+            await database_sync_to_async(services.post_answer)(
+                self.broadcast_id, self.scope["user"], frame["client_id"], question_id, frame["text"]
+            )
         await self.send_frame({"type": "ack", "ref": frame["client_id"]})
 
     async def frame_host_message(self, frame: dict) -> None:

@@ -112,6 +112,11 @@ class Answer(models.Model):
     text = models.TextField(help_text=_("sanitized HTML"))
     answered_at = models.DateTimeField()
     seq = models.PositiveIntegerField(null=True, help_text=_("its answer.posted event"))
+    # Answered by voice on air: `text` is the summary the host (acting as 导播) or the guest typed.
+    on_air = models.BooleanField(_("answered by voice on air"), default=False)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         constraints = [

@@ -48,7 +48,11 @@ def schemas() -> dict[str, Schema]:
                 ref("Broadcast"),
                 obj(
                     {
-                        "guests": {"type": "array", "items": ref("Guest")},
+                        "guests": {
+                            "type": "array",
+                            "items": {"allOf": [ref("Guest"), obj({"id": INTEGER})]},
+                            "description": "`id` is what an on-air answer's `guest_id` names.",
+                        },
                         "counts": obj({"questions_asked": INTEGER, "questions_answered": INTEGER}),
                     }
                 ),
@@ -70,7 +74,13 @@ def schemas() -> dict[str, Schema]:
                 "text": STRING,
                 "guest": ref("Guest"),
                 "answered_at": DATE_TIME,
-            }
+                "on_air": {
+                    "type": "boolean",
+                    "const": True,
+                    "description": "Present (true) only for a question answered by voice on air; `text` is its summary.",
+                },
+            },
+            required=["id", "question_id", "text", "guest", "answered_at"],
         ),
     }
 

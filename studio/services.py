@@ -35,13 +35,16 @@ def guest_json(guest: Guest) -> dict:
 
 
 def answer_json(answer: Answer) -> dict:
-    return {
+    data = {
         "id": answer.pk,
         "question_id": answer.question_id,
         "text": answer.text,
         "guest": guest_json(answer.guest),
         "answered_at": timezone.localtime(answer.answered_at).isoformat(timespec="milliseconds"),
     }
+    if answer.on_air:  # only then: typed answers read exactly as before (PROTOCOL.md §4)
+        data["on_air"] = True
+    return data
 
 
 def post_answer(broadcast_id: int, user: User, client_id: str, question_id: int | None, text: str) -> Answer:
@@ -125,6 +128,7 @@ def set_status(broadcast_id: int, user: User, status: str) -> Broadcast:
             broadcast.ended_at = timezone.now()
         broadcast.save(update_fields=["status", "started_at", "ended_at"])
         events.append_event(broadcast.pk, EventKind.STATUS, {"status": status})
+        notify_status(broadcast)
         if status == BroadcastStatus.ENDED:
             signals.programme_ended.send(sender=Broadcast, broadcast=broadcast)
     return broadcast
@@ -144,3 +148,75 @@ def create_broadcast(**fields: object) -> Broadcast:
             return Broadcast.objects.create(number=(last or 0) + 1, **fields)
         except IntegrityError:
             raise ServiceError("conflict") from None
+
+
+# --- the studio consoles follow the programme; answers given by voice on air ------------------
+
+MAX_SUMMARY = 500
+
+
+def status_frame(broadcast: Broadcast) -> dict:
+    """The studio consoles' `status` frame (PROTOCOL.md §4): on connect and at every change."""
+    return {"type": "status", "status": broadcast.status}
+
+
+def notify_status(broadcast: Broadcast) -> None:
+    """Every open studio console learns the new status once the change commits."""
+    events.notify_staff(events.staff_group("studio", broadcast.pk), status_frame(broadcast))
+
+
+def _answering_guest(broadcast: Broadcast, user: User, guest_id: object) -> Guest:
+    """The guest an on-air answer is credited to: the host names any guest of the programme
+    (acting as 导播), a guest only themselves (guest_id may then be left out)."""
+    if guest_id is not None and (not isinstance(guest_id, int) or isinstance(guest_id, bool)):
+        raise ServiceError("bad_frame", _("guest_id must be a number."))
+    if broadcast.host_id == user.pk:
+        if guest_id is None:
+            raise ServiceError("bad_frame", _("Say which guest answered on air (guest_id)."))
+        guest = Guest.objects.filter(broadcast=broadcast, pk=guest_id).first()
+        if guest is None:
+            raise ServiceError("bad_frame", _("guest_id is not a guest of this programme."))
+        return guest
+    own = Guest.objects.filter(broadcast=broadcast, user=user).first()
+    if own is None:
+        raise ServiceError("forbidden", _("Only this programme's host and guests can mark answers on air."))
+    if guest_id is not None and guest_id != own.pk:
+        raise ServiceError("forbidden", _("A guest can mark only their own answers on air."))
+    return own
+
+
+def post_on_air_answer(
+    broadcast_id: int, user: User, client_id: str, question_id: object, summary: str, guest_id: object
+) -> Answer:
+    """A question answered by voice on air, recorded with a short summary that reads like a typed
+    answer (public `answer.posted` with `on_air`, the question marked answered). Idempotent on
+    client_id, which it shares with typed answers."""
+    client_id = check_client_id(client_id)
+    if not isinstance(question_id, int) or isinstance(question_id, bool):
+        raise ServiceError("bad_frame", _("An answer given on air needs the question_id it answers."))
+    summary = _rich_text(summary, MAX_SUMMARY)
+    with transaction.atomic():
+        broadcast = locked_broadcast(broadcast_id)
+        existing = (
+            Answer.objects.filter(broadcast=broadcast, client_id=client_id).select_related("guest").first()
+        )
+        if existing:
+            return existing
+        guest = _answering_guest(broadcast, user, guest_id)
+        if broadcast.status == BroadcastStatus.ENDED:
+            raise ServiceError("closed", _("The programme has ended."))
+        question = question_for_answer(broadcast, question_id)
+        answer = Answer.objects.create(
+            broadcast=broadcast,
+            question=question,
+            guest=guest,
+            client_id=client_id,
+            text=summary,
+            answered_at=timezone.now(),
+            on_air=True,
+            recorded_by=user,
+        )
+        answer.seq = events.append_event(broadcast.pk, EventKind.ANSWER, {"answer": answer_json(answer)}).seq
+        answer.save(update_fields=["seq"])
+        mark_answered(question, answer)
+    return answer

@@ -63,7 +63,7 @@ def broadcast_detail(request: HttpRequest, broadcast_id: int) -> JsonResponse:
     return JsonResponse(
         {
             **broadcast_json(broadcast),
-            "guests": [services.guest_json(g) for g in broadcast.guests.all()],
+            "guests": [{"id": g.pk, **services.guest_json(g)} for g in broadcast.guests.order_by("pk")],
             "counts": {"questions_asked": counts["asked"], "questions_answered": counts["answered"]},
         },
         json_dumps_params={"ensure_ascii": False},
@@ -130,10 +130,16 @@ def live_page(request: HttpRequest, broadcast_id: int) -> HttpResponse:
 def studio_page(request: HttpRequest, broadcast_id: int) -> HttpResponse:
     broadcast = get_object_or_404(Broadcast.objects.select_related("department"), pk=broadcast_id)
     is_host = broadcast.host_id == request.user.pk
-    if not is_host and not services.is_guest(broadcast.pk, request.user):  # type: ignore[arg-type]
+    is_guest = services.is_guest(broadcast.pk, request.user)  # type: ignore[arg-type]
+    if not is_host and not is_guest:
         raise Http404
     return render(
         request,
         "studio/console.html",
-        {"broadcast": broadcast, "is_host": is_host, "guests": broadcast.guests.all()},
+        {
+            "broadcast": broadcast,
+            "is_host": is_host,
+            "is_guest": is_guest,
+            "guests": list(broadcast.guests.order_by("pk")),
+        },
     )

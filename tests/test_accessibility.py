@@ -18,7 +18,7 @@ from django.core.management import call_command
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import AXE, IN_CI, Daphne, _missing_service, start_daphne
-from tests.test_browser import ARTIFACTS, LIVE_WAIT, Watched, chromium
+from tests.test_browser import ARTIFACTS, CONNECTED, LIVE_WAIT, Watched, chromium
 from tests.test_browser_letters import log_in
 
 # The data is stored once for the module (below), and the tests themselves touch no table here, so
@@ -155,7 +155,8 @@ def connected(page: Page) -> None:
 
 
 def staff_socket(page: Page) -> None:
-    expect(page.locator("#conn")).to_have_text("✓", timeout=LIVE_WAIT)
+    # Both consoles say it in words (已连接 / connected).
+    expect(page.locator("#conn")).to_have_text(CONNECTED, timeout=LIVE_WAIT)
 
 
 def live_with_a_question(page: Page) -> None:

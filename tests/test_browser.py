@@ -11,6 +11,7 @@ netizen's status through the my-questions endpoint after a reload.
 """
 
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +54,9 @@ CUTTABLE_SOCKETS = """
 """
 ARTIFACTS = Path(os.environ.get("MINXIN_ARTIFACTS") or ROOT / "var" / "artifacts")
 LIVE_WAIT = 15_000  # ms: a pushed frame arrives at once; 15 s only bounds a failure
+# A staff console's connection indicator once its socket is open: the studio console says it in
+# words (zh-hans, en), the moderate console with a tick.
+CONNECTED = re.compile(r"^(已连接|[Cc]onnected)$")  # the consoles and the live page say it in words
 
 
 @contextmanager

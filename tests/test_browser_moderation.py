@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import make_broadcast, make_staff
-from tests.test_browser import ARTIFACTS, LIVE_WAIT, Watched, chromium, in_thread, open_live
+from tests.test_browser import ARTIFACTS, CONNECTED, LIVE_WAIT, Watched, chromium, in_thread, open_live
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
@@ -32,10 +32,7 @@ def log_in(staff: Watched, server, user, path: str) -> Watched:
     page.fill("#id_password", "pw-" + user.username)
     page.click("main form button[type=submit]")
     page.wait_for_url(f"**{path}")
-    if path.startswith("/moderate/"):  # the moderator console says it in words (已连接)
-        expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=LIVE_WAIT)
-    else:
-        expect(page.locator("#conn")).to_have_text("✓", timeout=LIVE_WAIT)
+    expect(page.locator("#conn")).to_have_text(CONNECTED, timeout=LIVE_WAIT)
     return staff
 
 

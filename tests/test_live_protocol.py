@@ -593,7 +593,8 @@ def test_the_programme_detail_names_its_guests_and_counts_questions(live_broadca
     assert detail["id"] == live_broadcast.pk and detail["number"] == live_broadcast.number
     assert detail["title"] == "公交线网优化" and detail["status"] == "live"
     assert detail["department"]["code"] == "jtw"
-    assert detail["guests"] == [{"name": "张明", "title": "市交通委新闻发言人"}]
+    guest_id = live_broadcast.guests.get().pk  # what an on-air answer's guest_id names (§4)
+    assert detail["guests"] == [{"id": guest_id, "name": "张明", "title": "市交通委新闻发言人"}]
     assert detail["counts"] == {"questions_asked": 2, "questions_answered": 1}
     assert detail["last_seq"] == 2
 

@@ -304,6 +304,7 @@ async def test_approving_with_publish_shows_the_question_to_viewers_and_queues_i
     viewer = await open_viewer(sockets, live_broadcast.pk)
     studio_ws = await sockets.open(f"/ws/studio/{live_broadcast.pk}/", user=personas["guest"])
     assert (await next_frame(studio_ws)) == {"type": "queue", "questions": []}
+    assert (await next_frame(studio_ws)) == {"type": "status", "status": "live"}
 
     answer = await act(console, {"type": "approve", "action_id": "a1", "question_id": qid, "publish": True})
     assert answer == {"type": "ack", "ref": "a1"}

@@ -11,6 +11,7 @@ async def test_viewer_gets_hello_and_a_posted_answer_live(sockets, live_broadcas
     assert hello["type"] == "hello" and hello["broadcast"]["id"] == live_broadcast.pk
     guest = await sockets.open(f"/ws/studio/{live_broadcast.pk}/", user=personas["guest"])
     assert (await guest.receive_json_from(timeout=5)) == {"type": "queue", "questions": []}
+    assert (await guest.receive_json_from(timeout=5)) == {"type": "status", "status": "live"}
     await guest.send_json_to({"type": "answer", "client_id": "a1", "question_id": None, "text": "大家好"})
     assert (await guest.receive_json_from(timeout=5)) == {"type": "ack", "ref": "a1"}
     event = json.loads(await viewer.receive_from(timeout=5))
@@ -32,6 +33,7 @@ async def test_a_staff_console_round_trip_goes_through_the_real_redis_channel_la
     assert isinstance(get_channel_layer(), RedisChannelLayer)
     guest = await sockets.open(f"/ws/studio/{live_broadcast.pk}/", user=personas["guest"])
     assert (await guest.receive_json_from(timeout=5))["type"] == "queue"
+    assert (await guest.receive_json_from(timeout=5))["type"] == "status"
     question, _ = await database_sync_to_async(ask_question)(
         live_broadcast.pk, "q-redis", "地铁末班车能否延后？", "夜归人", "k1", None
     )

@@ -31,10 +31,11 @@ async def frames(ws, count: int) -> list[dict]:
 
 
 async def open_studio(sockets, broadcast_id: int, user):
-    """A console whose opening queue has been read; returns (socket, queue)."""
+    """A console whose opening queue and status have been read; returns (socket, queue)."""
     ws = await sockets.open(f"/ws/studio/{broadcast_id}/", user=user)
     queue = await next_frame(ws)
     assert queue["type"] == "queue"
+    assert (await next_frame(ws))["type"] == "status"  # PROTOCOL.md §4, right after the queue
     return ws, queue["questions"]
 
 
@@ -387,6 +388,7 @@ async def test_the_host_starts_and_ends_the_programme_and_viewers_are_told(socke
 
     await host.send_json_to({"type": "start", "action_id": "go"})
     assert await next_frame(host) == {"type": "ack", "ref": "go"}
+    assert await next_frame(host) == {"type": "status", "status": "live"}
     started = await next_frame(viewer)
     assert (
         started["kind"] == "broadcast.status"
@@ -397,6 +399,7 @@ async def test_the_host_starts_and_ends_the_programme_and_viewers_are_told(socke
 
     await host.send_json_to({"type": "end", "action_id": "stop"})
     assert await next_frame(host) == {"type": "ack", "ref": "stop"}
+    assert await next_frame(host) == {"type": "status", "status": "ended"}
     ended = await next_frame(viewer)
     assert ended["kind"] == "broadcast.status" and ended["data"] == {"status": "ended"} and ended["seq"] == 2
     assert await status_of(broadcast.pk) == "ended"
@@ -422,8 +425,10 @@ async def test_ending_twice_is_harmless(sockets, live_broadcast, personas):
     host, _ = await open_studio(sockets, live_broadcast.pk, personas["host"])
     await host.send_json_to({"type": "end", "action_id": "e-1"})
     assert await next_frame(host) == {"type": "ack", "ref": "e-1"}
+    assert await next_frame(host) == {"type": "status", "status": "ended"}
     await host.send_json_to({"type": "end", "action_id": "e-2"})
     assert await next_frame(host) == {"type": "ack", "ref": "e-2"}
+    await host.receive_nothing(timeout=0.3)  # nothing changed: no second status push
     assert (await next_frame(viewer))["data"] == {"status": "ended"}
     await viewer.receive_nothing(timeout=0.3)
     assert await count(Event, broadcast_id=live_broadcast.pk) == 1
@@ -438,6 +443,8 @@ async def test_after_the_end_nobody_can_ask_or_answer(sockets, live_broadcast, p
     host, _ = await open_studio(sockets, live_broadcast.pk, personas["host"])
     await host.send_json_to({"type": "end", "action_id": "e-1"})
     assert await next_frame(host) == {"type": "ack", "ref": "e-1"}
+    assert await next_frame(host) == {"type": "status", "status": "ended"}
+    assert await next_frame(guest) == {"type": "status", "status": "ended"}  # every console is told
     assert (await next_frame(viewer))["data"] == {"status": "ended"}
 
     await viewer.send_json_to({"type": "ask", "client_id": "late-q", "text": "还来得及吗？"})
@@ -461,6 +468,7 @@ async def test_an_ended_programme_cannot_be_started_again(sockets, live_broadcas
     host, _ = await open_studio(sockets, live_broadcast.pk, personas["host"])
     await host.send_json_to({"type": "end", "action_id": "e-1"})
     assert await next_frame(host) == {"type": "ack", "ref": "e-1"}
+    assert await next_frame(host) == {"type": "status", "status": "ended"}
     await host.send_json_to({"type": "start", "action_id": "s-1"})
     error = await next_frame(host)
     assert error["code"] == "conflict" and error["ref"] == "s-1"

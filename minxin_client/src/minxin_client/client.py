@@ -526,8 +526,8 @@ class Viewer(_Client):
 class StudioConsole(_Client):
     """A guest or the host on /ws/studio/<id>/ (needs a logged-in session `cookie`).
 
-    Iterating yields the pushed frames: `queue` first, then `question.approved`, `question.answered`,
-    `support`. Every request is resent until its `ack` (the server treats them idempotently).
+    Iterating yields the pushed frames: `queue` first, then `status`, `question.approved`,
+    `question.answered`, `support`. Every request is resent until its `ack` (the server treats them idempotently).
     """
 
     endpoint = "studio"
@@ -536,6 +536,23 @@ class StudioConsole(_Client):
     async def answer(self, text: str, question_id: int | None = None, client_id: str | None = None) -> dict:
         client_id = client_id or str(uuid.uuid4())
         frame = {"type": "answer", "client_id": client_id, "question_id": question_id, "text": text}
+        return await self.request(frame, client_id)
+
+    async def answer_on_air(
+        self, question_id: int, summary: str, guest_id: int | None = None, client_id: str | None = None
+    ) -> dict:
+        """Record that a question was answered by voice on air, with a short summary (PROTOCOL.md §4).
+        The host names the guest who answered (`guest_id`); a guest may leave it out."""
+        client_id = client_id or str(uuid.uuid4())
+        frame: dict = {
+            "type": "answer",
+            "client_id": client_id,
+            "question_id": question_id,
+            "text": summary,
+            "on_air": True,
+        }
+        if guest_id is not None:
+            frame["guest_id"] = guest_id
         return await self.request(frame, client_id)
 
     async def host_message(self, text: str, client_id: str | None = None) -> dict:

@@ -516,8 +516,14 @@ async def test_an_answered_question_is_reported_to_the_moderators(sockets, live_
     await database_sync_to_async(studio.post_answer)(
         live_broadcast.pk, personas["guest"], "a-1", qid, "会延后"
     )
-    shown = await next_frame(console)  # the answer is public: the console's list gets it (PROTOCOL.md §4)
+    # Approved without publishing, the question is published with its answer, right before it; both
+    # are public now, so the console's list gets both (PROTOCOL.md §4).
+    published = await next_frame(console)
+    assert published["type"] == "event" and published["kind"] == "question.published"
+    assert published["data"]["question"]["id"] == qid
+    shown = await next_frame(console)
     assert shown["type"] == "event" and shown["kind"] == "answer.posted"
+    assert shown["data"]["answer"]["question_id"] == qid and shown["seq"] == published["seq"] + 1
     seen = await next_frame(console)
     assert seen["type"] == "question.updated" and seen["question"]["status"] == "answered"
 

@@ -10,6 +10,11 @@
   const isGuest = root.dataset.guest === "1";
   const queue = document.getElementById("queue");
   const conn = document.getElementById("conn");
+  // The connection in words, and its state for the shared look (site.css #conn[data-state]).
+  const showConnection = (state, words) => {
+    conn.dataset.state = state;
+    conn.textContent = words;
+  };
   const statusLine = document.getElementById("console-status");
   const errorLine = document.getElementById("console-error");
   const t = (key) => root.dataset["i18n" + key.charAt(0).toUpperCase() + key.slice(1)];
@@ -258,7 +263,7 @@
   });
   studio = MinxinSocket.open("/ws/studio/" + id + "/", {
     onFrame: onFrame,
-    onOpen: () => (conn.textContent = t("connected")),
-    onClose: () => (conn.textContent = t("reconnecting")),
+    onOpen: () => showConnection("open", t("connected")),
+    onClose: () => showConnection("reconnecting", t("reconnecting")),
   });
 })();

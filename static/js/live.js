@@ -10,6 +10,11 @@
   const feed = document.getElementById("feed");
   const mine = document.getElementById("mine");
   const conn = document.getElementById("conn");
+  // The connection in words, and its state for the shared look (site.css #conn[data-state]).
+  const showConnection = (state, words) => {
+    conn.dataset.state = state;
+    conn.textContent = words;
+  };
   const storeKey = "minxin.asks." + id;
   const asked = JSON.parse(localStorage.getItem(storeKey) || "{}");
   let lastSeq = 0;
@@ -31,6 +36,8 @@
         document.getElementById("ask-form").hidden = true;
         document.getElementById("ended").hidden = false;
         feed.querySelectorAll("button.support").forEach((button) => (button.disabled = true));
+        // The player's 直播 badge goes with the programme (the stream itself plays on, if it does).
+        document.querySelectorAll(".player-badge").forEach((badge) => (badge.hidden = true));
       }
     },
     onSupport: (questionId, button) => {
@@ -171,8 +178,8 @@
     () => "/ws/live/" + id + "/?after=" + lastSeq + (Object.keys(asked).length ? "&mine=1" : ""),
     {
       onFrame: onFrame,
-      onOpen: () => (conn.textContent = t("connected")),
-      onClose: () => (conn.textContent = t("reconnecting")),
+      onOpen: () => showConnection("open", t("connected")),
+      onClose: () => showConnection("reconnecting", t("reconnecting")),
     }
   );
 })();

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from archive.topics import hot_topics
 from core import exports
-from letters.models import Letter, Rating
+from letters.models import Channel, Letter, Rating
 from moderation.models import Question, QuestionStatus, Support
 from studio.models import Broadcast, BroadcastStatus, Guest
 
@@ -68,6 +68,7 @@ def compute(department: str | None = None) -> dict:
         replied=Count("id", filter=Q(replied_at__isnull=False)),
         rated=Count("id", filter=~Q(rating="")),
         satisfied=Count("id", filter=Q(rating=Rating.SATISFIED)),
+        phone=Count("id", filter=Q(channel=Channel.PHONE)),
         first=Min("submitted_at"),
     )
     first = letter_counts.pop("first")
@@ -105,6 +106,7 @@ FIGURE_LABELS = [
     ("questions_asked", "网友提问"),
     ("questions_answered", "答复问题"),
     ("letters.received", "收到信件"),
+    ("letters.phone", "其中电话来信"),
     ("letters.daily_average", "日均信件"),
     ("letters.replied", "已回复信件"),
     ("letters.reply_rate", "回复率"),

@@ -30,7 +30,7 @@ from core.openapi import (
     ref,
 )
 from departments.models import LetterKind
-from letters.models import LetterStatus, Light, Rating
+from letters.models import Channel, LetterStatus, Light, Rating
 
 LETTER_CODE = {"$ref": "#/components/parameters/LetterCode"}
 NULLABLE_DATE_TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
@@ -105,6 +105,19 @@ def _letter_private() -> Schema:
                     },
                 }
             ),
+            obj(
+                {
+                    "channel": {"type": "string", "enum": Channel.values},
+                    "division": nullable(obj({"code": STRING, "name": STRING})),
+                    "draft": {
+                        "type": ["string", "null"],
+                        "description": "A division's draft reply waiting for the coordinator.",
+                    },
+                    "draft_by": {"type": ["string", "null"]},
+                },
+                required=[],
+                description="For the department's staff only (not the key's holder).",
+            ),
         ],
     }
 
@@ -122,6 +135,7 @@ def _scoreboard() -> Schema:
                     {
                         "department": obj({"code": STRING, "name": STRING, "short_name": STRING}),
                         "received": INTEGER,
+                        "phone": {**INTEGER, "description": "Of which taken by phone."},
                         "replied": INTEGER,
                         "reply_rate": RATE,
                         "on_time_rate": RATE,
@@ -147,6 +161,7 @@ def _assessment() -> Schema:
                     {
                         "department": ref("DepartmentName"),
                         "letters": INTEGER,
+                        "phone_letters": {**INTEGER, "description": "Of which taken by phone."},
                         "extensions": INTEGER,
                         "wrong_sign_fors": INTEGER,
                         "wrong_closures": INTEGER,

@@ -9,6 +9,7 @@ Mounted under /letters/ by settings/urls.py (`include("letters.pages")`).
 """
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -24,6 +25,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
@@ -32,9 +34,10 @@ from core.errors import ServiceError
 from core.netizens import existing_netizen_key
 from departments.models import Department, LetterKind
 from departments.roles import ROLES, has_role
-from letters import privacy, reports, services
+from letters import handling, phone, privacy, reports, services, units
 from letters.lights import light_at, light_case, stage_of
 from letters.models import (
+    Channel,
     ContactAccess,
     Erasure,
     Extension,
@@ -55,6 +58,7 @@ SUPERVISOR_RECENT = 50  # replied and closed letters listed for redo / wrong clo
 def _render(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
     """render() with the roles the letters' navigation shows links for."""
     roles = {role: has_role(request.user, role) for role in ("operator", "handler", "supervisor")}
+    roles["handler"] = roles["handler"] or has_role(request.user, "coordinator")
     return render(request, template, {**context, "letter_roles": roles}, status=status)
 
 
@@ -279,7 +283,20 @@ def _operator_context() -> dict:
     }
     for letter in queue:
         letter.returned = returns.get(letter.pk)  # type: ignore[attr-defined]
-    return {"queue": queue, "departments": _departments(), "extensions": _pending_extensions()}
+    return {
+        "queue": queue,
+        "departments": _departments(),
+        "extensions": _pending_extensions(),
+        # Replied phone letters: their writers wait for the 回访 call that records the rating.
+        "callbacks": Letter.objects.filter(channel=Channel.PHONE, status=S.REPLIED)
+        .select_related("department")
+        .order_by("replied_at", "id"),
+        "ratings": Rating.choices,
+        "kinds": LetterKind.choices,
+        "limits": {"subject": services.MAX_SUBJECT, "body": services.MAX_BODY}
+        | {"name": services.MAX_NAME, "contact": services.MAX_CONTACT, "comment": services.MAX_COMMENT},
+        "phone_client_id": uuid.uuid4().hex,
+    }
 
 
 @role_page("operator")
@@ -290,6 +307,8 @@ def operator(request: HttpRequest) -> HttpResponse:
         action = request.POST.get("action")
         if action in ("approve", "refuse"):
             return _decide(request, template, _operator_context, "letters-operator")
+        if action in ("phone", "callback", "contact"):
+            return _operator_phone(request, str(action))
         code = request.POST.get("code", "")
         try:
             letter = services.forward(code, request.POST.get("department") or None, request.user)  # type: ignore[arg-type]
@@ -305,27 +324,72 @@ def operator(request: HttpRequest) -> HttpResponse:
     return _render(request, template, _operator_context())
 
 
+def _operator_phone(request: HttpRequest, action: str) -> HttpResponse:
+    """A letter taken by phone (its code and key shown once, to read back to the caller); a 回访
+    call's rating; or a phone letter's caller's contact to call back (the opening is recorded)."""
+    template, post, user = "letters/operator.html", request.POST, request.user
+    code = post.get("code", "")
+    context = _operator_context()
+    try:
+        if action == "phone":
+            data: dict[str, object] = {
+                name: post.get(name, "") for name in ("kind", "subject", "body", "name", "contact")
+            }
+            data |= {"public": post.get("public") == "on", "consent": post.get("consent") == "on"}
+            taken, _created = phone.take(data, post.get("client_id") or None, user)  # type: ignore[arg-type]
+            context["taken"] = taken
+        elif action == "callback":
+            phone.callback(code, post.get("rating"), post.get("comment", ""), user)  # type: ignore[arg-type]
+            messages.success(
+                request, _("The caller's rating of letter %(code)s was recorded.") % {"code": code}
+            )
+            return redirect("letters-operator")
+        else:
+            context["revealed"] = privacy.open_contact(code, user)
+    except ServiceError as error:
+        context.update(failed_action=action, failed_code=code, typed=post)
+        if action == "phone":  # the same id again: a retry of this form stores one letter
+            context["phone_client_id"] = post.get("client_id") or context["phone_client_id"]
+        return _refused(request, template, context, error)
+    return _render(request, template, context)
+
+
 # --- handlers ----------------------------------------------------------------------------------
 
 
 def _handler_context(user) -> dict:
-    department = getattr(getattr(user, "staff", None), "department", None)
-    now = timezone.now()
-    found = (
-        Letter.objects.filter(department=department, status__in=OPEN)
-        .select_related("department")
-        .prefetch_related("extensions")
-        if department
-        else Letter.objects.none()
-    )
-    letters = _by_light(_with_lights(list(found), now))
+    """The unit's open letters (a coordinator's, or a handler's of a unit without divisions), or a
+    division's letters being handled (a division's handler), most urgent first."""
+    profile = getattr(user, "staff", None)
+    department = getattr(profile, "department", None)
+    division = getattr(profile, "division", None) if has_role(user, "handler") else None
+    mode = "handler"
+    found = Letter.objects.none()
+    if department is not None:
+        found = Letter.objects.filter(department=department, status__in=OPEN)
+        if units.is_coordinator_of(user, department.pk):
+            mode = "coordinator"
+        elif division is not None:
+            mode, found = "division", found.filter(division=division, status=S.SIGNED)
+        elif units.has_divisions(department.pk):
+            mode = "observer"  # a handler of no division in a unit that has them: reads, cannot act
+    found = found.select_related("department", "division").prefetch_related("extensions")
+    letters = _by_light(_with_lights(list(found), timezone.now()))
+    sent_back = {
+        log.letter_id: log
+        for log in LetterLog.objects.filter(letter__in=letters, action="return_draft").order_by("at", "id")
+    }
     for letter in letters:
         letter.pending = next(  # type: ignore[attr-defined]
             (e for e in letter.extensions.all() if e.state == Extension.State.PENDING), None
         )
+        letter.sent_back = sent_back.get(letter.pk) if not letter.draft else None  # type: ignore[attr-defined]
     lights = [getattr(x, "now_light", None) for x in letters]
     return {
         "department": department,
+        "division": division if mode == "division" else None,
+        "mode": mode,
+        "divisions": list(department.divisions.all()) if department and mode == "coordinator" else [],
         "letters": letters,
         "alerts": [x for x, light in zip(letters, lights, strict=True) if light in ("red", "yellow")],
         "counts": {light: lights.count(light) for light in ("red", "yellow", "green")},
@@ -333,46 +397,63 @@ def _handler_context(user) -> dict:
     }
 
 
-@role_page("handler")
+HANDLER_DONE = {
+    "sign": gettext_lazy("You signed for letter %(code)s."),
+    "return": gettext_lazy("Letter %(code)s went back to the operators."),
+    "extend": gettext_lazy("The extension for letter %(code)s waits for a decision."),
+    "reply": gettext_lazy("Your reply to letter %(code)s is published to its writer."),
+    "assign": gettext_lazy("Letter %(code)s was assigned to the division."),
+    "draft": gettext_lazy("Your draft reply to letter %(code)s waits for the coordinator's approval."),
+    "approve-draft": gettext_lazy("The draft reply to letter %(code)s was approved and sent to its writer."),
+    "return-draft": gettext_lazy("The draft reply to letter %(code)s went back to its division."),
+}
+
+
+def _handler_step(action: str, code: str, post: Any, user: Any) -> None:
+    if action == "sign":
+        services.sign(code, user)
+    elif action == "return":
+        services.return_letter(code, post.get("reason"), user)
+    elif action == "extend":
+        days: object = post.get("days", "")
+        try:
+            days = int(str(days))
+        except ValueError:
+            pass  # services refuses it with its own message
+        services.request_extension(code, days, post.get("reason"), user)
+    elif action == "reply":
+        services.reply(code, post.get("text"), user)
+    elif action == "assign":
+        handling.assign(code, post.get("division"), user)
+    elif action == "draft":
+        handling.draft(code, post.get("text"), user)
+    elif action == "approve-draft":
+        handling.approve_draft(code, user)
+    else:
+        handling.return_draft(code, post.get("reason"), user)
+
+
+@role_page("handler", "coordinator")
 @require_http_methods(["GET", "POST"])
 def handler(request: HttpRequest) -> HttpResponse:
     template = "letters/handler.html"
     if request.method == "POST":
         code = request.POST.get("code", "")
-        action = request.POST.get("action")
+        action = request.POST.get("action", "")
         user = request.user
-        post = request.POST
         if action == "contact":
             return _handler_contact(request, code)
-        done = {
-            "sign": _("You signed for letter %(code)s."),
-            "return": _("Letter %(code)s went back to the operators."),
-            "extend": _("The extension for letter %(code)s waits for a decision."),
-            "reply": _("Your reply to letter %(code)s is published to its writer."),
-        }
-        if action not in done:
+        if action not in HANDLER_DONE:
             return _refused(
                 request, template, _handler_context(user), ServiceError("not_found", _("No such action."))
             )
         try:
-            if action == "sign":
-                services.sign(code, user)  # type: ignore[arg-type]
-            elif action == "return":
-                services.return_letter(code, post.get("reason"), user)  # type: ignore[arg-type]
-            elif action == "extend":
-                days: object = post.get("days", "")
-                try:
-                    days = int(str(days))
-                except ValueError:
-                    pass  # services refuses it with its own message
-                services.request_extension(code, days, post.get("reason"), user)  # type: ignore[arg-type]
-            else:
-                services.reply(code, post.get("text"), user)  # type: ignore[arg-type]
+            _handler_step(action, code, request.POST, user)
         except ServiceError as error:
             context = _handler_context(user)
-            context.update(failed_code=code, failed_action=action, typed=post)
+            context.update(failed_code=code, failed_action=action, typed=request.POST)
             return _refused(request, template, context, error)
-        messages.success(request, done[action] % {"code": code})
+        messages.success(request, str(HANDLER_DONE[action]) % {"code": code})
         return redirect("letters-handler")
     return _render(request, template, _handler_context(request.user))
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from core import exports, params
 from departments.models import Department
-from letters.models import Extension, Letter, LetterLog, Rating
+from letters.models import Channel, Extension, Letter, LetterLog, Rating
 
 SCOREBOARD_KEY = "minxin:scoreboard"
 SCOREBOARD_SECONDS = 120  # the clock refreshes every 60 s; twice that survives one missed round
@@ -42,6 +42,7 @@ def compute_scoreboard(period: "Period | None" = None) -> dict:
         on_time=Count("id", filter=Q(reply_on_time=True)),
         rated=Count("id", filter=~Q(rating="")),
         satisfied=Count("id", filter=Q(rating__in=[Rating.SATISFIED, Rating.BASIC])),
+        phone=Count("id", filter=Q(channel=Channel.PHONE)),
     )
     by_department = {row["department_id"]: row for row in counts}
     minimum = settings.MINXIN_SCOREBOARD_MIN_LETTERS
@@ -57,6 +58,7 @@ def compute_scoreboard(period: "Period | None" = None) -> dict:
                     "short_name": department.short_name,
                 },
                 "received": received,
+                "phone": row.get("phone", 0),  # of which taken by phone
                 "replied": replied,
                 "reply_rate": _rate(replied, received),
                 "on_time_rate": _rate(row.get("on_time", 0), replied),
@@ -176,6 +178,7 @@ def assessment(period: Period) -> list[dict]:
             rated=Count("id", filter=~Q(rating="")),
             redone=Count("id", filter=Q(redo_count__gt=0)),
             closed=Count("id", filter=Q(closed_at__isnull=False)),
+            phone_letters=Count("id", filter=Q(channel=Channel.PHONE)),
         )
     }
     # Letters of the period for which an extension was asked (however many times).
@@ -211,6 +214,7 @@ def assessment(period: Period) -> list[dict]:
             {
                 "department": {"code": department.code, "name": department.name},
                 "letters": n,
+                "phone_letters": row["phone_letters"],  # of which taken by phone
                 "extensions": extensions.get(department_id, 0),
                 "wrong_sign_fors": wrong_signs.get(department.code, 0),
                 "wrong_closures": row["wrong_closures"],
@@ -244,6 +248,7 @@ def _weighted(measures: dict[str, float | None], weights: Mapping[str, float]) -
 COLUMNS = [
     ("department", "部门"),
     ("letters", "信件数"),
+    ("phone_letters", "其中电话来信"),
     ("timely_sign_for", "及时签收率"),
     ("timely_reply", "及时回复率"),
     ("no_extension", "未延期率"),

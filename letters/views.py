@@ -58,12 +58,6 @@ def letter_json(letter: Letter, *, private: bool) -> dict:
                 "extension_days": letter.extension_days,
                 "redo_count": letter.redo_count,
                 "wrong_closure": letter.wrong_closure,
-                "channel": letter.channel,
-                "division": {"code": letter.division.code, "name": letter.division.name}
-                if letter.division
-                else None,
-                "draft": letter.draft or None,
-                "draft_by": letter.draft_by or None,
                 "pending_extensions": [
                     {"id": e.pk, "days": e.days, "reason": e.reason}
                     for e in letter.extensions.filter(state="pending")
@@ -130,7 +124,8 @@ def _letter_list(request: HttpRequest) -> JsonResponse:
     shown = list(found[:PAGE])
     if private:
         _shown_to_staff(shown, request.user)
-    return _json({"letters": [letter_json(letter, private=private) for letter in shown]})
+    shape = staff_letter_json if private else lambda letter: letter_json(letter, private=False)
+    return _json({"letters": [shape(letter) for letter in shown]})
 
 
 def _shown_to_staff(letters: list[Letter], user: Any) -> None:
@@ -138,9 +133,21 @@ def _shown_to_staff(letters: list[Letter], user: Any) -> None:
     privacy.record_access(letters, user, ContactAccess.Via.API)
 
 
+def staff_letter_json(letter: Letter) -> dict:
+    """letter_json for the unit's staff: also how it came in and where in the unit it is (a
+    division's draft is not the writer's to read until the coordinator sends it)."""
+    return {
+        **letter_json(letter, private=True),
+        "channel": letter.channel,
+        "division": {"code": letter.division.code, "name": letter.division.name} if letter.division else None,
+        "draft": letter.draft or None,
+        "draft_by": letter.draft_by or None,
+    }
+
+
 def _staff_json(letter: Letter, user: Any) -> JsonResponse:
     _shown_to_staff([letter], user)
-    return _json(letter_json(letter, private=True))
+    return _json(staff_letter_json(letter))
 
 
 def _too_many_lookups(request: HttpRequest) -> JsonResponse | None:

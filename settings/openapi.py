@@ -28,6 +28,7 @@ import archive.openapi
 import core.openapi
 import departments.openapi
 import letters.openapi
+import letters.openapi_units
 import moderation.openapi
 import studio.openapi
 from core.openapi import READ_SECURITY, error_ref, json_response
@@ -40,6 +41,7 @@ PIECES: tuple[ModuleType, ...] = (
     moderation.openapi,
     archive.openapi,
     letters.openapi,
+    letters.openapi_units,
 )
 
 INFO = {

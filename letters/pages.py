@@ -9,7 +9,6 @@ Mounted under /letters/ by settings/urls.py (`include("letters.pages")`).
 """
 
 import datetime as dt
-import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -34,10 +33,9 @@ from core.errors import ServiceError
 from core.netizens import existing_netizen_key
 from departments.models import Department, LetterKind
 from departments.roles import ROLES, has_role
-from letters import handling, phone, privacy, reports, services, units
+from letters import handling, phone_forms, privacy, reports, services, units
 from letters.lights import light_at, light_case, stage_of
 from letters.models import (
-    Channel,
     ContactAccess,
     Erasure,
     Extension,
@@ -287,15 +285,7 @@ def _operator_context() -> dict:
         "queue": queue,
         "departments": _departments(),
         "extensions": _pending_extensions(),
-        # Replied phone letters: their writers wait for the 回访 call that records the rating.
-        "callbacks": Letter.objects.filter(channel=Channel.PHONE, status=S.REPLIED)
-        .select_related("department")
-        .order_by("replied_at", "id"),
-        "ratings": Rating.choices,
-        "kinds": LetterKind.choices,
-        "limits": {"subject": services.MAX_SUBJECT, "body": services.MAX_BODY}
-        | {"name": services.MAX_NAME, "contact": services.MAX_CONTACT, "comment": services.MAX_COMMENT},
-        "phone_client_id": uuid.uuid4().hex,
+        **phone_forms.context(),
     }
 
 
@@ -325,33 +315,17 @@ def operator(request: HttpRequest) -> HttpResponse:
 
 
 def _operator_phone(request: HttpRequest, action: str) -> HttpResponse:
-    """A letter taken by phone (its code and key shown once, to read back to the caller); a 回访
-    call's rating; or a phone letter's caller's contact to call back (the opening is recorded)."""
-    template, post, user = "letters/operator.html", request.POST, request.user
-    code = post.get("code", "")
+    """The operator page's phone forms (letters/phone_forms.py)."""
     context = _operator_context()
     try:
-        if action == "phone":
-            data: dict[str, object] = {
-                name: post.get(name, "") for name in ("kind", "subject", "body", "name", "contact")
-            }
-            data |= {"public": post.get("public") == "on", "consent": post.get("consent") == "on"}
-            taken, _created = phone.take(data, post.get("client_id") or None, user)  # type: ignore[arg-type]
-            context["taken"] = taken
-        elif action == "callback":
-            phone.callback(code, post.get("rating"), post.get("comment", ""), user)  # type: ignore[arg-type]
-            messages.success(
-                request, _("The caller's rating of letter %(code)s was recorded.") % {"code": code}
-            )
-            return redirect("letters-operator")
-        else:
-            context["revealed"] = privacy.open_contact(code, user)
+        context.update(phone_forms.post(request.POST, action, request.user))
     except ServiceError as error:
-        context.update(failed_action=action, failed_code=code, typed=post)
-        if action == "phone":  # the same id again: a retry of this form stores one letter
-            context["phone_client_id"] = post.get("client_id") or context["phone_client_id"]
-        return _refused(request, template, context, error)
-    return _render(request, template, context)
+        context.update(phone_forms.refused(request.POST, action))
+        return _refused(request, "letters/operator.html", context, error)
+    if "done" in context:
+        messages.success(request, context["done"])
+        return redirect("letters-operator")
+    return _render(request, "letters/operator.html", context)
 
 
 # --- handlers ----------------------------------------------------------------------------------

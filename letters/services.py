@@ -221,19 +221,7 @@ def submit(
             _("kind must be one of %(kinds)s.") % {"kinds": ", ".join(LetterKind.values)},
             {"kind": "unknown"},
         )
-    public = data.get("public", True)
-    if not isinstance(public, bool):
-        raise ServiceError("bad_request", _("public must be true or false."), {"public": "not a boolean"})
-    consent = data.get("consent")
-    if consent is not None and not isinstance(consent, bool):
-        raise ServiceError("bad_request", _("consent must be true or false."), {"consent": "not a boolean"})
-    if consent is False:
-        # The writer read the notice and said no: nothing of theirs may be stored.
-        raise ServiceError(
-            "bad_request",
-            _("A letter can only be sent if you agree to how your personal information is used."),
-            {"consent": "required"},
-        )
+    public, consent = _public_and_consent(data)
     fields = {
         "subject": _text(data, "subject", MAX_SUBJECT),
         "body": _text(data, "body", MAX_BODY),
@@ -281,6 +269,23 @@ def submit(
     if scoped:
         cache.set(_idempotency_cache_key(scoped), {**answer, "letter": fingerprint}, IDEMPOTENCY_SECONDS)
     return answer, True
+
+
+def _public_and_consent(data: dict) -> tuple[bool, bool | None]:
+    public = data.get("public", True)
+    if not isinstance(public, bool):
+        raise ServiceError("bad_request", _("public must be true or false."), {"public": "not a boolean"})
+    consent = data.get("consent")
+    if consent is not None and not isinstance(consent, bool):
+        raise ServiceError("bad_request", _("consent must be true or false."), {"consent": "not a boolean"})
+    if consent is False:
+        # The writer read the notice and said no: nothing of theirs may be stored.
+        raise ServiceError(
+            "bad_request",
+            _("A letter can only be sent if you agree to how your personal information is used."),
+            {"consent": "required"},
+        )
+    return public, consent
 
 
 def _via(channel: str) -> dict:

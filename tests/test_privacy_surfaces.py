@@ -155,6 +155,13 @@ def test_no_personal_data_planted_anywhere_is_readable_on_any_public_surface(per
         )
         assert status == 201, body
         codes.append(json.loads(body)["code"])
+    # Operators take letters by phone with the same data (issue #16): as private as any other.
+    from letters import phone
+
+    for n, (_kind, typed, _secret) in enumerate(CORPUS[:4]):
+        data = {"kind": "opinion", "subject": f"电话反映{typed}"[:100], "body": f"来电人称：{typed}"}
+        data |= {"name": f"赵{typed}"[:50], "contact": typed, "public": True, "consent": True}
+        codes.append(phone.take(data, f"phone-{n}", personas["operator"])[0]["code"])
     for code in codes:
         letters.forward(code, "jtw", personas["operator"])
         letters.sign(code, personas["handler_a"])

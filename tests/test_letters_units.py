@@ -332,3 +332,38 @@ def test_a_handler_of_no_division_in_a_unit_with_divisions_reads_but_has_no_cont
     code, _key = signed(unit, "roads")
     html = page(unit, "handler_a").get("/letters/handler/").content.decode()
     assert code in html and 'value="reply"' not in html and 'value="sign"' not in html
+
+
+# --- the registry -------------------------------------------------------------------------------
+
+
+def test_createstaff_puts_a_handler_in_a_division_and_refuses_an_unknown_one(unit):
+    from django.core.management import CommandError, call_command
+
+    user = make_staff("ivy", "handler", "jtw")
+    call_command("createstaff", "ivy", role="handler", department="jtw", division="transit", password="pw")
+    user.refresh_from_db()
+    assert user.staff.division.code == "transit"
+    with pytest.raises(CommandError, match="Unknown division"):
+        call_command("createstaff", "ivy", role="handler", department="jtw", division="nope", password="pw")
+    with pytest.raises(CommandError, match="--division is for a handler"):
+        call_command(
+            "createstaff", "cy", role="coordinator", department="jtw", division="roads", password="pw"
+        )
+    with pytest.raises(CommandError, match="belongs to one department"):
+        call_command("createstaff", "cy", role="coordinator", password="pw")
+
+
+def test_operators_keep_the_divisions_in_the_admin(unit):
+    client = page(unit, "operator")
+    response = client.post(
+        "/admin/departments/division/add/",
+        {"department": _jtw(), "code": "safety", "name": "安全监管处"},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Division.objects.filter(department_id=_jtw(), code="safety").exists()
+    response = client.post(
+        "/admin/departments/division/add/", {"department": _jtw(), "code": "roads", "name": "重复"}
+    )
+    assert response.status_code == 200  # the form again, with the error: one code per unit
+    assert Division.objects.filter(code="roads").count() == 1

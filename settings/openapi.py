@@ -2,8 +2,9 @@
 
 Assembled here, beside the URL tables, from one piece per app that sits beside the app's views
 (`departments/openapi.py`, `studio/openapi.py`, `moderation/openapi.py`, `archive/openapi.py`,
-`letters/openapi.py` and `letters/openapi_units.py`: each has `schemas()`, `parameters()` and `paths()`) and the building blocks they
-share (`core/openapi.py`: constructors, common schemas, the error body and responses, security).
+`letters/openapi.py`, `letters/openapi_units.py`: each has `schemas()`, `parameters()` and
+`paths()`) and the building blocks they share (`core/openapi.py`: constructors, common schemas, the
+error body and responses, security).
 
 The document is built in Python rather than kept as a YAML file, so that it cannot drift from the
 code on the points that drift most: every enum (statuses, kinds, ratings, lights, department kinds,

@@ -367,3 +367,12 @@ def test_operators_keep_the_divisions_in_the_admin(unit):
     )
     assert response.status_code == 200  # the form again, with the error: one code per unit
     assert Division.objects.filter(code="roads").count() == 1
+
+
+def test_the_registry_lists_each_units_divisions(unit):
+    departments = {d["code"]: d for d in unit.get("/api/departments/").json()["departments"]}
+    assert departments["jtw"]["divisions"] == [
+        {"code": "roads", "name": "道路处"},
+        {"code": "transit", "name": "公交处"},
+    ]
+    assert departments["swj"]["divisions"] == []

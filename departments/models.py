@@ -150,7 +150,7 @@ class StaffProfile(models.Model):
             ("handle_letters", _("Can handle the letters of one department")),
             (
                 "coordinate_letters",
-                _("Can sign for, assign and send the letters of one department (its 纠风 office)"),
+                _("Can sign for, assign and send the letters of one department (its coordinating office)"),
             ),
             ("supervise", _("Can supervise letters and run assessments")),
         ]

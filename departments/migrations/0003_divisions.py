@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AlterModelOptions(
             name='staffprofile',
-            options={'permissions': [('moderate_questions', 'Can screen questions in live programmes'), ('host_programmes', 'Can host live programmes'), ('answer_questions', 'Can answer questions as a guest'), ('operate_portal', 'Can schedule programmes, forward letters and keep the registry'), ('handle_letters', 'Can handle the letters of one department'), ('coordinate_letters', 'Can sign for, assign and send the letters of one department (its 纠风 office)'), ('supervise', 'Can supervise letters and run assessments')], 'verbose_name': 'staff profile', 'verbose_name_plural': 'staff profiles'},
+            options={'permissions': [('moderate_questions', 'Can screen questions in live programmes'), ('host_programmes', 'Can host live programmes'), ('answer_questions', 'Can answer questions as a guest'), ('operate_portal', 'Can schedule programmes, forward letters and keep the registry'), ('handle_letters', 'Can handle the letters of one department'), ('coordinate_letters', 'Can sign for, assign and send the letters of one department (its coordinating office)'), ('supervise', 'Can supervise letters and run assessments')], 'verbose_name': 'staff profile', 'verbose_name_plural': 'staff profiles'},
         ),
         migrations.CreateModel(
             name='Division',

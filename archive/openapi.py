@@ -125,6 +125,7 @@ def _stats() -> Schema:
             "letters": obj(
                 {
                     "received": INTEGER,
+                    "phone": {**INTEGER, "description": "Of which taken by phone."},
                     "replied": INTEGER,
                     "rated": INTEGER,
                     "satisfied": INTEGER,

@@ -17,7 +17,7 @@ from django.utils import timezone
 from archive.topics import hot_topics
 from core import exports
 from departments.models import LetterKind
-from letters.models import Closure, Letter, LetterStatus, Rating
+from letters.models import Channel, Closure, Letter, LetterStatus, Rating
 from moderation.models import Question, QuestionStatus, Support
 from studio.models import Broadcast, BroadcastStatus, Guest
 
@@ -76,6 +76,7 @@ def compute(department: str | None = None) -> dict:
         closed_unrated=Count("id", filter=handled & Q(closure=Closure.UNRATED)),
         thanks=Count("id", filter=Q(kind=LetterKind.THANKS)),
         first=Min("submitted_at", filter=handled),
+        phone=Count("id", filter=handled & Q(channel=Channel.PHONE)),
     )
     first = letter_counts.pop("first")
     days = max((timezone.now() - first).days + 1, 1) if first else 0
@@ -114,6 +115,7 @@ FIGURE_LABELS = [
     ("questions_asked", "网友提问"),
     ("questions_answered", "答复问题"),
     ("letters.received", "收到信件"),
+    ("letters.phone", "其中电话来信"),
     ("letters.daily_average", "日均信件"),
     ("letters.replied", "已回复信件"),
     ("letters.reply_rate", "回复率"),

@@ -1,10 +1,15 @@
 from django.contrib import admin
 
-from departments.models import Department, StaffProfile, TimeLimit
+from departments.models import Department, Division, StaffProfile, TimeLimit
 
 
 class TimeLimitInline(admin.TabularInline):
     model = TimeLimit
+    extra = 0
+
+
+class DivisionInline(admin.TabularInline):
+    model = Division
     extra = 0
 
 
@@ -14,7 +19,7 @@ class DepartmentAdmin(admin.ModelAdmin):
     list_filter = ["kind", "active"]
     search_fields = ["code", "name", "short_name"]
     list_editable = ["active", "display_order"]
-    inlines = [TimeLimitInline]
+    inlines = [DivisionInline, TimeLimitInline]
 
 
 @admin.register(TimeLimit)
@@ -23,7 +28,14 @@ class TimeLimitAdmin(admin.ModelAdmin):
     list_filter = ["letter_kind"]
 
 
+@admin.register(Division)
+class DivisionAdmin(admin.ModelAdmin):
+    list_display = ["department", "code", "name"]
+    list_select_related = ["department"]
+    search_fields = ["code", "name", "department__name"]
+
+
 @admin.register(StaffProfile)
 class StaffProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "department", "title"]
-    list_select_related = ["user", "department"]
+    list_display = ["user", "department", "division", "title"]
+    list_select_related = ["user", "department", "division"]

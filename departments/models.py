@@ -104,14 +104,46 @@ class TimeLimit(models.Model):
         return Fraction(self.yellow_numerator, self.yellow_denominator)
 
 
+class Division(models.Model):
+    """A unit's business division (业务处室): the unit's 纠风 office (its coordinator) assigns each
+    signed letter to one, whose handlers draft the reply. A unit without divisions has its handlers
+    sign, extend and reply themselves."""
+
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, related_name="divisions", verbose_name=_("department")
+    )
+    code = models.CharField(
+        _("code"),
+        max_length=32,
+        validators=[RegexValidator(r"^[a-z][a-z0-9_]{1,31}$", _("Lower-case letters, digits and _."))],
+    )
+    name = models.CharField(_("name"), max_length=100)
+
+    class Meta:
+        ordering = ["department", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["department", "code"], name="one_division_code_per_unit"),
+            models.UniqueConstraint(fields=["department", "name"], name="one_division_name_per_unit"),
+        ]
+        verbose_name = _("division")
+        verbose_name_plural = _("divisions")
+
+    def __str__(self) -> str:
+        return f"{self.department} · {self.name}"
+
+
 class StaffProfile(models.Model):
-    """Staff data that Django's user lacks: the department a handler or guest belongs to.
+    """Staff data that Django's user lacks: the department a handler or guest belongs to, and the
+    division (业务处室) of a handler in a unit that has them.
 
     Its Meta carries the role permissions, so that every app checks roles the same way.
     """
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff")
     department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT)
+    division = models.ForeignKey(
+        Division, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("division")
+    )
     title = models.CharField(_("title"), max_length=60, blank=True)
 
     class Meta:
@@ -123,6 +155,10 @@ class StaffProfile(models.Model):
             ("answer_questions", _("Can answer questions as a guest")),
             ("operate_portal", _("Can schedule programmes, forward letters and keep the registry")),
             ("handle_letters", _("Can handle the letters of one department")),
+            (
+                "coordinate_letters",
+                _("Can sign for, assign and send the letters of one department (its coordinating office)"),
+            ),
             ("supervise", _("Can supervise letters and run assessments")),
         ]
 

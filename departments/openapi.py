@@ -45,7 +45,13 @@ def schemas() -> dict[str, Schema]:
                             "description": "Per kind of letter (the department's own limit, else the default).",
                             "propertyNames": {"enum": LetterKind.values},
                             "additionalProperties": nullable(ref("TimeLimit")),
-                        }
+                        },
+                        "divisions": {
+                            "type": "array",
+                            "description": "The unit's divisions (业务处室), to assign its letters to; "
+                            "empty for a unit whose handlers handle them all.",
+                            "items": obj({"code": STRING, "name": STRING}),
+                        },
                     }
                 ),
             ]

@@ -42,9 +42,15 @@ ROLES: dict[str, Role] = {
                 "departments.change_department",
                 "departments.view_timelimit",
                 "departments.change_timelimit",
+                "departments.view_division",
+                "departments.add_division",
+                "departments.change_division",
+                "departments.delete_division",
             ),
         ),
         Role("handler", "handle_letters", True, _("Handler")),
+        # The unit's 纠风 office: signs for its letters, assigns them to its divisions, sends replies.
+        Role("coordinator", "coordinate_letters", True, _("Coordinator")),
         Role("supervisor", "supervise", False, _("Supervisor")),
     ]
 }

@@ -3,7 +3,7 @@ from django.views.decorators.http import require_GET
 
 from core import params
 from core.http import error_response
-from departments.models import TIMED_KINDS, Department, DepartmentKind, TimeLimit
+from departments.models import TIMED_KINDS, Department, DepartmentKind, Division, TimeLimit
 from departments.registry import department_json
 
 
@@ -20,10 +20,20 @@ def department_list(request: HttpRequest) -> JsonResponse:
     if request.GET.get("all") != "1":
         departments = departments.filter(active=True)
     limits = _time_limits()
+    divisions: dict[int, list[dict]] = {}
+    for division in Division.objects.order_by("code"):
+        divisions.setdefault(division.department_id, []).append(
+            {"code": division.code, "name": division.name}
+        )
     return JsonResponse(
         {
             "departments": [
-                {**department_json(d), "time_limits": limits.get(d.pk, limits[None])} for d in departments
+                {
+                    **department_json(d),
+                    "time_limits": limits.get(d.pk, limits[None]),
+                    "divisions": divisions.get(d.pk, []),
+                }
+                for d in departments
             ]
         }
     )

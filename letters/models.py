@@ -5,7 +5,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from core.privacy import mask_personal_data
-from departments.models import Department, LetterKind, TimeUnit
+from departments.models import Department, Division, LetterKind, TimeUnit
 
 # The State Council publishes each year's calendar late in the year before; a package release
 # follows, or an operator enters the year first (DESIGN.md "Working days").
@@ -90,6 +90,11 @@ class Light(models.TextChoices):
     RED = "red", _("red")
 
 
+class Channel(models.TextChoices):
+    WEB = "web", _("Internet")
+    PHONE = "phone", _("Phone")
+
+
 class Erasure(models.TextChoices):
     RETENTION = "retention", _("the retention period ended")
     WRITER = "writer", _("the writer asked")
@@ -111,6 +116,9 @@ class Letter(models.Model):
     name = models.CharField(_("name"), max_length=50)
     contact = models.CharField(_("contact"), max_length=100)
     public = models.BooleanField(_("public"), default=True)
+    # How the letter came in: written on the site, or taken by an operator on the phone (the seed:
+    # "只要有上网或电话条件"). A phone letter's writer is called back (回访) for the rating.
+    channel = models.CharField(_("channel"), max_length=5, choices=Channel.choices, default=Channel.WEB)
     # A letter made from a question a programme left unanswered has no key for the netizen to keep:
     # the session that asked (its hashed id, core/netizens.py) follows and rates it instead.
     netizen_key = models.CharField(max_length=64, blank=True, db_index=True)
@@ -124,6 +132,14 @@ class Letter(models.Model):
     department = models.ForeignKey(
         Department, null=True, blank=True, on_delete=models.PROTECT, related_name="letters"
     )
+    # In a unit with divisions (业务处室): the division its coordinator assigned it to, and the reply
+    # that division's handler drafted, waiting for the coordinator to send it (or send it back).
+    division = models.ForeignKey(
+        Division, null=True, blank=True, on_delete=models.PROTECT, related_name="letters"
+    )
+    draft = models.TextField(_("draft reply"), blank=True, help_text=_("sanitized HTML"))
+    draft_by = models.CharField(max_length=150, blank=True)
+    draft_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField()
     forwarded_at = models.DateTimeField(null=True, blank=True)
     signed_at = models.DateTimeField(null=True, blank=True)

@@ -30,7 +30,7 @@ from core.openapi import (
     ref,
 )
 from departments.models import LetterKind
-from letters.models import Closure, LetterStatus, Light, Rating
+from letters.models import Channel, Closure, LetterStatus, Light, Rating
 
 LETTER_CODE = {"$ref": "#/components/parameters/LetterCode"}
 NULLABLE_DATE_TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
@@ -155,6 +155,19 @@ def _letter_private() -> Schema:
                 },
                 required=[*_PRIVATE_ALWAYS],
             ),
+            obj(
+                {
+                    "channel": {"type": "string", "enum": Channel.values},
+                    "division": nullable(obj({"code": STRING, "name": STRING})),
+                    "draft": {
+                        "type": ["string", "null"],
+                        "description": "A division's draft reply waiting for the coordinator.",
+                    },
+                    "draft_by": {"type": ["string", "null"]},
+                },
+                required=[],
+                description="For the department's staff only (not the key's holder).",
+            ),
         ],
     }
 
@@ -172,6 +185,7 @@ def _scoreboard() -> Schema:
                     {
                         "department": obj({"code": STRING, "name": STRING, "short_name": STRING}),
                         "received": INTEGER,
+                        "phone": {**INTEGER, "description": "Of which taken by phone."},
                         "replied": INTEGER,
                         "reply_rate": RATE,
                         "on_time_rate": RATE,
@@ -223,6 +237,7 @@ def _assessment() -> Schema:
                             "description": "Each measure's credit and due (measure = credit ÷ due).",
                             "additionalProperties": obj({"credit": INTEGER, "due": INTEGER}),
                         },
+                        "phone_letters": {**INTEGER, "description": "Of which taken by phone."},
                         "measures": {
                             "type": "object",
                             "additionalProperties": RATE,

@@ -24,6 +24,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
@@ -32,7 +33,7 @@ from core.errors import ServiceError
 from core.netizens import existing_netizen_key
 from departments.models import Department, LetterKind
 from departments.roles import ROLES, has_role
-from letters import followup, periodic, privacy, reports, services, trail
+from letters import followup, handling, periodic, phone_forms, privacy, reports, services, trail, units
 from letters.lights import light_at, light_case, stage_of
 from letters.models import (
     ContactAccess,
@@ -55,6 +56,7 @@ SUPERVISOR_RECENT = 50  # replied and closed letters listed for redo / wrong clo
 def _render(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
     """render() with the roles the letters' navigation shows links for."""
     roles = {role: has_role(request.user, role) for role in ("operator", "handler", "supervisor")}
+    roles["handler"] = roles["handler"] or has_role(request.user, "coordinator")
     return render(request, template, {**context, "letter_roles": roles}, status=status)
 
 
@@ -293,6 +295,7 @@ def _operator_context() -> dict:
         "departments": _departments(),
         "extensions": _pending_extensions(),
         "due_soon": followup.close_to_limit(timezone.now()),
+        **phone_forms.context(),
     }
 
 
@@ -304,6 +307,8 @@ def operator(request: HttpRequest) -> HttpResponse:
         action = request.POST.get("action")
         if action in ("approve", "refuse"):
             return _decide(request, template, _operator_context, "letters-operator")
+        if action in ("phone", "callback", "contact"):
+            return _operator_phone(request, str(action))
         code = request.POST.get("code", "")
         try:
             letter = services.forward(code, request.POST.get("department") or None, request.user)  # type: ignore[arg-type]
@@ -319,30 +324,60 @@ def operator(request: HttpRequest) -> HttpResponse:
     return _render(request, template, _operator_context())
 
 
+def _operator_phone(request: HttpRequest, action: str) -> HttpResponse:
+    """The operator page's phone forms (letters/phone_forms.py)."""
+    context = _operator_context()
+    try:
+        context.update(phone_forms.post(request.POST, action, request.user))
+    except ServiceError as error:
+        context.update(phone_forms.refused(request.POST, action))
+        return _refused(request, "letters/operator.html", context, error)
+    if "done" in context:
+        messages.success(request, context["done"])
+        return redirect("letters-operator")
+    return _render(request, "letters/operator.html", context)
+
+
 # --- handlers ----------------------------------------------------------------------------------
 
 
 def _handler_context(user) -> dict:
-    department = getattr(getattr(user, "staff", None), "department", None)
+    """The unit's open letters (a coordinator's, or a handler's of a unit without divisions), or a
+    division's letters being handled (a division's handler), most urgent first."""
+    profile = getattr(user, "staff", None)
+    department = getattr(profile, "department", None)
+    division = getattr(profile, "division", None) if has_role(user, "handler") else None
+    mode = "handler"
+    found = Letter.objects.none()
+    if department is not None:
+        found = Letter.objects.filter(department=department, status__in=OPEN)
+        if units.is_coordinator_of(user, department.pk):
+            mode = "coordinator"
+        elif division is not None:
+            mode, found = "division", found.filter(division=division, status=S.SIGNED)
+        elif units.has_divisions(department.pk):
+            mode = "observer"  # a handler of no division in a unit that has them: reads, cannot act
+    found = found.select_related("department", "division").prefetch_related("extensions")
     now = timezone.now()
-    found = (
-        Letter.objects.filter(department=department, status__in=OPEN)
-        .select_related("department")
-        .prefetch_related("extensions")
-        if department
-        else Letter.objects.none()
-    )
     letters = followup.with_due_soon(_by_light(_with_lights(list(found), now)), now)
     notes = followup.handler_notes(letters)
+    sent_back = {
+        log.letter_id: log
+        for log in LetterLog.objects.filter(letter__in=letters, action="return_draft").order_by("at", "id")
+    }
     for letter in letters:
         letter.pending = next(  # type: ignore[attr-defined]
             (e for e in letter.extensions.all() if e.state == Extension.State.PENDING), None
         )
         letter.redo_reason = notes[letter.pk]["redo_reason"]  # type: ignore[attr-defined]
         letter.reminders = notes[letter.pk]["reminders"]  # type: ignore[attr-defined]
+        letter.sent_back = sent_back.get(letter.pk) if not letter.draft else None  # type: ignore[attr-defined]
     lights = [getattr(x, "now_light", None) for x in letters]
     return {
         "department": department,
+        "division": division if mode == "division" else None,
+        "mode": mode,
+        "divisions": list(department.divisions.all()) if department and mode == "coordinator" else [],
         "letters": letters,
         "alerts": [x for x, light in zip(letters, lights, strict=True) if light in ("red", "yellow")],
         "counts": {light: lights.count(light) for light in ("red", "yellow", "green")},
@@ -351,46 +386,63 @@ def _handler_context(user) -> dict:
     }
 
 
-@role_page("handler")
+HANDLER_DONE = {
+    "sign": gettext_lazy("You signed for letter %(code)s."),
+    "return": gettext_lazy("Letter %(code)s went back to the operators."),
+    "extend": gettext_lazy("The extension for letter %(code)s waits for a decision."),
+    "reply": gettext_lazy("Your reply to letter %(code)s is published to its writer."),
+    "assign": gettext_lazy("Letter %(code)s was assigned to the division."),
+    "draft": gettext_lazy("Your draft reply to letter %(code)s waits for the coordinator's approval."),
+    "approve-draft": gettext_lazy("The draft reply to letter %(code)s was approved and sent to its writer."),
+    "return-draft": gettext_lazy("The draft reply to letter %(code)s went back to its division."),
+}
+
+
+def _handler_step(action: str, code: str, post: Any, user: Any) -> None:
+    if action == "sign":
+        services.sign(code, user)
+    elif action == "return":
+        services.return_letter(code, post.get("reason"), user)
+    elif action == "extend":
+        days: object = post.get("days", "")
+        try:
+            days = int(str(days))
+        except ValueError:
+            pass  # services refuses it with its own message
+        services.request_extension(code, days, post.get("reason"), user)
+    elif action == "reply":
+        services.reply(code, post.get("text"), user)
+    elif action == "assign":
+        handling.assign(code, post.get("division"), user)
+    elif action == "draft":
+        handling.draft(code, post.get("text"), user)
+    elif action == "approve-draft":
+        handling.approve_draft(code, user)
+    else:
+        handling.return_draft(code, post.get("reason"), user)
+
+
+@role_page("handler", "coordinator")
 @require_http_methods(["GET", "POST"])
 def handler(request: HttpRequest) -> HttpResponse:
     template = "letters/handler.html"
     if request.method == "POST":
         code = request.POST.get("code", "")
-        action = request.POST.get("action")
+        action = request.POST.get("action", "")
         user = request.user
-        post = request.POST
         if action == "contact":
             return _handler_contact(request, code)
-        done = {
-            "sign": _("You signed for letter %(code)s."),
-            "return": _("Letter %(code)s went back to the operators."),
-            "extend": _("The extension for letter %(code)s waits for a decision."),
-            "reply": _("Your reply to letter %(code)s is published to its writer."),
-        }
-        if action not in done:
+        if action not in HANDLER_DONE:
             return _refused(
                 request, template, _handler_context(user), ServiceError("not_found", _("No such action."))
             )
         try:
-            if action == "sign":
-                services.sign(code, user)  # type: ignore[arg-type]
-            elif action == "return":
-                services.return_letter(code, post.get("reason"), user)  # type: ignore[arg-type]
-            elif action == "extend":
-                days: object = post.get("days", "")
-                try:
-                    days = int(str(days))
-                except ValueError:
-                    pass  # services refuses it with its own message
-                services.request_extension(code, days, post.get("reason"), user)  # type: ignore[arg-type]
-            else:
-                services.reply(code, post.get("text"), user)  # type: ignore[arg-type]
+            _handler_step(action, code, request.POST, user)
         except ServiceError as error:
             context = _handler_context(user)
-            context.update(failed_code=code, failed_action=action, typed=post)
+            context.update(failed_code=code, failed_action=action, typed=request.POST)
             return _refused(request, template, context, error)
-        messages.success(request, done[action] % {"code": code})
+        messages.success(request, str(HANDLER_DONE[action]) % {"code": code})
         return redirect("letters-handler")
     return _render(request, template, _handler_context(request.user))
 

@@ -27,7 +27,8 @@ from core.errors import ServiceError
 from core.privacy import mask_personal_data
 from departments.roles import has_role
 from letters.models import Closure, ContactAccess, Erasure, Letter, LetterLog, LetterStatus
-from letters.services import can_see_everything, check_key, locked_letter
+from letters.services import check_key, locked_letter
+from letters.units import sees_letter
 
 S = LetterStatus
 BATCH = 1000
@@ -38,7 +39,9 @@ ERASED_NAME = "***"  # what replaces the writer's own name where the text repeat
 
 
 def _role(user: Any) -> str:
-    return next((role for role in ("supervisor", "operator", "handler") if has_role(user, role)), "")
+    return next(
+        (role for role in ("supervisor", "operator", "coordinator", "handler") if has_role(user, role)), ""
+    )
 
 
 def record_access(letters: Iterable[Letter], user: Any, via: str) -> None:
@@ -52,9 +55,10 @@ def record_access(letters: Iterable[Letter], user: Any, via: str) -> None:
 @transaction.atomic
 def open_contact(code: object, user: Any, via: str = ContactAccess.Via.PAGE) -> Letter:
     """A staff member opens a writer's contact ("查看联系方式"): allowed to the letter's department's
-    handlers, operators and supervisors, as the rest of the letter; every opening is recorded."""
+    coordinator and handlers (in a unit with divisions, the handlers of the letter's division only),
+    operators and supervisors, as the rest of the letter; every opening is recorded."""
     letter = locked_letter(code)
-    if not can_see_everything(user, letter.department_id):
+    if not sees_letter(user, letter):
         raise ServiceError(
             "forbidden", _("Only the letter's department, operators and supervisors may see this.")
         )
@@ -141,7 +145,7 @@ def erase_by_writer(code: object, key: object) -> Letter:
     letter.rating_comment = _masked(letter.rating_comment, name, contact)
     # The reply keeps the department's own numbers (a hotline to call is not the writer's data).
     letter.reply = _masked(letter.reply, name, contact, numbers=False)
-    for entry in letter.log.filter(action="evaluate"):  # the rating comment is logged too
+    for entry in letter.log.filter(action__in=["evaluate", "callback"]):  # the rating comment is logged too
         entry.note = _masked(entry.note, name, contact)
         entry.save(update_fields=["note"])
     now = timezone.now()

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from core import exports, params
 from departments.models import Department, LetterKind
-from letters.models import Closure, Letter, LetterLog, LetterStatus, Rating
+from letters.models import Channel, Closure, Letter, LetterLog, LetterStatus, Rating
 
 SCOREBOARD_KEY = "minxin:scoreboard"
 SCOREBOARD_SECONDS = 120  # the clock refreshes every 60 s; twice that survives one missed round
@@ -47,6 +47,7 @@ def compute_scoreboard(period: "Period | None" = None) -> dict:
         closed=Count("id", filter=handled & Q(status=LetterStatus.CLOSED)),
         closed_unrated=Count("id", filter=handled & Q(closure=Closure.UNRATED)),
         thanks=Count("id", filter=Q(kind=LetterKind.THANKS)),
+        phone=Count("id", filter=handled & Q(channel=Channel.PHONE)),
     )
     by_department = {row["department_id"]: row for row in counts}
     minimum = settings.MINXIN_SCOREBOARD_MIN_LETTERS
@@ -62,6 +63,7 @@ def compute_scoreboard(period: "Period | None" = None) -> dict:
                     "short_name": department.short_name,
                 },
                 "received": received,
+                "phone": row.get("phone", 0),  # of which taken by phone
                 "replied": replied,
                 "reply_rate": _rate(replied, received),
                 "on_time_rate": _rate(row.get("on_time", 0), replied),
@@ -214,6 +216,7 @@ def assessment(period: Period, now: dt.datetime | None = None) -> list[dict]:
             {
                 "department": {"code": department.code, "name": department.name},
                 "letters": row["letters"],
+                "phone_letters": row["phone_letters"],  # of which taken by phone
                 "assessed": row["assessed"],
                 "pending": row["letters"] - row["assessed"],
                 "overdue": row["sign_overdue"] + row["reply_overdue"],
@@ -261,6 +264,7 @@ def _assessment_counts(period: Period, now: dt.datetime) -> dict[int, dict]:
             redone=Count("id", filter=redone),
             closure_judged=Count("id", filter=Q(status=S.CLOSED) | redone | Q(wrong_closure=True)),
             substantive=Count("id", filter=Q(status=S.CLOSED, redo_count=0, wrong_closure=False)),
+            phone_letters=Count("id", filter=Q(channel=Channel.PHONE)),
         )
     }
     # Letters for which the department asked an extension (however many times), and those of them
@@ -344,6 +348,7 @@ COLUMNS = [
     ("assessed", "已考核信件"),
     ("pending", "期限内未到考核"),
     ("overdue", "超期未办"),
+    ("phone_letters", "其中电话来信"),
     ("timely_sign_for", "及时签收率"),
     ("timely_reply", "及时回复率"),
     ("no_extension", "未延期率"),

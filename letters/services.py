@@ -30,7 +30,8 @@ from core.errors import ServiceError
 from core.sanitize import clean_plain, clean_rich
 from departments.models import Department, LetterKind, TimeLimit, TimeUnit
 from departments.roles import has_role
-from letters.models import Closure, Extension, Letter, LetterLog, LetterStatus, Light, Rating
+from letters import units
+from letters.models import Channel, Closure, Extension, Letter, LetterLog, LetterStatus, Light, Rating
 from letters.workdays import WorkCalendar
 
 MAX_SUBJECT, MAX_BODY, MAX_NAME, MAX_CONTACT, MAX_REASON, MAX_REPLY, MAX_COMMENT = (
@@ -150,22 +151,14 @@ def _require(user: User, *roles: str) -> None:
 
 
 def _require_handler(user: User, letter: Letter) -> None:
-    """A handler acts on its own department's letters only."""
-    if letter.department_id is None:  # not at any department: no handler's step applies yet
-        raise ServiceError("conflict", _("The letter has not been forwarded to a department."))
-    profile = getattr(user, "staff", None)
-    if not has_role(user, "handler") or profile is None or profile.department_id != letter.department_id:
-        raise ServiceError("forbidden", _("Only a handler of the letter's department may do this."))
+    """A handler acts on its own department's letters only; in a unit with divisions, its
+    coordinator does (letters.units)."""
+    units.require_unit(user, letter)
 
 
 def can_see_everything(user: Any, department_id: int | None) -> bool:
-    """Operators, supervisors and the department's own handlers see private letters and contacts."""
-    if not getattr(user, "is_authenticated", False):
-        return False
-    if has_role(user, "operator") or has_role(user, "supervisor"):
-        return True
-    profile = getattr(user, "staff", None)
-    return has_role(user, "handler") and profile is not None and profile.department_id == department_id
+    """Operators, supervisors and the department's own staff see private letters and contacts."""
+    return units.sees_department(user, department_id)
 
 
 # --- the steps ---------------------------------------------------------------------------------
@@ -204,7 +197,9 @@ def _step(
         letter.status = to
 
 
-def submit(data: dict, idempotency_key: str | None = None, client: str = "") -> tuple[dict, bool]:
+def submit(
+    data: dict, idempotency_key: str | None = None, client: str = "", channel: str = Channel.WEB, by: str = ""
+) -> tuple[dict, bool]:
     """A netizen writes a letter. Returns ({"code", "key"}, created).
 
     An idempotency key belongs to the client that sent it (`client`: its session, else its address)
@@ -226,19 +221,7 @@ def submit(data: dict, idempotency_key: str | None = None, client: str = "") -> 
             _("kind must be one of %(kinds)s.") % {"kinds": ", ".join(LetterKind.values)},
             {"kind": "unknown"},
         )
-    public = data.get("public", True)
-    if not isinstance(public, bool):
-        raise ServiceError("bad_request", _("public must be true or false."), {"public": "not a boolean"})
-    consent = data.get("consent")
-    if consent is not None and not isinstance(consent, bool):
-        raise ServiceError("bad_request", _("consent must be true or false."), {"consent": "not a boolean"})
-    if consent is False:
-        # The writer read the notice and said no: nothing of theirs may be stored.
-        raise ServiceError(
-            "bad_request",
-            _("A letter can only be sent if you agree to how your personal information is used."),
-            {"consent": "required"},
-        )
+    public, consent = _public_and_consent(data)
     fields = {
         "subject": _text(data, "subject", MAX_SUBJECT),
         "body": _text(data, "body", MAX_BODY),
@@ -268,9 +251,12 @@ def submit(data: dict, idempotency_key: str | None = None, client: str = "") -> 
                     public=public,
                     submitted_at=now,
                     consent_at=now if consent else None,
+                    channel=channel,
                     **fields,
                 )
-                LetterLog.objects.create(letter=letter, at=now, action="submit", to_status=S.SUBMITTED)
+                LetterLog.objects.create(
+                    letter=letter, at=now, action="submit", by=by, to_status=S.SUBMITTED, data=_via(channel)
+                )
             break
         except IntegrityError:
             found = Letter.objects.filter(idempotency_key=scoped).first() if scoped else None
@@ -283,6 +269,27 @@ def submit(data: dict, idempotency_key: str | None = None, client: str = "") -> 
     if scoped:
         cache.set(_idempotency_cache_key(scoped), {**answer, "letter": fingerprint}, IDEMPOTENCY_SECONDS)
     return answer, True
+
+
+def _public_and_consent(data: dict) -> tuple[bool, bool | None]:
+    public = data.get("public", True)
+    if not isinstance(public, bool):
+        raise ServiceError("bad_request", _("public must be true or false."), {"public": "not a boolean"})
+    consent = data.get("consent")
+    if consent is not None and not isinstance(consent, bool):
+        raise ServiceError("bad_request", _("consent must be true or false."), {"consent": "not a boolean"})
+    if consent is False:
+        # The writer read the notice and said no: nothing of theirs may be stored.
+        raise ServiceError(
+            "bad_request",
+            _("A letter can only be sent if you agree to how your personal information is used."),
+            {"consent": "required"},
+        )
+    return public, consent
+
+
+def _via(channel: str) -> dict:
+    return {} if channel == Channel.WEB else {"channel": channel}
 
 
 def _fingerprint(kind: str, public: bool, fields: dict[str, str]) -> str:
@@ -404,7 +411,8 @@ def return_letter(code: str, reason: object, user: User) -> Letter:
     if was_signed:
         letter.wrong_sign_count += 1
     _close_pending_extensions(letter, "returned")
-    letter.department = None
+    letter.department = letter.division = None
+    letter.draft, letter.draft_by, letter.draft_at = "", "", None
     letter.forwarded_at = letter.signed_at = letter.reply_started_at = None
     letter.sign_deadline = letter.sign_yellow_at = letter.reply_deadline = letter.reply_yellow_at = None
     letter.sign_on_time = None
@@ -483,6 +491,7 @@ def reply(code: str, text: object, user: User) -> Letter:
     _close_pending_extensions(letter, "replied")
     now = timezone.now()
     letter.reply, letter.replied_at = text, now
+    letter.draft, letter.draft_by, letter.draft_at = "", "", None
     assert letter.reply_deadline is not None
     letter.reply_on_time = now < letter.reply_deadline
     letter.light = ""

@@ -14,7 +14,7 @@ from core.http import api_error, api_view, csrf_for_sessions, error_response, js
 from core.netizens import existing_netizen_key
 from departments.models import Department
 from departments.roles import has_role
-from letters import followup, privacy, reports, services, trail
+from letters import followup, handling, phone, privacy, reports, services, trail, units
 from letters.lights import light_at
 from letters.models import ContactAccess, Letter, LetterStatus
 
@@ -87,6 +87,18 @@ def letters(request: HttpRequest) -> JsonResponse:
     return _letter_list(request)
 
 
+@csrf_for_sessions
+@require_http_methods(["POST"])
+@api_view
+def phone_letter(request: HttpRequest) -> JsonResponse:
+    """POST /api/letters/phone/: an operator records a letter taken by phone."""
+    user = _staff(request)
+    body = json_body(request)
+    key = request.headers.get("Idempotency-Key") or body.get("client_id")
+    answer, created = phone.take(body, key, user)
+    return _json(answer, status=201 if created else 200)
+
+
 def _client(request: HttpRequest) -> str:
     """Whose idempotency keys these are: the browser's session, else the address."""
     session_key = getattr(getattr(request, "session", None), "session_key", None)
@@ -102,7 +114,7 @@ def _letter_list(request: HttpRequest) -> JsonResponse:
     department = Department.objects.filter(code=code).first() if code else None
     if code and department is None:
         raise ServiceError("bad_request", "Unknown department.", {"department": "unknown"})
-    found = Letter.objects.select_related("department").order_by("-submitted_at")
+    found = Letter.objects.select_related("department", "division").order_by("-submitted_at")
     if department:
         found = found.filter(department=department)
     if status:
@@ -111,6 +123,8 @@ def _letter_list(request: HttpRequest) -> JsonResponse:
     private = services.can_see_everything(request.user, department.pk if department else None)
     if not private:
         found = found.filter(public=True, status__in=[LetterStatus.REPLIED, LetterStatus.CLOSED])
+    elif department and (division := units.division_scope(request.user, department.pk)) is not None:
+        found = found.filter(division_id=division)  # a division's handler: its division's letters
     shown = list(found[:PAGE])
     steps = trail.trails(shown)
     if private:
@@ -125,12 +139,19 @@ def _shown_to_staff(letters: list[Letter], user: Any) -> None:
 
 
 def staff_letters_json(letters: list[Letter], steps: dict[int, list[dict]] | None = None) -> list[dict]:
-    """Letter JSON for staff: also why the letter was last sent back for redo, and the reminders
-    (催办) supervisors sent since it reached its department. Not for the writer: notes among staff."""
+    """Letter JSON for the unit's staff: also how it came in and where in the unit it is (a
+    division's draft is not the writer's to read until the coordinator sends it), why it was last
+    sent back for redo, and the reminders (催办) supervisors sent since it reached its department."""
     notes = followup.handler_notes(letters)
     return [
         {
             **letter_json(letter, private=True, steps=steps[letter.pk] if steps else None),
+            "channel": letter.channel,
+            "division": {"code": letter.division.code, "name": letter.division.name}
+            if letter.division
+            else None,
+            "draft": letter.draft or None,
+            "draft_by": letter.draft_by or None,
             "redo_reason": notes[letter.pk]["redo_reason"],
             "reminders": [
                 {"at": _iso(log.at), "by": log.by, "note": log.note or None}
@@ -165,12 +186,12 @@ def letter_detail(request: HttpRequest, code: str) -> JsonResponse:
     refused = _too_many_lookups(request)
     if refused is not None:
         return refused
-    letter = Letter.objects.select_related("department").filter(code=code).first()
+    letter = Letter.objects.select_related("department", "division").filter(code=code).first()
     if letter is None:
         raise ServiceError("not_found", _("No such letter."))
     if services.is_writer(letter, request.GET.get("key"), existing_netizen_key(request)):
         return _json(letter_json(letter, private=True))
-    if services.can_see_everything(request.user, letter.department_id):
+    if units.sees_letter(request.user, letter):
         return _staff_json(letter, request.user)
     if letter.public and letter.status in (LetterStatus.REPLIED, LetterStatus.CLOSED):
         return _json(letter_json(letter, private=False))
@@ -229,6 +250,11 @@ def letter_action(request: HttpRequest, code: str, action: str) -> JsonResponse:
         "redo": lambda: services.redo(code, body.get("reason"), user),
         "wrong-closure": lambda: services.mark_wrong_closure(code, body.get("reason"), user),
         "remind": lambda: followup.remind(code, body.get("note"), user),
+        "assign": lambda: handling.assign(code, body.get("division"), user),
+        "draft": lambda: handling.draft(code, body.get("text"), user),
+        "approve-draft": lambda: handling.approve_draft(code, user),
+        "return-draft": lambda: handling.return_draft(code, body.get("reason"), user),
+        "callback": lambda: phone.callback(code, body.get("rating"), body.get("comment", ""), user),
     }
     if action == "extend":
         extension = services.request_extension(code, body.get("days"), body.get("reason"), user)

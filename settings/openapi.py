@@ -2,8 +2,9 @@
 
 Assembled here, beside the URL tables, from one piece per app that sits beside the app's views
 (`departments/openapi.py`, `studio/openapi.py`, `moderation/openapi.py`, `archive/openapi.py`,
-`letters/openapi.py`: each has `schemas()`, `parameters()` and `paths()`) and the building blocks they
-share (`core/openapi.py`: constructors, common schemas, the error body and responses, security).
+`letters/openapi.py`, `letters/openapi_units.py`: each has `schemas()`, `parameters()` and
+`paths()`) and the building blocks they share (`core/openapi.py`: constructors, common schemas, the
+error body and responses, security).
 
 The document is built in Python rather than kept as a YAML file, so that it cannot drift from the
 code on the points that drift most: every enum (statuses, kinds, ratings, lights, department kinds,
@@ -29,6 +30,7 @@ import core.openapi
 import departments.openapi
 import letters.openapi
 import letters.openapi_reports
+import letters.openapi_units
 import moderation.openapi
 import studio.openapi
 from core.openapi import READ_SECURITY, error_ref, json_response
@@ -42,6 +44,7 @@ PIECES: tuple[ModuleType, ...] = (
     archive.openapi,
     letters.openapi,
     letters.openapi_reports,
+    letters.openapi_units,
 )
 
 INFO = {

@@ -30,6 +30,7 @@ api = [  # PROTOCOL.md §2
     path("broadcasts/<int:broadcast_id>/transcript/", archive_views.transcript),
     path("contact-accesses/", letter_views.contact_accesses),
     path("letters/", letter_views.letters),
+    path("letters/phone/", letter_views.phone_letter),
     path("letters/<str:code>/", letter_views.letter_detail),
     path(
         "letters/<str:code>/extensions/<int:extension_id>/<str:decision>/",

@@ -95,6 +95,8 @@ def _store_data() -> dict:
     letters.sign(replied["code"], handler)
     letters.reply(replied["code"], "<p>已调整为每20分钟一班。</p>", handler)
 
+    users.update(_unit_with_divisions(write))
+
     live = Broadcast.objects.get(status="live").pk
     ended = Broadcast.objects.filter(status="ended").order_by("pk").first().pk  # type: ignore[union-attr]
     # The demo clip as the ended programme's recording too: its replay page carries the player.
@@ -102,6 +104,37 @@ def _store_data() -> dict:
     ask_question(live, "a11y-1", "社区医院周末开门吗？", "网友甲", "a11y-k1", None)
     ask_question(live, "a11y-2", "药价里有没有腐败问题？", "网友乙", "a11y-k2", None)
     return {"users": users, "live": live, "ended": ended, "letter": replied}
+
+
+def _unit_with_divisions(write: Callable[[str], dict]) -> dict:
+    """swj with two divisions, its coordinator and a division's handler, and a letter with a draft
+    waiting for approval (issue #16): the pages a unit with divisions shows."""
+    from django.contrib.auth import get_user_model
+
+    from departments.models import Department, Division
+    from letters import handling
+    from letters import services as letters
+    from tests.conftest import make_staff
+
+    roads = Division.objects.create(
+        department=Department.objects.get(code="swj"), code="supply", name="供水处"
+    )
+    Division.objects.create(department=roads.department, code="drainage", name="排水处")
+    users = {
+        "coordinator_swj": make_staff("coordinator_swj", "coordinator", "swj"),
+        "handler_swj_supply": make_staff("handler_swj_supply", "handler", "swj"),
+    }
+    users["handler_swj_supply"].staff.division = roads
+    users["handler_swj_supply"].staff.save()
+    operator = get_user_model().objects.get(username="operator")
+    for subject, draft in (("小区停水未通知", "已责成供水企业张贴停水通知。"), ("雨水井盖缺失", "")):
+        code = write(subject)["code"]
+        letters.forward(code, "swj", operator)
+        letters.sign(code, users["coordinator_swj"])
+        handling.assign(code, "supply", users["coordinator_swj"])
+        if draft:
+            handling.draft(code, draft, users["handler_swj_supply"])
+    return users
 
 
 class BrowserThread:
@@ -184,6 +217,15 @@ def replay_at_the_end(page: Page) -> None:
     expect(page.locator("#feed li").first).to_be_visible(timeout=LIVE_WAIT)
 
 
+def draft_to_approve(page: Page) -> None:
+    expect(page.locator(".assign-form select")).to_have_count(2)
+    expect(page.locator("button[value=approve-draft]")).to_be_visible()
+
+
+def drafts_to_write(page: Page) -> None:
+    expect(page.locator(".draft-form textarea")).to_have_count(2)
+
+
 @dataclass
 class Visit:
     path: Callable[[Site], str]
@@ -209,6 +251,8 @@ PAGES = {
     "letters-scoreboard": Visit(lambda s: "/letters/scoreboard/"),
     "letters-operator": Visit(lambda s: "/letters/operator/", "operator"),
     "letters-handler": Visit(lambda s: "/letters/handler/", "handler_jtw"),
+    "letters-coordinator": Visit(lambda s: "/letters/handler/", "coordinator_swj", ready=draft_to_approve),
+    "letters-division": Visit(lambda s: "/letters/handler/", "handler_swj_supply", ready=drafts_to_write),
     "letters-supervisor": Visit(lambda s: "/letters/supervisor/", "supervisor"),
     "letters-contact-access": Visit(lambda s: "/letters/supervisor/contact-access/", "supervisor"),
     "login": Visit(lambda s: "/accounts/login/"),

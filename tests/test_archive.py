@@ -456,6 +456,7 @@ def test_stats_count_the_programmes_people_questions_and_letters(client, dataset
         "replied": 3,
         "rated": 3,
         "satisfied": 1,
+        "phone": 0,  # of which taken by phone (issue #16)
         "daily_average": 2.5,  # 5 letters over 2 days since the first
         "reply_rate": 0.6,
         "satisfaction_rate": 0.3333,
@@ -476,6 +477,7 @@ def test_stats_narrow_to_one_department(client, dataset):
         "replied": 2,
         "rated": 2,
         "satisfied": 1,
+        "phone": 0,
         "daily_average": 1.5,
         "reply_rate": 0.6667,
         "satisfaction_rate": 0.5,

@@ -424,7 +424,7 @@ def createstaff(username: str, role: str, password: str = "a-long-password", **o
 
 @pytest.mark.parametrize("role", list(ROLES))
 def test_createstaff_makes_an_account_with_exactly_that_role_that_can_log_in(registry, role):
-    options = {"department": "jtw"} if role == "handler" else {}
+    options = {"department": "jtw"} if ROLES[role].needs_department else {}
     createstaff("staffer", role, password="s3cret-pass", name="王五", **options)
     user = get_user_model().objects.get(username="staffer")
     assert list(user.groups.values_list("name", flat=True)) == [role]

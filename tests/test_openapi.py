@@ -217,6 +217,12 @@ OPERATION_IDS = {
     ("post", "/api/letters/{code}/wrong-closure/"): "markLetterWrongClosure",
     ("post", "/api/letters/{code}/remind/"): "remindLetter",
     ("post", "/api/letters/{code}/extensions/{extension_id}/{decision}/"): "decideLetterExtension",
+    ("post", "/api/letters/phone/"): "takePhoneLetter",
+    ("post", "/api/letters/{code}/assign/"): "assignLetterToDivision",
+    ("post", "/api/letters/{code}/draft/"): "draftLetterReply",
+    ("post", "/api/letters/{code}/approve-draft/"): "approveLetterDraft",
+    ("post", "/api/letters/{code}/return-draft/"): "returnLetterDraft",
+    ("post", "/api/letters/{code}/callback/"): "recordLetterCallback",
 }
 
 
@@ -252,6 +258,11 @@ def test_letter_steps_described_are_the_steps_the_view_takes(served):
         "remind",
         "erasure",
         "contact",
+        "assign",
+        "draft",
+        "approve-draft",
+        "return-draft",
+        "callback",
     }
     client = Client()
     client.force_login(make_staff("olga", "operator"))

@@ -2,7 +2,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from departments.models import Department, StaffProfile
+from departments.models import Department, Division, StaffProfile
 from departments.roles import ROLES, ensure_role_groups
 
 
@@ -12,7 +12,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
         parser.add_argument("--role", required=True, help=f"one of: {', '.join(ROLES)}")
-        parser.add_argument("--department", help="department code (required for handlers)")
+        parser.add_argument("--department", help="department code (required for handlers and coordinators)")
+        parser.add_argument(
+            "--division", help="division code within the department (a handler of a 业务处室)"
+        )
         parser.add_argument("--password", required=True)
         parser.add_argument("--name", default="", help="display name (e.g. 张明)")
         parser.add_argument("--title", default="", help="job title shown for guests")
@@ -31,6 +34,15 @@ class Command(BaseCommand):
                 )
         elif role.needs_department:
             raise CommandError(f"A {role.name} belongs to one department: give --department CODE.")
+        division = None
+        if options.get("division"):
+            if department is None or role.name != "handler":
+                raise CommandError("--division is for a handler, with its --department.")
+            division = Division.objects.filter(department=department, code=options["division"]).first()
+            if division is None:
+                raise CommandError(
+                    f"Unknown division {options['division']!r} of {department.code}; add it in the admin."
+                )
         if not options["password"]:
             raise CommandError("The password must not be empty.")
 
@@ -45,6 +57,8 @@ class Command(BaseCommand):
         profile, _ = StaffProfile.objects.get_or_create(user=user)
         if department is not None:
             profile.department = department
+        if division is not None:
+            profile.division = division
         if options["title"]:
             profile.title = options["title"]
         profile.save()

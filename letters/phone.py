@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import ServiceError
 from letters import services
-from letters.models import Channel, Letter, LetterStatus, Rating
+from letters.models import Channel, Closure, Letter, LetterStatus, Rating
 
 S = LetterStatus
 
@@ -59,5 +59,6 @@ def callback(code: str, rating: object, comment: object, user: User) -> Letter:
         letter, "callback", services._name(user), (S.REPLIED,), S.CLOSED, note=comment, rating=rating
     )
     letter.rating, letter.rating_comment, letter.closed_at = str(rating), comment, timezone.now()
+    letter.closure = Closure.RATED  # closed with the writer's rating, as evaluate() closes it
     letter.save()
     return letter

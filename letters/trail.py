@@ -33,6 +33,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "refuse_extension": ("extension_refused",),
     "reply": ("replied",),
     "evaluate": ("rated", "closed"),
+    "callback": ("rated", "closed"),  # 回访: an operator records a phone letter's rating (letters/phone.py)
     "redo": ("redo",),
     "remind": ("reminded",),  # 催办 by the supervisors (letters/followup.py)
     "close_unrated": ("closed_unrated",),  # 未评价办结 by the clock (letters/followup.py)

@@ -113,6 +113,10 @@ def test_the_callback_records_the_callers_rating_and_closes_the_letter(api):
     code, key = replied_phone_letter(api)
     letter = api.ok(code, "callback", "operator", rating="basic", comment="基本满意，希望再快些")
     assert letter["status"] == "closed" and letter["rating"] == "basic"
+    assert letter["closure"] == "rated"  # closed with a rating, not 未评价办结
+    steps = [step["step"] for step in letter["trail"]]
+    assert steps[-2:] == ["rated", "closed"]  # the public trail shows the caller's rating
+    assert letter["trail"][-2]["rating"] == "basic"
     stored = Letter.objects.get(code=code)
     assert stored.rating_comment == "基本满意，希望再快些" and stored.closed_at is not None
     entry = LetterLog.objects.get(letter=stored, action="callback")

@@ -10,6 +10,7 @@ from io import StringIO
 import pytest
 from django.core.cache import cache
 from django.core.management import call_command
+from django.test import Client
 
 from archive import clock as clock_module
 from departments.models import Department
@@ -220,6 +221,17 @@ def test_the_demo_shows_every_status_every_light_and_both_reports(db):
     assert all(report.rows["ranked"] >= 3 for report in Report.objects.all())
     assert get_user_model().objects.get(username="handler_wjw").staff.department.code == "wjw"
     assert Letter.objects.filter(department__code="wjw", status__in=["forwarded", "signed"]).exists()
+    # A unit with divisions: its coordinator has a division's draft to send, and a letter waits for
+    # the other division's draft; letters by phone, one closed by the operator's 回访.
+    coordinator = Client()
+    coordinator.force_login(get_user_model().objects.get(username="coordinator_rsj"))
+    page = coordinator.get("/letters/handler/").content.decode()
+    assert "就业促进处" in page and "劳动关系处" in page and "您的失业保险金申领已受理" in page
+    division = Client()
+    division.force_login(get_user_model().objects.get(username="handler_rsj_laodong"))
+    assert "劳动合同到期后单位不续签有无补偿" in division.get("/letters/handler/").content.decode()
+    by_phone = Letter.objects.filter(channel="phone")
+    assert by_phone.count() == 2 and by_phone.filter(status="closed", closure="rated").count() == 1
     counts = (Letter.objects.count(), Report.objects.count(), ReportNotice.objects.count())
     call_command("demo", quiet=True)  # a second run keeps what exists
     assert (Letter.objects.count(), Report.objects.count(), ReportNotice.objects.count()) == counts

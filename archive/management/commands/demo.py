@@ -126,11 +126,16 @@ class Command(BaseCommand):
         from archive import demo_letters
 
         story = demo_letters.load(users)  # after the programmes: their unanswered questions are letters too
+        from archive import demo_units
+
+        unit_staff = demo_units.load(users, PASSWORD)  # a unit with divisions, and letters by phone
         if not options["quiet"]:
             self.stdout.write(f"Registry: {count} departments.")
             self.stdout.write(f"Demo staff accounts (password for all: {PASSWORD}):")
             for username, role, department, name, _title in STAFF:
-                self.stdout.write(f"  {username:<12} {role:<10} {department or '':<5} {name}")
+                self.stdout.write(f"  {username:<20} {role:<12} {department or '':<9} {name}")
+            for username, role, department, name in unit_staff:
+                self.stdout.write(f"  {username:<20} {role:<12} {department:<9} {name}")
             if story:
                 self.stdout.write(
                     f"A letter with every kind of step: /letters/track/ code {story['code']} key {story['key']}"

@@ -10,7 +10,8 @@ MO = PO.with_suffix(".mo")
 
 
 def po_entries() -> list[tuple[str, str, bool]]:
-    """(msgid, msgstr, fuzzy) for every non-header entry; plural entries give their first form."""
+    """(msgid, msgstr, fuzzy) for every non-header entry; plural entries give their first form; an
+    entry with a context (msgctxt) gives its msgid as gettext looks it up: "context\x04msgid"."""
     entries = []
     for block in PO.read_text(encoding="utf-8").split("\n\n"):
         msgid = re.search(r'^msgid ((?:".*"\n?)+)', block, re.M)
@@ -19,6 +20,9 @@ def po_entries() -> list[tuple[str, str, bool]]:
         msgstr = re.search(r'^msgstr(?:\[0\])? ((?:".*"\n?)+)', block, re.M)
         join = lambda found: "".join(re.findall(r'"(.*)"', found.group(1))) if found else ""  # noqa: E731
         text = join(msgid).replace('\\"', '"')
+        context = re.search(r'^msgctxt ((?:".*"\n?)+)', block, re.M)
+        if text and context:
+            text = join(context) + "\x04" + text
         if text:
             entries.append((text, join(msgstr).replace('\\"', '"'), "fuzzy" in block.split("msgid")[0]))
     return entries

@@ -92,7 +92,7 @@ COLUMNS = [
     "sign_limit", "sign_unit", "reply_limit", "reply_unit", "yellow_numerator", "yellow_denominator",
     "extension_days", "sign_deadline", "sign_yellow_at", "reply_deadline", "reply_yellow_at",
     "sign_on_time", "reply_on_time", "light", "reply", "rating", "rating_comment", "redo_count",
-    "wrong_sign_count", "wrong_closure", "netizen_key", "erasure", "closure",
+    "wrong_sign_count", "wrong_closure", "netizen_key", "erasure", "closure", "channel", "draft", "draft_by",
 ]  # fmt: skip
 
 # The finished letters (replied or closed), all in the database: draws per row in the innermost
@@ -121,7 +121,7 @@ SELECT
        ELSE 'unsatisfied' END,
   CASE WHEN status = 'closed' AND r_rating >= %(satisfied)s + %(basic)s THEN '问题没有实际解决。' ELSE '' END,
   CASE WHEN r_redo < 0.02 THEN 1 ELSE 0 END, 0, status = 'closed' AND r_redo > 0.995, '', '',
-  CASE WHEN status = 'closed' THEN 'rated' ELSE '' END
+  CASE WHEN status = 'closed' THEN 'rated' ELSE '' END, 'web', '', ''
 FROM (
   SELECT *, forwarded_at + sign_span * CASE WHEN sign_on_time THEN 0.05 + 0.9 * r_sign
                                           ELSE 1.02 + 0.5 * r_sign END AS signed_at,
@@ -271,6 +271,9 @@ def _letter_row(letter: Any, i: int, rng: random.Random) -> tuple:
         0,
         False,
         "",
+        "",
+        "",
+        "web",
         "",
         "",
     )

@@ -345,10 +345,10 @@ def _weighted(measures: dict[str, float | None], weights: Mapping[str, float]) -
 COLUMNS = [
     ("department", "部门"),
     ("letters", "信件数"),
+    ("phone_letters", "其中电话来信"),
     ("assessed", "已考核信件"),
     ("pending", "期限内未到考核"),
     ("overdue", "超期未办"),
-    ("phone_letters", "其中电话来信"),
     ("timely_sign_for", "及时签收率"),
     ("timely_reply", "及时回复率"),
     ("no_extension", "未延期率"),

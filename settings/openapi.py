@@ -30,6 +30,7 @@ import core.openapi
 import departments.openapi
 import letters.openapi
 import letters.openapi_reports
+import letters.openapi_scores
 import letters.openapi_units
 import moderation.openapi
 import studio.openapi
@@ -43,6 +44,7 @@ PIECES: tuple[ModuleType, ...] = (
     moderation.openapi,
     archive.openapi,
     letters.openapi,
+    letters.openapi_scores,
     letters.openapi_reports,
     letters.openapi_units,
 )

@@ -107,8 +107,9 @@ def _store_data() -> dict:
 
 
 def _unit_with_divisions(write: Callable[[str], dict]) -> dict:
-    """swj with two divisions, its coordinator and a division's handler, and a letter with a draft
-    waiting for approval (issue #16): the pages a unit with divisions shows."""
+    """mzj (no demo letters: the demo's own unit with divisions is rsj) with two divisions, its
+    coordinator and a division's handler, and a letter with a draft waiting for approval (issue #16):
+    the pages a unit with divisions shows."""
     from django.contrib.auth import get_user_model
 
     from departments.models import Department, Division
@@ -116,24 +117,27 @@ def _unit_with_divisions(write: Callable[[str], dict]) -> dict:
     from letters import services as letters
     from tests.conftest import make_staff
 
-    roads = Division.objects.create(
-        department=Department.objects.get(code="swj"), code="supply", name="供水处"
+    relief = Division.objects.create(
+        department=Department.objects.get(code="mzj"), code="relief", name="社会救助处"
     )
-    Division.objects.create(department=roads.department, code="drainage", name="排水处")
+    Division.objects.create(department=relief.department, code="elderly", name="养老服务处")
     users = {
-        "coordinator_swj": make_staff("coordinator_swj", "coordinator", "swj"),
-        "handler_swj_supply": make_staff("handler_swj_supply", "handler", "swj"),
+        "coordinator_mzj": make_staff("coordinator_mzj", "coordinator", "mzj"),
+        "handler_mzj_relief": make_staff("handler_mzj_relief", "handler", "mzj"),
     }
-    users["handler_swj_supply"].staff.division = roads
-    users["handler_swj_supply"].staff.save()
+    users["handler_mzj_relief"].staff.division = relief
+    users["handler_mzj_relief"].staff.save()
     operator = get_user_model().objects.get(username="operator")
-    for subject, draft in (("小区停水未通知", "已责成供水企业张贴停水通知。"), ("雨水井盖缺失", "")):
+    for subject, draft in (
+        ("低保申请一个月没有结果", "已核实，将于本月底前完成审批。"),
+        ("临时救助如何申请", ""),
+    ):
         code = write(subject)["code"]
-        letters.forward(code, "swj", operator)
-        letters.sign(code, users["coordinator_swj"])
-        handling.assign(code, "supply", users["coordinator_swj"])
+        letters.forward(code, "mzj", operator)
+        letters.sign(code, users["coordinator_mzj"])
+        handling.assign(code, "relief", users["coordinator_mzj"])
         if draft:
-            handling.draft(code, draft, users["handler_swj_supply"])
+            handling.draft(code, draft, users["handler_mzj_relief"])
     return users
 
 
@@ -251,8 +255,8 @@ PAGES = {
     "letters-scoreboard": Visit(lambda s: "/letters/scoreboard/"),
     "letters-operator": Visit(lambda s: "/letters/operator/", "operator"),
     "letters-handler": Visit(lambda s: "/letters/handler/", "handler_jtw"),
-    "letters-coordinator": Visit(lambda s: "/letters/handler/", "coordinator_swj", ready=draft_to_approve),
-    "letters-division": Visit(lambda s: "/letters/handler/", "handler_swj_supply", ready=drafts_to_write),
+    "letters-coordinator": Visit(lambda s: "/letters/handler/", "coordinator_mzj", ready=draft_to_approve),
+    "letters-division": Visit(lambda s: "/letters/handler/", "handler_mzj_relief", ready=drafts_to_write),
     "letters-supervisor": Visit(lambda s: "/letters/supervisor/", "supervisor"),
     "letters-contact-access": Visit(lambda s: "/letters/supervisor/contact-access/", "supervisor"),
     "login": Visit(lambda s: "/accounts/login/"),

@@ -3,20 +3,18 @@
 rows of what it lists — letters in every state, questions answered, waiting and pending, a programme
 with many questions and answers.
 
-Counted with CaptureQueriesContext through Django's test Client, logged in as the page's role.
+Counted with CaptureQueriesContext through Django's test Client, logged in as the page's role
+(bench/pages_data.py's count_queries, which the page benchmark prints beside its timings).
 """
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
-from django.test import Client
-from django.test.utils import CaptureQueriesContext
 
 from bench import pages_data
 
 pytestmark = pytest.mark.django_db
 
-MORE = 40  # rows added of every kind: enough that a query per row shows as +40
+MORE = 60  # rows added (60 letters, 20 questions of each state, 15 answered in a new programme)
 SLACK = 2  # a paginated list may reach a next page's link
 
 
@@ -29,34 +27,8 @@ LISTING = [
 ]  # fmt: skip
 
 
-class Counted:
-    def __init__(self, status: int, size: int, sql: list[str]) -> None:
-        self.status, self.size, self.sql = status, size, sql
-
-    @property
-    def queries(self) -> int:
-        return len(self.sql)
-
-
-def count(client: Client, url: str) -> Counted:
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(url)
-    return Counted(response.status_code, len(response.content), [q["sql"] for q in queries.captured_queries])
-
-
-def counts(context: dict) -> dict[str, Counted]:
-    from django.contrib.auth import get_user_model
-
-    users = {u.username: u for u in get_user_model().objects.filter(username__in=pages_data.ROLES)}
-    found = {}
-    for page in pages_data.PAGES:
-        client = Client()
-        if page.role:
-            client.force_login(users[page.role])
-        url = page.url(context)
-        client.get(url)  # the first request warms caches (sessions, the registry, the scoreboard)
-        found[page.name] = count(client, url)
-    return found
+def counts(context: dict) -> dict[str, pages_data.Counted]:
+    return pages_data.count_queries(context)[0]
 
 
 def test_no_page_or_api_makes_a_query_per_row(registry) -> None:

@@ -13,7 +13,7 @@ rows of what each page lists, through the services, as a citizen, operator, hand
 * a new ended programme with `n // 4` questions and answers (its transcript, replay and events).
 
 A question costs about as much as three letter steps (screening, the live events, the search
-index), hence the thirds and the quarter: demo+2000 loads in about three minutes on 2 cores.
+index), hence the thirds and the quarter: demo+2000 loads in two to three minutes on 2 cores.
 
 Runs inside a configured Django (the test, or the bench's `manage.py shell`).
 """

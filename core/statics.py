@@ -6,13 +6,14 @@ request: a hashed name (css/site.3f9a0c1b2d4e.css, what `{% static %}` writes) i
 as `immutable`, since a change gives it a new name; a plain name (the demo stream's
 /static/demo/programme.m3u8, stored in programmes, and the files it lists) for a minute. A text file
 goes out gzip- or Brotli-compressed when the client accepts it (`Vary: Accept-Encoding`), from the
-.gz and .br files collectstatic made once. A name not in the manifest, an old hash or a path out of
-the folder falls through to Django: 404.
+.gz and .br files collectstatic made once. A name not in STATIC_ROOT, a made-up hash or a path out
+of the folder falls through to Django: 404.
 
 settings.dev (no manifest) keeps Django's handler, which reads static/ as it is edited and is never
 cached (core/http.py's StaticFilesHandler).
 """
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from core.http import STREAM_TYPES, StaticFilesHandler
 YEAR = 365 * 24 * 60 * 60
 # A plain name may change at the next release: caches keep it this long.
 PLAIN_MAX_AGE = 60
+# Django's hashed names: the original's stem, 12 hex digits of its content's MD5, the extension.
+HASHED_NAME = re.compile(r"(?P<stem>.+)\.[0-9a-f]{12}(?P<extension>\.[^./]+)")
 
 
 def with_static_files(application: ASGIHandler) -> Callable:
@@ -39,21 +42,25 @@ def with_static_files(application: ASGIHandler) -> Callable:
         raise ImproperlyConfigured(
             f"No {manifest}: run `python manage.py collectstatic --noinput` before starting the web processes."
         )
-    hashed = staticfiles_storage.hashed_files  # original name → hashed name, read from the manifest
+    originals = set(staticfiles_storage.hashed_files)  # the manifest: original name → hashed name
     prefix = settings.STATIC_URL
-    immutable = {f"{prefix}{name}" for name in hashed.values()}
+
+    def immutable(_path: str, url: str) -> bool:
+        """A hashed name, this release's or an earlier one's (css/site.3f9a0c1b2d4e.css)."""
+        match = HASHED_NAME.fullmatch(url.removeprefix(prefix))
+        return bool(match) and f"{match['stem']}{match['extension']}" in originals
+
     server = HashedStaticFiles(
         application,
         max_age=PLAIN_MAX_AGE,
         # Streams' types as players expect them, whatever the machine's mime.types says.
         mimetypes=STREAM_TYPES,
-        immutable_file_test=lambda _path, url: url in immutable,
+        immutable_file_test=immutable,
     )
-    for original, name in hashed.items():
-        for url_name in (original, name):
-            server.add_file_to_dictionary(
-                f"{prefix}{url_name}", staticfiles_storage.path(url_name), root=staticfiles_storage.location
-            )
+    # Everything in STATIC_ROOT: the earlier releases' hashed files too (collectstatic never removes
+    # them), so that during a rolling upgrade a page from an old process finds its files on a new one.
+    server.add_files(settings.STATIC_ROOT, prefix)
+    server.files.pop(f"{prefix}{staticfiles_storage.manifest_name}", None)
     return server
 
 

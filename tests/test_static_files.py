@@ -8,9 +8,11 @@ import gzip
 import re
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import brotli
 import pytest
+from django.conf import settings
 from playwright.sync_api import expect
 
 from tests.conftest import make_broadcast
@@ -83,9 +85,23 @@ def test_text_files_come_compressed_when_the_browser_accepts_it(site, registry):
     assert media_type(plain_headers["content-type"]) == "text/css; charset=utf-8"
 
 
-def test_an_unknown_or_old_hashed_name_and_a_path_out_of_the_folder_are_404(site):
+def test_an_earlier_releases_hashed_file_is_still_served_during_an_upgrade(daphne):
+    """collectstatic keeps the files of earlier releases: a page an old process served still loads
+    its stylesheet from a new process."""
+    earlier = Path(settings.STATIC_ROOT) / "css" / "site.0123456789ab.css"
+    earlier.write_text("body { color: black; }\n")
+    try:
+        site = daphne()
+        status, headers, body = get(f"{site.url}/static/css/site.0123456789ab.css")
+    finally:
+        earlier.unlink()
+    assert status == 200 and body == b"body { color: black; }\n"
+    assert "immutable" in directives(headers["cache-control"])
+
+
+def test_an_unknown_hashed_name_and_a_path_out_of_the_folder_are_404(site):
     for path in [
-        "/static/css/site.0123456789ab.css",  # a name from an earlier release
+        "/static/css/site.0123456789ab.css",  # a made-up hash
         "/static/js/nothing.js",
         "/static/%2e%2e/settings/prod.py",
         "/static/..%2fsettings/prod.py",

@@ -48,7 +48,7 @@ def with_static_files(application: ASGIHandler) -> Callable:
     def immutable(_path: str, url: str) -> bool:
         """A hashed name, this release's or an earlier one's (css/site.3f9a0c1b2d4e.css)."""
         match = HASHED_NAME.fullmatch(url.removeprefix(prefix))
-        return bool(match) and f"{match['stem']}{match['extension']}" in originals
+        return match is not None and f"{match['stem']}{match['extension']}" in originals
 
     server = HashedStaticFiles(
         application,

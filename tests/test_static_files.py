@@ -67,6 +67,7 @@ def test_a_page_links_its_css_and_js_by_hashed_names_cached_for_a_year(site, per
             re.search(r"\.\w+$", url).group()
         ]
         assert headers["content-type"].split(";")[0] == expected, url
+        assert headers["x-content-type-options"] == "nosniff", url
 
 
 def test_text_files_come_compressed_when_the_browser_accepts_it(site, registry):

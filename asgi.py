@@ -12,7 +12,7 @@ django_application = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from core.http import StaticFilesHandler  # noqa: E402
+from core.statics import with_static_files  # noqa: E402
 from settings.env import env_int  # noqa: E402
 from settings.routing import websocket_urlpatterns  # noqa: E402
 from studio.fastsend import TransportMiddleware  # noqa: E402
@@ -28,9 +28,9 @@ gc.set_threshold(GC_THRESHOLD, 20, 20)
 
 application = ProtocolTypeRouter(
     {
-        # The few static files (one stylesheet, two scripts) are served by the app itself, so one
-        # daphne process is a whole site; a proxy or CDN in front may cache them.
-        "http": StaticFilesHandler(django_application),
+        # Static files are served by the app itself (hashed, cached for a year, compressed: core/statics.py),
+        # so one daphne process is a whole site; a proxy or CDN in front may cache them.
+        "http": with_static_files(django_application),
         "websocket": TransportMiddleware(
             # Sessions and logins per route (settings/routing.py): viewers never look up a user.
             AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns))

@@ -48,6 +48,10 @@ class ContentSecurityPolicyMiddleware:
             response.setdefault(
                 "Content-Security-Policy", content_security_policy(settings.MINXIN_STREAM_ORIGINS)
             )
+        if "Cache-Control" not in response and response.get("Content-Type", "").startswith("text/html"):
+            # Every page carries a CSRF token (the language form) and the live page starts a
+            # session: a proxy or CDN must not keep one for the next visitor (README › Operations).
+            response["Cache-Control"] = "private, no-cache"
         return response
 
 

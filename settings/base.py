@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
+from servestatic.compress import Compressor
 
 from core.logs import logging_config
 from settings.env import (
@@ -123,7 +124,17 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `manage.py collectstatic` writes the hashed, compressed copies that settings.prod serves
+# (core/statics.py). settings.dev serves static/ as it is edited and needs no collectstatic.
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
+# Hashed names (css/site.3f9a0c1b2d4e.css) listed in STATIC_ROOT/staticfiles.json, with .gz and .br
+# beside each text file: settings.prod and settings.test use it (settings.dev keeps Django's default).
+HASHED_STATIC_STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "core.statics.HashedStaticFilesStorage"},
+}
+# Not compressed: ServeStatic's list (images, fonts, video, archives) and the streams' media.
+SERVESTATIC_SKIP_COMPRESS_EXTENSIONS = [*Compressor.SKIP_COMPRESS_EXTENSIONS, "ts", "m4s", "m4a", "opus"]
 
 # Live programme limits (PROTOCOL.md §1).
 MINXIN_MAX_FRAME_BYTES = 8 * 1024

@@ -8,6 +8,9 @@ SECRET_KEY = env_str("SECRET_KEY", required=True)
 # Rotation: the new key in SECRET_KEY, the old ones here until their sessions have expired.
 SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 DEBUG = False
+# Static files under hashed names, cached for a year (core/statics.py); `manage.py collectstatic
+# --noinput` writes them to STATIC_ROOT before the web processes start.
+STORAGES = HASHED_STATIC_STORAGES  # noqa: F405
 
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -1,10 +1,20 @@
 """Tests: the same settings as dev, faster password hashing."""
 
 import os
+from pathlib import Path
 
 from settings.dev import *  # noqa: F403
+from settings.env import env_bool
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Static files as production serves them: hashed names, a year's cache, gzip and Brotli
+# (core/statics.py). tests/conftest.py runs collectstatic once per test run into this folder, one
+# per run like the SQLite file; the environment passes it on to the daphne processes tests start.
+# Django hashes names only with DEBUG off (pytest-django turns it off in-process; the processes too).
+DEBUG = env_bool("DEBUG", False)
+STORAGES = HASHED_STATIC_STORAGES  # noqa: F405
+STATIC_ROOT = Path(os.environ.setdefault("STATIC_ROOT", str(VAR_DIR / f"test-static-{os.getpid()}")))  # noqa: F405
 
 # A file, not memory, so that the daphne processes that tests start see the same data.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405

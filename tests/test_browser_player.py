@@ -21,6 +21,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from django.templatetags.static import static
 from playwright.sync_api import Page, expect
 
 from tests.conftest import IN_CI, Daphne, make_broadcast, server_env, start_daphne
@@ -28,7 +29,7 @@ from tests.test_browser import ARTIFACTS, LIVE_WAIT, Watched, chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
-HLS_JS = "/static/vendor/hls.js/hls.light.min.js"
+HLS_JS = "/static/vendor/hls.js/hls.light.min.js"  # served under its hashed name (core/statics.py)
 # What a browser without native HLS answers (Firefox; Chromium before its own HLS player).
 NO_NATIVE_HLS = """
 (() => {
@@ -174,7 +175,7 @@ def test_without_native_hls_the_player_fetches_hls_js_from_the_site_and_plays_th
         page.goto(f"{site.url}/live/{broadcast.pk}/")
         assert hls_js_fetched(page) == []  # not before the viewer asks for the stream
         press_play_and_wait(viewer)
-        assert hls_js_fetched(page) == [f"{site.url}{HLS_JS}"]
+        assert hls_js_fetched(page) == [f"{site.url}{static(HLS_JS.removeprefix('/static/'))}"]
         assert page.evaluate("document.querySelector('.player-media').src").startswith("blob:")
         assert page.evaluate("Hls.version") == "1.7.4"
         assert viewer.errors == [], viewer.report()

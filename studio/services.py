@@ -55,9 +55,7 @@ def post_answer(broadcast_id: int, user: User, client_id: str, question_id: int 
     text = _rich_text(text, MAX_ANSWER)
     with transaction.atomic():
         broadcast = locked_broadcast(broadcast_id)
-        existing = (
-            Answer.objects.filter(broadcast=broadcast, client_id=client_id).select_related("guest").first()
-        )
+        existing = _answer_sent_before(broadcast, client_id)
         if existing:
             return existing
         guest = Guest.objects.filter(broadcast=broadcast, user=user).first()
@@ -80,6 +78,11 @@ def post_answer(broadcast_id: int, user: User, client_id: str, question_id: int 
         if question is not None:
             mark_answered(question, answer)
     return answer
+
+
+def _answer_sent_before(broadcast: Broadcast, client_id: str) -> Answer | None:
+    """The answer a resent frame already stored (typed and on-air answers share client_ids)."""
+    return Answer.objects.filter(broadcast=broadcast, client_id=client_id).select_related("guest").first()
 
 
 def post_host_message(broadcast_id: int, user: User, client_id: str, text: str) -> HostMessage:
@@ -197,9 +200,7 @@ def post_on_air_answer(
     summary = _rich_text(summary, MAX_SUMMARY)
     with transaction.atomic():
         broadcast = locked_broadcast(broadcast_id)
-        existing = (
-            Answer.objects.filter(broadcast=broadcast, client_id=client_id).select_related("guest").first()
-        )
+        existing = _answer_sent_before(broadcast, client_id)
         if existing:
             return existing
         guest = _answering_guest(broadcast, user, guest_id)

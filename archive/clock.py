@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import close_old_connections, connection
-from django.utils import timezone
+
+from core import clock as core_clock
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def erase_contacts() -> None:
 def reports() -> None:
     from letters.periodic import produce_due, title
 
-    for report in produce_due(timezone.now()):  # the half-year report and the year-end assessment
+    for report in produce_due(core_clock.now()):  # the half-year report and the year-end assessment
         log.info("report produced and sent to the units: %s", title(report))
 
 
@@ -103,7 +104,7 @@ def record(name: str, error: Exception | None) -> None:
     """Store the outcome; if the database itself is what fails, the log line above is all there is."""
     from archive.models import ClockJob
 
-    now = timezone.now()
+    now = core_clock.now()
     try:
         fresh_connection()
         job, _ = ClockJob.objects.get_or_create(name=name)

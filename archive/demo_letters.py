@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from core import clock
 from letters import periodic, services, supervision
 from letters.lights import light_at
 from letters.models import Extension, Letter, LetterLog, Light
@@ -93,7 +94,7 @@ def load(users: dict[str, Any]) -> dict[str, str] | None:
     if Letter.objects.filter(subject=MARKER).exists():
         return None
     staff = Staff(users["operator"], users["supervisor"], {d: users[u] for d, u in HANDLERS.items()})
-    now = timezone.now()
+    now = clock.now()
     shown: dict[str, str] = {}
     with transaction.atomic():
         for number, (department, kind, subject, fate, days_ago, extra) in enumerate(PLAN):

@@ -10,12 +10,10 @@ time, so figures are cached for two minutes and the clock process refreshes the 
 minute: no request for them scans every row (a department's figures are computed on a cache miss).
 """
 
-from django.core.cache import cache
 from django.db.models import Count, Min, Q
-from django.utils import timezone
 
 from archive.topics import hot_topics
-from core import exports
+from core import clock, exports
 from departments.models import LetterKind
 from letters.models import Channel, Closure, Letter, LetterStatus, Rating
 from moderation.models import Question, QuestionStatus, Support
@@ -25,14 +23,13 @@ CACHE_SECONDS = 120
 
 
 def figures(department: str | None = None, refresh: bool = False) -> dict:
-    key = f"minxin:stats:{department or '*'}"
-    data = None if refresh else cache.get(key)
-    if data is None:
+    def fresh() -> dict:
         data = compute(department)
         if department is None:
             data["hot_topics"] = {"week": hot_topics("week"), "month": hot_topics("month")}
-        cache.set(key, data, CACHE_SECONDS)
-    return data
+        return data
+
+    return clock.cached(f"minxin:stats:{department or '*'}", CACHE_SECONDS, fresh, refresh=refresh)
 
 
 def per_department() -> list[dict]:
@@ -79,7 +76,7 @@ def compute(department: str | None = None) -> dict:
         phone=Count("id", filter=handled & Q(channel=Channel.PHONE)),
     )
     first = letter_counts.pop("first")
-    days = max((timezone.now() - first).days + 1, 1) if first else 0
+    days = max((clock.now() - first).days + 1, 1) if first else 0
     received = letter_counts["received"]
     return {
         "department": department,
@@ -101,7 +98,7 @@ def compute(department: str | None = None) -> dict:
                 else None
             ),
         },
-        "computed_at": timezone.localtime().isoformat(timespec="seconds"),
+        "computed_at": clock.localtime().isoformat(timespec="seconds"),
     }
 
 

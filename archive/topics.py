@@ -11,9 +11,8 @@ import math
 import re
 from collections import Counter
 
-from django.utils import timezone
-
 from archive.search import STOPWORDS, _segmenter
+from core import clock
 from core.privacy import strip_personal_data
 from letters.models import Letter, LetterStatus
 from moderation.models import Question
@@ -64,7 +63,7 @@ def _texts(start: dt.datetime, end: dt.datetime) -> list[str]:
 
 def hot_topics(period: str, now: dt.datetime | None = None) -> list[dict]:
     """[{term, count, score}] for the latest week or month (rolling: the last 7 or 30 days)."""
-    now = now or timezone.now()
+    now = now or clock.now()
     length = dt.timedelta(days=7 if period == "week" else 30)
     counts: list[Counter] = []
     for back in range(PERIODS):

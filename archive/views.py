@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET
 
 from archive import search, stats, transcripts
 from archive.models import QuestionLetter
-from core import exports, params
+from core import clock, exports, params
 from core.errors import ServiceError
 from core.http import api_error, error_response
 from core.netizens import request_netizen_key
@@ -83,8 +83,8 @@ def stats_view(request: HttpRequest) -> HttpResponse:
         lambda: stats.figures(department),
         {"csv": stats.as_csv, "md": stats.as_markdown},
         lambda _data: (
-            f"stats-{department or 'all'}-{timezone.localdate():%Y%m%d}",
-            f"统计-{department or '全部'}-{timezone.localdate():%Y%m%d}",
+            f"stats-{department or 'all'}-{clock.localdate():%Y%m%d}",
+            f"统计-{department or '全部'}-{clock.localdate():%Y%m%d}",
         ),
     )
 

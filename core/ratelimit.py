@@ -5,12 +5,13 @@ Here, with the other helpers every app may use (questions, 附议 and logins are
 
 import ipaddress
 import logging
-import time
 from typing import Any
 
 from django.core.cache import cache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
+
+from core import clock
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def hit_many(hits: list[tuple[str, str, Limits]], *, local_when_down: bool = Fal
     worse), unless `local_when_down`: then they are counted in this process's memory, so that
     a limit that guards against guessing (logins) still holds, per process.
     """
-    now = time.time()
+    now = clock.timestamp()
     keys: list[tuple[str, int]] = []
     for name, identity, limits in hits:
         for window, _limit in limits:

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
+from core import clock
 from letters import lights
 from letters.models import Closure, Letter, LetterLog, LetterStatus
 from letters.services import MAX_REASON, _name, _require, _step, _text, locked_letter
@@ -47,7 +48,7 @@ def unrated_cutoff(now: dt.datetime, calendar: WorkCalendar | None = None) -> dt
 def close_unrated(now: dt.datetime | None = None) -> int:
     """Close every replied letter left unrated past its wait (the clock's `close_unrated` job).
     Returns how many were closed; a second run at the same moment closes none."""
-    now = now or timezone.now()
+    now = now or clock.now()
     cutoff = unrated_cutoff(now)
     workdays = settings.MINXIN_UNRATED_CLOSE_WORKDAYS
     closed = 0

@@ -13,9 +13,9 @@ the sign-for limit stopped when the coordinator signed. Who may take each step: 
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import clock
 from core.errors import ServiceError
 from departments.models import Division
 from letters import services, units
@@ -78,7 +78,7 @@ def draft(code: str, text: object, user: User) -> Letter:
         None,
         division=letter.division.code if letter.division else None,
     )
-    letter.draft, letter.draft_by, letter.draft_at = text, services._name(user), timezone.now()
+    letter.draft, letter.draft_by, letter.draft_at = text, services._name(user), clock.now()
     letter.save(update_fields=["draft", "draft_by", "draft_at"])
     return letter
 

@@ -21,14 +21,13 @@ from django.db.models import Count, F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
-from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
-from core import params
+from core import clock, params
 from core.errors import ServiceError
 from core.netizens import existing_netizen_key
 from departments.models import Department, LetterKind
@@ -184,7 +183,7 @@ def write(request: HttpRequest) -> HttpResponse:
 def _tracked(letter: Letter) -> Letter:
     """The letter as its tracking page shows it: its light and its public trail."""
     letter.trail = trail.labelled(trail.trail(letter))  # type: ignore[attr-defined]
-    return _with_lights([letter], timezone.now())[0]
+    return _with_lights([letter], clock.now())[0]
 
 
 @require_http_methods(["GET", "POST"])
@@ -294,7 +293,7 @@ def _operator_context() -> dict:
         "queue": queue,
         "departments": _departments(),
         "extensions": _pending_extensions(),
-        "due_soon": followup.close_to_limit(timezone.now()),
+        "due_soon": followup.close_to_limit(clock.now()),
         **phone_forms.context(),
     }
 
@@ -358,7 +357,7 @@ def _handler_context(user) -> dict:
         elif units.has_divisions(department.pk):
             mode = "observer"  # a handler of no division in a unit that has them: reads, cannot act
     found = found.select_related("department", "division").prefetch_related("extensions")
-    now = timezone.now()
+    now = clock.now()
     letters = followup.with_due_soon(_by_light(_with_lights(list(found), now)), now)
     notes = followup.handler_notes(letters)
     sent_back = {
@@ -463,7 +462,7 @@ def _handler_contact(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def _supervisor_context(request: HttpRequest) -> dict:
-    now = timezone.now()
+    now = clock.now()
     open_letters = Letter.objects.filter(status__in=OPEN, department__isnull=False).annotate(
         now_light=light_case(now)
     )
@@ -503,7 +502,7 @@ def _supervisor_context(request: HttpRequest) -> dict:
         "extensions": _pending_extensions(),
         "due_soon": followup.close_to_limit(now),
         "reports": [(r, periodic.title(r)) for r in periodic.Report.objects.all()[:20]],
-        "report_year": timezone.localdate().year,
+        "report_year": clock.localdate().year,
     }
     try:
         period = reports.parse_period(request.GET)

@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from core import exports, params
+from core import clock, exports, params
 from core.errors import ServiceError
 from departments.models import Department
 from departments.roles import ROLES, has_role
@@ -106,7 +106,7 @@ def produce(
                 kind=kind,
                 period_from=first,
                 period_to=last,
-                produced_at=now or timezone.now(),
+                produced_at=now or clock.now(),
                 produced_by=by,
                 rows=content,
             )
@@ -138,7 +138,7 @@ def produce_due(now: dt.datetime | None = None) -> list[Report]:
 
     A period is produced from its due moment for `catch_up_days` (a clock that was down catches
     up); an older one only by hand, so a new installation does not fill up with old years."""
-    now = now or timezone.now()
+    now = now or clock.now()
     catch_up = dt.timedelta(days=_config()["catch_up_days"])
     made = []
     for kind in SCHEDULED:
@@ -211,7 +211,7 @@ def mark_read(notice_id: int, user: Any) -> ReportNotice:
     if department is None or notice is None:
         raise ServiceError("not_found", _("No such report."))
     if notice.read_at is None:
-        notice.read_at, notice.read_by = timezone.now(), user.get_username()
+        notice.read_at, notice.read_by = clock.now(), user.get_username()
         notice.save(update_fields=["read_at", "read_by"])
     return notice
 

@@ -8,9 +8,9 @@ contact is private in the same ways, and it goes through the same steps.
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import clock
 from core.errors import ServiceError
 from letters import services
 from letters.models import Channel, Closure, Letter, LetterStatus, Rating
@@ -58,7 +58,7 @@ def callback(code: str, rating: object, comment: object, user: User) -> Letter:
     services._step(
         letter, "callback", services._name(user), (S.REPLIED,), S.CLOSED, note=comment, rating=rating
     )
-    letter.rating, letter.rating_comment, letter.closed_at = str(rating), comment, timezone.now()
+    letter.rating, letter.rating_comment, letter.closed_at = str(rating), comment, clock.now()
     letter.closure = Closure.RATED  # closed with the writer's rating, as evaluate() closes it
     letter.save()
     return letter

@@ -18,9 +18,9 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import clock
 from core.errors import ServiceError
 
 # The one detector of phone, ID and e-mail numbers; a pure function with no models behind it.
@@ -46,7 +46,7 @@ def _role(user: Any) -> str:
 
 def record_access(letters: Iterable[Letter], user: Any, via: str) -> None:
     """Note that `user` was shown the writer's name and contact of each of `letters`."""
-    now, by, role = timezone.now(), user.get_username(), _role(user)
+    now, by, role = clock.now(), user.get_username(), _role(user)
     ContactAccess.objects.bulk_create(
         [ContactAccess(letter=letter, at=now, by=by, role=role, via=via) for letter in letters]
     )
@@ -80,7 +80,7 @@ def retention_cutoff(now: dt.datetime) -> dt.datetime:
 def erase_expired(now: dt.datetime | None = None) -> int:
     """Blank the name and contact of letters closed (or replied to and never rated) more than the
     retention period ago; log it on each letter. Returns how many letters were erased."""
-    now = now or timezone.now()
+    now = now or clock.now()
     cutoff = retention_cutoff(now)
     due = Letter.objects.filter(contact_erased_at__isnull=True).filter(
         Q(status=S.CLOSED, closed_at__lte=cutoff)
@@ -148,7 +148,7 @@ def erase_by_writer(code: object, key: object) -> Letter:
     for entry in letter.log.filter(action__in=["evaluate", "callback"]):  # the rating comment is logged too
         entry.note = _masked(entry.note, name, contact)
         entry.save(update_fields=["note"])
-    now = timezone.now()
+    now = clock.now()
     letter.name = letter.contact = ""
     letter.contact_erased_at, letter.erasure = now, Erasure.WRITER
     letter.save()

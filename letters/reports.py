@@ -12,11 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Count, F, Q
-from django.utils import timezone
 
-from core import exports, params
+from core import clock, exports, params
 from departments.models import Department, LetterKind
 from letters.models import Channel, Closure, Letter, LetterLog, LetterStatus, Rating
 
@@ -85,7 +83,7 @@ def compute_scoreboard(period: "Period | None" = None) -> dict:
     for row in rows:
         row.setdefault("rank", None)
     data = {
-        "computed_at": timezone.localtime().isoformat(timespec="seconds"),
+        "computed_at": clock.localtime().isoformat(timespec="seconds"),
         "minimum_for_ranking": minimum,
         "departments": rows,
     }
@@ -101,11 +99,7 @@ def scoreboard(refresh: bool = False, period: "Period | None" = None) -> dict:
     key = SCOREBOARD_KEY
     if period is not None:
         key += f":{period.start:%Y%m%d}-{period.end:%Y%m%d}"
-    data = None if refresh else cache.get(key)
-    if data is None:
-        data = compute_scoreboard(period)
-        cache.set(key, data, SCOREBOARD_SECONDS)
-    return data
+    return clock.cached(key, SCOREBOARD_SECONDS, lambda: compute_scoreboard(period), refresh=refresh)
 
 
 SCOREBOARD_HEADER = [
@@ -178,7 +172,7 @@ def parse_period(query: Mapping[str, str], today: dt.date | None = None) -> Peri
     Raises core.params.ParameterError (400 `bad_request`) for a bad, out-of-range or
     reversed period.
     """
-    today = today or timezone.localdate()
+    today = today or clock.localdate()
     first, last = params.period(query, dt.date(today.year, 1, 1), today)
     assert first is not None and last is not None
     return Period(params.day_start(first), params.day_end(last))
@@ -202,7 +196,7 @@ def assessment(period: Period, now: dt.datetime | None = None) -> list[dict]:
     within its limit is neither credit nor failure, one past its limit without the step is a failure
     (docs/ASSESSMENT.md defines each measure and works an example by hand).
     """
-    now = now or timezone.now()
+    now = now or clock.now()
     rows = _assessment_counts(period, now)
     wrong_signs = _wrong_sign_fors(period)
     departments = {d.pk: d for d in Department.objects.filter(pk__in=rows.keys())}

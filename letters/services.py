@@ -25,7 +25,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core import ratelimit
+from core import clock, ratelimit
 from core.errors import ServiceError
 from core.sanitize import clean_plain, clean_rich
 from departments.models import Department, LetterKind, TimeLimit, TimeUnit
@@ -185,7 +185,7 @@ def _step(
         )
     LetterLog.objects.create(
         letter=letter,
-        at=timezone.now(),
+        at=clock.now(),
         action=action,
         by=by,
         from_status=letter.status,
@@ -235,7 +235,7 @@ def submit(
         if earlier:
             _same_letter(earlier.get("letter"), fingerprint)
             return {"code": earlier["code"], "key": earlier["key"]}, False
-    now = timezone.now()
+    now = clock.now()
     key = secrets.token_urlsafe(12)
     for _attempt in range(5):
         try:
@@ -355,7 +355,7 @@ def _arrive(letter: Letter, department: Department) -> None:
         return
     limit = _limit(department, letter.kind)
     letter.department = department
-    letter.forwarded_at = timezone.now()
+    letter.forwarded_at = clock.now()
     letter.sign_limit, letter.sign_unit = limit.sign_limit, limit.sign_unit
     letter.reply_limit, letter.reply_unit = limit.reply_limit, limit.reply_unit
     letter.yellow_numerator, letter.yellow_denominator = limit.yellow_numerator, limit.yellow_denominator
@@ -370,7 +370,7 @@ def _deliver_thanks(letter: Letter, department: Department) -> None:
     time limit and no light (so the sweep, the queues and the assessment never see it open)."""
     _step(letter, "deliver", "", (S.FORWARDED,), S.CLOSED)
     letter.department = department
-    letter.forwarded_at = letter.closed_at = timezone.now()
+    letter.forwarded_at = letter.closed_at = clock.now()
     letter.closure = Closure.DELIVERED
     letter.light = ""
     letter.save()
@@ -381,7 +381,7 @@ def sign(code: str, user: User) -> Letter:
     letter = locked_letter(code)
     _require_handler(user, letter)
     _step(letter, "sign", _name(user), (S.FORWARDED,), S.SIGNED)
-    now = timezone.now()
+    now = clock.now()
     letter.signed_at = letter.reply_started_at = now
     assert letter.sign_deadline is not None
     letter.sign_on_time = now < letter.sign_deadline
@@ -424,7 +424,7 @@ def return_letter(code: str, reason: object, user: User) -> Letter:
 def _close_pending_extensions(letter: Letter, why: str) -> None:
     """A request nobody decided is moot once the stage it was for ends (returned or replied)."""
     letter.extensions.filter(state=Extension.State.PENDING).update(
-        state=Extension.State.REFUSED, decided_at=timezone.now(), decided_by=f"({why})"
+        state=Extension.State.REFUSED, decided_at=clock.now(), decided_by=f"({why})"
     )
 
 
@@ -442,13 +442,13 @@ def request_extension(code: str, days: object, reason: object, user: User) -> Ex
     if letter.status != S.SIGNED:
         raise ServiceError("conflict", _("Only a letter being handled can be extended."))
     assert letter.reply_deadline is not None
-    if timezone.now() >= letter.reply_deadline:
+    if clock.now() >= letter.reply_deadline:
         raise ServiceError("conflict", _("An extension must be asked for before the deadline."))
     if letter.extensions.filter(state=Extension.State.PENDING).exists():
         raise ServiceError("conflict", _("An extension is already waiting for a decision."))
     _step(letter, "extend", _name(user), (S.SIGNED,), None, note=reason, days=days)
     return Extension.objects.create(
-        letter=letter, days=days, reason=reason, requested_at=timezone.now(), requested_by=_name(user)
+        letter=letter, days=days, reason=reason, requested_at=clock.now(), requested_by=_name(user)
     )
 
 
@@ -475,7 +475,7 @@ def decide_extension(code: str, extension_id: object, approve: bool, user: User)
         until=timezone.localtime(until).isoformat(timespec="seconds") if until else None,
     )
     extension.state = Extension.State.APPROVED if approve else Extension.State.REFUSED
-    extension.decided_at, extension.decided_by = timezone.now(), _name(user)
+    extension.decided_at, extension.decided_by = clock.now(), _name(user)
     extension.save()
     if approve:
         letter.save()
@@ -489,7 +489,7 @@ def reply(code: str, text: object, user: User) -> Letter:
     text = _text({"text": text}, "text", MAX_REPLY, rich=True)
     _step(letter, "reply", _name(user), (S.SIGNED,), S.REPLIED)
     _close_pending_extensions(letter, "replied")
-    now = timezone.now()
+    now = clock.now()
     letter.reply, letter.replied_at = text, now
     letter.draft, letter.draft_by, letter.draft_at = "", "", None
     assert letter.reply_deadline is not None
@@ -517,7 +517,7 @@ def evaluate(
         )
     comment = _text({"comment": comment}, "comment", MAX_COMMENT, required=False)
     _step(letter, "evaluate", "", (S.REPLIED,), S.CLOSED, note=comment, rating=rating)
-    letter.rating, letter.rating_comment, letter.closed_at = str(rating), comment, timezone.now()
+    letter.rating, letter.rating_comment, letter.closed_at = str(rating), comment, clock.now()
     letter.closure = Closure.RATED
     letter.save()
     return letter
@@ -533,7 +533,7 @@ def redo(code: str, reason: object, user: User) -> Letter:
         raise ServiceError("conflict", _("A thank-you letter is not handled, so it cannot be redone."))
     _step(letter, "redo", _name(user), (S.REPLIED, S.CLOSED), S.SIGNED, note=reason)
     letter.redo_count += 1
-    letter.reply_started_at = timezone.now()
+    letter.reply_started_at = clock.now()
     letter.reply_on_time = None
     letter.extension_days = 0
     letter.rating, letter.rating_comment, letter.closed_at, letter.closure = "", "", None, ""
@@ -563,7 +563,7 @@ def submit_forwarded(
     """A letter written on a netizen's behalf and forwarded at once (a question a programme left
     unanswered). It has no contact and no key to show: the netizen's session (`netizen_key`)
     follows and rates it from where it came from."""
-    now = timezone.now()
+    now = clock.now()
     letter = Letter.objects.create(
         code=_new_code(now),
         key_hash=_hash(secrets.token_urlsafe(12)),

@@ -8,15 +8,15 @@ of queries.
 import datetime as dt
 
 from django.db import transaction
-from django.utils import timezone
 
+from core import clock
 from letters import lights
 from letters.models import Letter, Light, LightChange
 
 
 def sweep(now: dt.datetime | None = None) -> dict[str, int]:
     """Set each open letter's light for `now` and log the changes; returns how many turned each colour."""
-    now = now or timezone.now()
+    now = now or clock.now()
     changed: dict[str, int] = {Light.GREEN: 0, Light.YELLOW: 0, Light.RED: 0}
     with transaction.atomic():
         for stage in lights.STAGES:

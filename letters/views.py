@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from core import exports, params
+from core import clock, exports, params
 from core.errors import ServiceError
 from core.http import api_error, api_view, csrf_for_sessions, error_response, json_body
 from core.netizens import existing_netizen_key
@@ -40,7 +40,7 @@ def letter_json(letter: Letter, *, private: bool, steps: list[dict] | None = Non
         "submitted_at": _iso(letter.submitted_at),
         "sign_deadline": _iso(letter.sign_deadline),
         "reply_deadline": _iso(letter.reply_deadline),
-        "light": light_at(letter, timezone.now()),
+        "light": light_at(letter, clock.now()),
         "reply": letter.reply or None,
         "replied_at": _iso(letter.replied_at),
         "rating": letter.rating or None,
@@ -319,7 +319,7 @@ def scoreboard(request: HttpRequest) -> HttpResponse:
         return error_response(error)
 
     def names(data: dict) -> tuple[str, str]:
-        span = f"{data['from']}_{data['to']}" if period else f"all-{timezone.localdate():%Y-%m-%d}"
+        span = f"{data['from']}_{data['to']}" if period else f"all-{clock.localdate():%Y-%m-%d}"
         return f"scoreboard-{span}", f"信件办理情况-{span}"
 
     return exports.respond(

@@ -7,9 +7,9 @@ the other consoles, and the netizen who asked when the status changed.
 """
 
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import clock
 from core.errors import ServiceError
 from core.sanitize import clean_plain
 from moderation import screening
@@ -223,7 +223,7 @@ def _audit(
         question=question,
         action=action,
         by=by,
-        at=timezone.now(),
+        at=clock.now(),
         before=before,
         after=after,
     )

@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core import ratelimit
+from core import clock, ratelimit
 from core.clientids import check_client_id
 from core.errors import ServiceError
 from core.sanitize import clean_plain
@@ -276,7 +275,7 @@ def _screen(asks: list[Ask], results: Results) -> list[Ask]:
 
 def _store(broadcast: Broadcast, asks: list[Ask], recent: list[tuple[int, frozenset[str]]]) -> list[Question]:
     """One insert for the batch; each question names the recent ones it resembles."""
-    now = timezone.now()
+    now = clock.now()
     questions = Question.objects.bulk_create(
         [
             Question(

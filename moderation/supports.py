@@ -13,10 +13,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core import ratelimit
+from core import clock, ratelimit
 from core.errors import ServiceError
 from core.loops import PerLoop
 from moderation.models import Question, Support
@@ -70,7 +69,7 @@ def support_question(
     # appends take that lock. A support that races the end by milliseconds counts as before it.
     with transaction.atomic():
         _support, created = Support.objects.get_or_create(
-            question=question, netizen_key=netizen_key, defaults={"at": timezone.now()}
+            question=question, netizen_key=netizen_key, defaults={"at": clock.now()}
         )
         if created:
             Question.objects.filter(pk=question.pk).update(support_count=F("support_count") + 1)
@@ -94,9 +93,8 @@ def _counts_key(broadcast_id: int) -> str:
 def public_counts(broadcast_id: int) -> dict[str, int] | None:
     """The 附议 counts of a programme's questions on viewers' screens (published, not withdrawn;
     questions nobody supported are left out), or None for a programme that does not exist."""
-    key = _counts_key(broadcast_id)
-    counts = cache.get(key)
-    if counts is None:
+
+    def shown() -> dict[str, int] | None:
         if not Broadcast.objects.filter(pk=broadcast_id).exists():
             return None
         withdrawn = Event.objects.filter(broadcast_id=broadcast_id, kind=EventKind.WITHDRAWN).values_list(
@@ -105,9 +103,9 @@ def public_counts(broadcast_id: int) -> dict[str, int] | None:
         shown = Question.objects.filter(
             broadcast_id=broadcast_id, published_seq__isnull=False, support_count__gt=0
         ).exclude(published_seq__in=[seq for seq in withdrawn if isinstance(seq, int)])
-        counts = {str(pk): n for pk, n in shown.values_list("pk", "support_count")}
-        cache.set(key, counts, COUNTS_SECONDS)
-    return counts
+        return {str(pk): n for pk, n in shown.values_list("pk", "support_count")}
+
+    return clock.cached(_counts_key(broadcast_id), COUNTS_SECONDS, shown)
 
 
 def supported_by(counts: dict[str, int], netizen_key: str) -> list[int]:

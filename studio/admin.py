@@ -1,6 +1,6 @@
 from django.contrib import admin
-from django.utils import timezone
 
+from core import clock
 from studio.models import Broadcast, Event, Guest, next_thursday_slot
 
 
@@ -23,7 +23,7 @@ class BroadcastAdmin(admin.ModelAdmin):
     def get_changeform_initial_data(self, request):
         # The next number and the regular Thursday-afternoon slot.
         last = Broadcast.objects.order_by("-number").values_list("number", flat=True).first()
-        return {"number": (last or 0) + 1, "starts_at": next_thursday_slot(timezone.now())}
+        return {"number": (last or 0) + 1, "starts_at": next_thursday_slot(clock.now())}
 
 
 @admin.register(Event)

@@ -5,8 +5,8 @@ This module is the only writer of studio.Event and the only publisher of live ev
 
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
 
+from core import clock
 from core.errors import ServiceError
 from studio import hub
 from studio.eventsource import dumps, event_frame
@@ -33,7 +33,7 @@ def append_event(broadcast_id: int, kind: str, data: dict) -> Event:
         raise RuntimeError("append_event must run inside the transaction of the change it records")
     Broadcast.objects.select_for_update().filter(pk=broadcast_id).update(last_seq=F("last_seq") + 1)
     seq = Broadcast.objects.values_list("last_seq", flat=True).get(pk=broadcast_id)
-    event = Event.objects.create(broadcast_id=broadcast_id, seq=seq, kind=kind, at=timezone.now(), data=data)
+    event = Event.objects.create(broadcast_id=broadcast_id, seq=seq, kind=kind, at=clock.now(), data=data)
     text = dumps(event_frame(event))
     # robust: a Redis outage after commit must not turn a stored change into an error.
     # Viewers still get the event: every hub compares itself with the log (Hub.catch_up).

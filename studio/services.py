@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import clock
 from core.clientids import check_client_id
 from core.errors import ServiceError
 from core.sanitize import clean_rich
@@ -64,7 +65,7 @@ def post_answer(broadcast_id: int, user: User, client_id: str, question_id: int 
         if broadcast.status == BroadcastStatus.ENDED:
             raise ServiceError("closed", _("The programme has ended."))
         question = question_for_answer(broadcast, question_id) if question_id is not None else None
-        now = timezone.now()
+        now = clock.now()
         answer = Answer.objects.create(
             broadcast=broadcast,
             question=question,
@@ -98,7 +99,7 @@ def post_host_message(broadcast_id: int, user: User, client_id: str, text: str) 
         if broadcast.status == BroadcastStatus.ENDED:
             raise ServiceError("closed", _("The programme has ended."))
         message = HostMessage.objects.create(
-            broadcast=broadcast, author=user, client_id=client_id, text=text, posted_at=timezone.now()
+            broadcast=broadcast, author=user, client_id=client_id, text=text, posted_at=clock.now()
         )
         author = user.get_full_name() or user.get_username()
         data = {"message": {"id": message.pk, "text": message.text, "author": author}}
@@ -126,9 +127,9 @@ def set_status(broadcast_id: int, user: User, status: str) -> Broadcast:
             )
         broadcast.status = status
         if status == BroadcastStatus.LIVE:
-            broadcast.started_at = timezone.now()
+            broadcast.started_at = clock.now()
         else:
-            broadcast.ended_at = timezone.now()
+            broadcast.ended_at = clock.now()
         broadcast.save(update_fields=["status", "started_at", "ended_at"])
         events.append_event(broadcast.pk, EventKind.STATUS, {"status": status})
         notify_status(broadcast)
@@ -213,7 +214,7 @@ def post_on_air_answer(
             guest=guest,
             client_id=client_id,
             text=summary,
-            answered_at=timezone.now(),
+            answered_at=clock.now(),
             on_air=True,
             recorded_by=user,
         )

@@ -519,7 +519,7 @@ def test_the_clock_runs_the_sweep_and_refreshes_the_cached_figures(client, datas
     letter("swj", 0)
     assert stats_of(client)["questions_asked"] == 4
     call_command("clock", "--once", stdout=StringIO())
-    cached = cache.get("minxin:stats:*")
+    _at, cached = cache.get("minxin:stats:*")
     assert cached["questions_asked"] == 5 and cached["letters"]["received"] == 6
     assert stats_of(client)["questions_asked"] == 5
 

@@ -10,6 +10,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from core import clock as core_clock
 from letters import followup, reports, services
 from letters.models import Letter
 from tests.conftest import make_staff
@@ -93,8 +94,8 @@ def calendar_2026(db) -> None:
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
     clock = Clock()
-    monkeypatch.setattr("letters.services.timezone.now", clock)  # django.utils.timezone.now
-    return clock
+    with core_clock.use(clock):
+        yield clock
 
 
 def write(kind: str = "consultation") -> tuple[str, str]:

@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.utils import timezone
 
+from core import clock as core_clock
 from letters import services as letter_services
 from letters.models import Letter
 from moderation.actions import approve_question, edit_question, reject_question
@@ -231,32 +232,32 @@ class Clock:
 
 
 @pytest.fixture
-def letters(personas, monkeypatch):
+def letters(personas):
     """jtw: two letters forwarded in June (one replied and rated satisfied), one in September."""
     call_command("loadcalendar", "2026", stdout=StringIO())
     clock = Clock()
-    monkeypatch.setattr("letters.services.timezone.now", clock)
-    codes = []
-    for month, subject in [(6, "公交站台积水"), (6, "站牌缺失"), (9, "路灯不亮")]:
-        clock.now = clock.now.replace(month=month)
-        sent, _ = letter_services.submit(
-            {
-                "kind": "consultation",
-                "subject": subject,
-                "body": "请处理",
-                "name": "王芳",
-                "contact": "13800000000",
-                "public": True,
-            }
-        )
-        letter_services.forward(sent["code"], "jtw", personas["operator"])
-        codes.append((sent["code"], sent["key"]))
-    code, key = codes[0]
-    letter_services.sign(code, personas["handler_a"])
-    letter_services.reply(code, "已处理", personas["handler_a"])
-    letter_services.evaluate(code, key, "satisfied", "")
-    clock.now = clock.now.replace(month=11, day=27)
-    return codes
+    with core_clock.use(clock):  # the letters are made in the past; the test reads them on 27 November
+        codes = []
+        for month, subject in [(6, "公交站台积水"), (6, "站牌缺失"), (9, "路灯不亮")]:
+            clock.now = clock.now.replace(month=month)
+            sent, _ = letter_services.submit(
+                {
+                    "kind": "consultation",
+                    "subject": subject,
+                    "body": "请处理",
+                    "name": "王芳",
+                    "contact": "13800000000",
+                    "public": True,
+                }
+            )
+            letter_services.forward(sent["code"], "jtw", personas["operator"])
+            codes.append((sent["code"], sent["key"]))
+        code, key = codes[0]
+        letter_services.sign(code, personas["handler_a"])
+        letter_services.reply(code, "已处理", personas["handler_a"])
+        letter_services.evaluate(code, key, "satisfied", "")
+        clock.now = clock.now.replace(month=11, day=27)
+        yield codes
 
 
 def jtw(rows: list) -> dict:

@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
 
+from core import clock as core_clock
 from letters import trail
 from letters.models import LetterLog
 from tests.test_letters import Api, Clock
@@ -20,8 +21,8 @@ pytestmark = pytest.mark.django_db
 def clock(monkeypatch) -> Clock:
     cache.clear()  # idempotency answers outlive the database rollback
     clock = Clock()
-    monkeypatch.setattr("letters.services.timezone.now", clock)
-    return clock
+    with core_clock.use(clock):
+        yield clock
 
 
 @pytest.fixture

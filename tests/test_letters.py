@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from core import clock as core_clock
 from departments.models import Department, TimeLimit
 from letters import supervision
 from letters.lights import light_at, light_case, stage_of
@@ -76,8 +77,8 @@ def _empty_cache() -> None:
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
     clock = Clock()
-    monkeypatch.setattr("letters.services.timezone.now", clock)
-    return clock
+    with core_clock.use(clock):
+        yield clock
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.core.management import call_command
 
 from archive import clock as clock_jobs
+from core import clock as core_clock
 from letters import followup, privacy, reports, supervision
 from letters.models import Letter, LetterLog, LightChange
 from tests.test_letters import HANDLER, Api, Clock, at
@@ -28,8 +29,8 @@ def _empty_cache() -> None:
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
     clock = Clock()
-    monkeypatch.setattr("letters.services.timezone.now", clock)  # django.utils.timezone.now
-    return clock
+    with core_clock.use(clock):
+        yield clock
 
 
 @pytest.fixture

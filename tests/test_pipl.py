@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
+from core import clock as core_clock
 from letters import privacy
 from letters.models import ContactAccess, Letter, LetterLog
 from tests.test_letters import HANDLER, Api, Clock, at, refused, snapshot
@@ -29,8 +30,8 @@ LETTER = {
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
     clock = Clock()
-    monkeypatch.setattr("letters.services.timezone.now", clock)
-    return clock
+    with core_clock.use(clock):
+        yield clock
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from archive import clock as clock_module
+from core import clock as core_clock
 from departments.models import Department
 from letters import periodic
 from letters.models import Report, ReportNotice
@@ -26,8 +27,8 @@ def clock(monkeypatch) -> Clock:
     """The one time source of the services, the views and the clock's jobs (django.utils.timezone.now)."""
     cache.clear()
     clock = Clock()
-    monkeypatch.setattr("django.utils.timezone.now", clock)
-    return clock
+    with core_clock.use(clock):
+        yield clock
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import uuid
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
-from django.utils import timezone
 
+from core import clock
 from departments.registry import load_registry
 from moderation.actions import approve_question
 from moderation.asking import ask_question
@@ -116,9 +116,9 @@ class Command(BaseCommand):
         self._banned_words()
         if not Broadcast.objects.exists():
             for programme in PROGRAMMES:
-                starts = timezone.now() - dt.timedelta(days=int(programme["days_ago"]))  # type: ignore[call-overload]
+                starts = clock.now() - dt.timedelta(days=int(programme["days_ago"]))  # type: ignore[call-overload]
                 self._programme(programme, users, starts, end=True)
-            self._programme(LIVE, users, timezone.now() - dt.timedelta(minutes=10), end=False)
+            self._programme(LIVE, users, clock.now() - dt.timedelta(minutes=10), end=False)
         # A demo database from before the clip: its live programme gets the clip too.
         Broadcast.objects.filter(status=BroadcastStatus.LIVE, title=LIVE["title"], stream_url="").update(
             stream_url=DEMO_STREAM

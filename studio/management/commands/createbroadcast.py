@@ -5,6 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from core import clock
 from departments.models import Department
 from departments.roles import has_role
 from studio.models import Guest, next_thursday_slot
@@ -37,7 +38,7 @@ class Command(BaseCommand):
                 validate_stream_url(options["stream_url"])
             except ValidationError as exc:
                 raise CommandError(f"--stream-url: {' '.join(exc.messages)}") from None
-        starts_at = next_thursday_slot(timezone.now())
+        starts_at = next_thursday_slot(clock.now())
         if options["starts_at"]:
             parsed = parse_datetime(options["starts_at"])
             if parsed is None:

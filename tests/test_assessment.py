@@ -5,6 +5,7 @@ Time is the `clock` of tests/test_letters.py (Monday 8 June 2026; Friday 19 June
 Festival). Consultations: 1 working day to sign for, 5 to reply.
 """
 
+from collections.abc import Iterator
 from io import StringIO
 
 import pytest
@@ -92,7 +93,7 @@ def calendar_2026(db) -> None:
 
 
 @pytest.fixture
-def clock(monkeypatch) -> Clock:
+def clock(monkeypatch) -> Iterator[Clock]:
     clock = Clock()
     with core_clock.use(clock):
         yield clock

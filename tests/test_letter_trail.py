@@ -2,6 +2,7 @@
 page and in the letter's JSON, with the departments named and the staff never."""
 
 import re
+from collections.abc import Iterator
 from io import StringIO
 
 import pytest
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def clock(monkeypatch) -> Clock:
+def clock(monkeypatch) -> Iterator[Clock]:
     cache.clear()  # idempotency answers outlive the database rollback
     clock = Clock()
     with core_clock.use(clock):

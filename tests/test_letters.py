@@ -11,6 +11,7 @@ the package knows no year after 2026, so 2027 counts Monday to Friday until it i
 import datetime as dt
 import json
 import os
+from collections.abc import Iterator
 from io import StringIO
 
 import pytest
@@ -75,7 +76,7 @@ def _empty_cache() -> None:
 
 
 @pytest.fixture
-def clock(monkeypatch) -> Clock:
+def clock(monkeypatch) -> Iterator[Clock]:
     clock = Clock()
     with core_clock.use(clock):
         yield clock

@@ -6,6 +6,7 @@ Time is the `clock` of tests/test_letters.py: Monday 8 June 2026, with the 2026 
 19 June is the Dragon Boat Festival). Consultations: 1 working day to sign for, 5 to reply.
 """
 
+from collections.abc import Iterator
 from io import StringIO
 
 import pytest
@@ -27,7 +28,7 @@ def _empty_cache() -> None:
 
 
 @pytest.fixture
-def clock(monkeypatch) -> Clock:
+def clock(monkeypatch) -> Iterator[Clock]:
     clock = Clock()
     with core_clock.use(clock):
         yield clock

@@ -4,6 +4,7 @@ that ends it, erasure at the writer's request, and the record of every staff ope
 """
 
 import datetime as dt
+from collections.abc import Iterator
 from io import StringIO
 
 import pytest
@@ -28,7 +29,7 @@ LETTER = {
 
 
 @pytest.fixture
-def clock(monkeypatch) -> Clock:
+def clock(monkeypatch) -> Iterator[Clock]:
     clock = Clock()
     with core_clock.use(clock):
         yield clock

@@ -5,6 +5,7 @@ to each unit; any period by hand (the form, the API, `manage.py report`)."""
 import csv
 import io
 import zipfile
+from collections.abc import Iterator
 from io import StringIO
 
 import pytest
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def clock(monkeypatch) -> Clock:
+def clock(monkeypatch) -> Iterator[Clock]:
     """The one time source of the services, the views and the clock's jobs (django.utils.timezone.now)."""
     cache.clear()
     clock = Clock()

@@ -137,7 +137,10 @@ HASHED_STATIC_STORAGES = {
 SERVESTATIC_SKIP_COMPRESS_EXTENSIONS = [*Compressor.SKIP_COMPRESS_EXTENSIONS, "ts", "m4s", "m4a", "opus"]
 
 # Live programme limits (PROTOCOL.md §1).
-MINXIN_MAX_FRAME_BYTES = 8 * 1024
+# 32 KiB: the longest text a frame may carry (an answer, 5,000 characters) fits whatever the
+# characters — 5,000 Chinese characters are 15,000 UTF-8 bytes, which an 8 KiB limit refused by
+# closing the guest's socket (static/js/socket.js refuses a frame over this before sending it).
+MINXIN_MAX_FRAME_BYTES = 32 * 1024
 MINXIN_PRESENCE_INTERVAL = env_int("MINXIN_PRESENCE_INTERVAL", 5, minimum=1)
 # Live sockets one client address (an IPv6 /64) may hold across all processes, so that one
 # address cannot inflate the public `online` count (studio/addresses.py). Generous: a carrier's

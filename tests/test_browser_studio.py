@@ -112,9 +112,15 @@ def test_the_host_starts_marks_an_answer_on_air_and_ends_and_the_guest_console_f
         assert in_thread(lambda: Question.objects.get(pk=first).status) == "answered"
 
         # An error line goes once the next action succeeds: a statement too long, then a good one.
-        g.fill("#statement", "a" * 5001)  # under the 8 KiB frame limit, over 5000 characters
+        g.fill("#statement", "a" * 5001)  # under the 32 KiB frame limit, over 5000 characters
         g.click("#statement-send")
         expect(g.locator("#console-error")).to_contain_text("5000", timeout=LIVE_WAIT)
+        # A text over the frame limit is refused in the page, not sent (it would close the
+        # socket, and be resent after every reconnect): the guest keeps it to shorten it.
+        g.fill("#statement", "问" * 11000)
+        g.click("#statement-send")
+        expect(g.locator("#console-error")).to_contain_text("内容过长", timeout=LIVE_WAIT)
+        assert len(g.locator("#statement").input_value()) == 11000
         g.fill("#statement", "欢迎各位网友。")
         g.click("#statement-send")
         expect(g.locator("#console-status")).to_have_text("已发送", timeout=LIVE_WAIT)

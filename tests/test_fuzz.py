@@ -15,6 +15,7 @@ import json
 import os
 
 import pytest
+from django.conf import settings as django_settings
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
@@ -90,8 +91,11 @@ frames = st.one_of(
     ),
     json_values.map(json.dumps),
     st.text(max_size=300),  # not JSON at all, control characters and lone surrogates included
-    st.integers(min_value=8150, max_value=8250).map(
-        lambda n: json.dumps({"type": "ask", "text": "问" * (n // 3)})
+    st.integers(min_value=-100, max_value=100).map(  # about the frame limit, either side of it
+        lambda n: json.dumps(
+            {"type": "ask", "text": "问" * ((django_settings.MINXIN_MAX_FRAME_BYTES + n) // 3)},
+            ensure_ascii=False,
+        )
     ),
     st.binary(max_size=64),
 )
@@ -139,7 +143,7 @@ async def exchange(path: str, user, batch: list) -> list:
             key = "bytes" if isinstance(frame, bytes) else "text"
             await socket.send_input({"type": "websocket.receive", key: frame})
             size = len(frame) if isinstance(frame, bytes) else len(frame.encode("utf-8", "surrogatepass"))
-            if size > 8192 and not isinstance(frame, bytes):
+            if size > django_settings.MINXIN_MAX_FRAME_BYTES and not isinstance(frame, bytes):
                 while (output := await socket.receive_output(timeout=5))["type"] != "websocket.close":
                     _checked_answer(output)  # to an earlier frame
                 assert output == {"type": "websocket.close", "code": 4009}

@@ -272,19 +272,19 @@ async def test_a_question_of_exactly_500_characters_is_accepted(sockets, live_br
     assert question.text == "问" * 500 and question.nickname == "名" * 30
 
 
-async def test_a_frame_over_8_kib_closes_the_socket_with_4009(sockets, live_broadcast):
+async def test_a_frame_over_32_kib_closes_the_socket_with_4009(sockets, live_broadcast):
     ws, _ = await open_viewer(sockets, live_broadcast.pk)
-    # 2,800 Chinese characters are 8,400 UTF-8 bytes: under 8 KiB in characters, over it in bytes.
-    await ws.send_to(text_data=json.dumps(ask_frame("big", "问" * 2800), ensure_ascii=False))
+    # 11,000 Chinese characters are 33,000 UTF-8 bytes: under 32 KiB in characters, over it in bytes.
+    await ws.send_to(text_data=json.dumps(ask_frame("big", "问" * 11000), ensure_ascii=False))
     assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 4009}
     assert await question_count(live_broadcast.pk) == 0
 
 
-async def test_a_frame_of_exactly_8_kib_is_still_read(sockets, live_broadcast):
+async def test_a_frame_of_exactly_32_kib_is_still_read(sockets, live_broadcast):
     ws, _ = await open_viewer(sockets, live_broadcast.pk)
     frame = json.dumps({"type": "ping", "pad": ""})
-    frame = frame.replace('""', '"' + "x" * (8 * 1024 - len(frame)) + '"')
-    assert len(frame.encode()) == 8 * 1024
+    frame = frame.replace('""', '"' + "x" * (32 * 1024 - len(frame)) + '"')
+    assert len(frame.encode()) == 32 * 1024
     await ws.send_to(text_data=frame)
     assert await next_frame(ws) == {"type": "pong"}
 
@@ -798,3 +798,23 @@ async def test_the_socket_cap_is_shared_by_every_process_through_redis(settings)
     finally:
         await first.close()
         await second.close()
+
+
+def test_the_pages_refuse_frames_over_the_same_limit_as_the_server():
+    """static/js/socket.js refuses a frame the server would answer by closing the socket."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    script = (Path(settings.BASE_DIR) / "static" / "js" / "socket.js").read_text()
+    assert f"const MAX_FRAME_BYTES = {settings.MINXIN_MAX_FRAME_BYTES};" in script
+    # 5,000 characters (the longest answer) fit whatever they are.
+    assert (
+        len(
+            json.dumps(
+                {"type": "answer", "client_id": "x" * 64, "question_id": 2**31, "text": "问" * 5000},
+                ensure_ascii=False,
+            ).encode()
+        )
+        < settings.MINXIN_MAX_FRAME_BYTES
+    )

@@ -81,7 +81,9 @@
     button.textContent = t("answer");
     button.addEventListener("click", () => {
       if (!box.value.trim()) return;
-      send({ type: "answer", client_id: newId(), question_id: q.id, text: box.value });
+      const frame = { type: "answer", client_id: newId(), question_id: q.id, text: box.value };
+      if (!studio.fits(frame)) return failed(t("tooBig")); // the text stays, to be shortened
+      send(frame);
       answering = q.id;
       button.disabled = true;
     });
@@ -253,17 +255,24 @@
   });
   bind("host-send", () => {
     const box = document.getElementById("host-text");
-    if (box.value.trim()) send({ type: "host.message", client_id: newId(), text: box.value });
+    const frame = { type: "host.message", client_id: newId(), text: box.value };
+    if (!box.value.trim()) return;
+    if (!studio.fits(frame)) return failed(t("tooBig")); // the text stays, to be shortened
+    send(frame);
     box.value = "";
   });
   bind("statement-send", () => {
     const box = document.getElementById("statement");
-    if (box.value.trim()) send({ type: "answer", client_id: newId(), question_id: null, text: box.value });
+    const frame = { type: "answer", client_id: newId(), question_id: null, text: box.value };
+    if (!box.value.trim()) return;
+    if (!studio.fits(frame)) return failed(t("tooBig")); // the text stays, to be shortened
+    send(frame);
     box.value = "";
   });
   studio = MinxinSocket.open("/ws/studio/" + id + "/", {
     onFrame: onFrame,
     onOpen: () => showConnection("open", t("connected")),
     onClose: () => showConnection("reconnecting", t("reconnecting")),
+    onTooBig: () => failed(t("tooBig")),
   });
 })();

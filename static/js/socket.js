@@ -4,8 +4,14 @@
 (function () {
   "use strict";
 
+  // The server closes a socket that sends a frame over this many UTF-8 bytes (settings
+  // MINXIN_MAX_FRAME_BYTES, PROTOCOL.md §1; tests/test_static_files.py checks the two agree).
+  const MAX_FRAME_BYTES = 32768;
+  const utf8Bytes = (text) => new TextEncoder().encode(text).length;
+
   // path: a string, or a function returning the path (e.g. with ?after=<last seq>).
-  // handlers: onFrame(frame), onOpen(), onClose(closeEvent). Close codes 4400–4499 are final.
+  // handlers: onFrame(frame), onOpen(), onClose(closeEvent), onTooBig(frame). Close codes
+  // 4400–4499 are final.
   function open(path, handlers) {
     const self = { socket: null, unacked: {}, backoff: 500 };
 
@@ -27,11 +33,19 @@
       };
     }
 
-    // Send now if connected; a frame with a ref is also kept until settle(ref).
+    // Send now if connected; a frame with a ref is also kept until settle(ref). A frame over the
+    // server's limit is refused here: sent, it would close the socket, and kept, it would be
+    // resent after every reconnect and close it again, for ever.
+    self.fits = (frame) => utf8Bytes(JSON.stringify(frame)) <= MAX_FRAME_BYTES;
     self.send = (frame, ref) => {
+      const text = JSON.stringify(frame);
+      if (utf8Bytes(text) > MAX_FRAME_BYTES) {
+        if (handlers.onTooBig) handlers.onTooBig(frame);
+        return false;
+      }
       if (ref) self.unacked[ref] = frame;
       if (self.socket && self.socket.readyState === WebSocket.OPEN) {
-        self.socket.send(JSON.stringify(frame));
+        self.socket.send(text);
         return true;
       }
       return false;

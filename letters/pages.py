@@ -182,8 +182,10 @@ def write(request: HttpRequest) -> HttpResponse:
 
 def _tracked(letter: Letter) -> Letter:
     """The letter as its tracking page shows it: its light and its public trail."""
+    now = clock.now()
     letter.trail = trail.labelled(trail.trail(letter))  # type: ignore[attr-defined]
-    return _with_lights([letter], clock.now())[0]
+    letter.can_rate = services.can_rate(letter, now)  # type: ignore[attr-defined]
+    return _with_lights([letter], now)[0]
 
 
 @require_http_methods(["GET", "POST"])

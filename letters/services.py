@@ -516,11 +516,41 @@ def evaluate(
             {"rating": "unknown"},
         )
     comment = _text({"comment": comment}, "comment", MAX_COMMENT, required=False)
+    now = clock.now()
+    if letter.status == S.CLOSED and letter.closure == Closure.UNRATED and not letter.rating:
+        # Closed by the clock (未评价办结): a late rating counts, and the letter stays as it was closed.
+        if not can_rate(letter, now):
+            raise ServiceError(
+                "conflict",
+                _(
+                    "This letter was closed without a rating more than %(days)d days ago; it can no longer be rated."
+                )
+                % {"days": settings.MINXIN_LATE_RATING_DAYS},
+            )
+        _step(letter, "evaluate", "", (S.CLOSED,), None, note=comment, rating=rating, late=True)
+        letter.rating, letter.rating_comment = str(rating), comment
+        letter.save(update_fields=["rating", "rating_comment"])
+        return letter
     _step(letter, "evaluate", "", (S.REPLIED,), S.CLOSED, note=comment, rating=rating)
-    letter.rating, letter.rating_comment, letter.closed_at = str(rating), comment, clock.now()
+    letter.rating, letter.rating_comment, letter.closed_at = str(rating), comment, now
     letter.closure = Closure.RATED
     letter.save()
     return letter
+
+
+def can_rate(letter: Letter, now: dt.datetime) -> bool:
+    """Whether the writer may rate the reply now: a replied letter, or one the clock closed unrated
+    (未评价办结) less than MINXIN_LATE_RATING_DAYS ago and still unrated."""
+    if letter.status == S.REPLIED:
+        return True
+    late = dt.timedelta(days=settings.MINXIN_LATE_RATING_DAYS)
+    return (
+        letter.status == S.CLOSED
+        and letter.closure == Closure.UNRATED
+        and not letter.rating
+        and letter.closed_at is not None
+        and now - letter.closed_at <= late
+    )
 
 
 @transaction.atomic

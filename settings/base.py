@@ -210,6 +210,9 @@ MINXIN_ASSESSMENT_PRIOR_SCORE = 60
 # as 未评价办结 (docs/ASSESSMENT.md "Closure"): about a week and a half, enough for a writer who
 # reads the reply on a weekend or after a holiday.
 MINXIN_UNRATED_CLOSE_WORKDAYS = env_int("MINXIN_UNRATED_CLOSE_WORKDAYS", 7, minimum=1)
+# A writer who comes back after that closure may still rate the reply for this many days: the
+# letter stays closed (and counted as closed unrated), the rating counts among the ratings.
+MINXIN_LATE_RATING_DAYS = env_int("MINXIN_LATE_RATING_DAYS", 30, minimum=0)
 # The staff queues show a reminder (催办) once a letter has this many working days or fewer left.
 MINXIN_REMINDER_WORKDAYS = env_int("MINXIN_REMINDER_WORKDAYS", 1, minimum=0)
 # The reports on their schedule (docs/REPORTS.md): each kind's period as month-day of its first and

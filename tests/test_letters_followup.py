@@ -109,16 +109,37 @@ def test_the_clock_job_closes_them_and_the_statistics_count_them_apart(api, cloc
     assert "未评价办结" in board and '<td class="closed-unrated">1</td>' in board
 
 
-def test_a_letter_closed_unrated_is_no_longer_rated_and_a_redo_reopens_it(api, clock):
+def test_a_writer_may_still_rate_a_letter_closed_unrated_for_30_days_and_a_redo_reopens_it(api, clock):
     clock.set(2026, 6, 8, 9)
     code, key = api.letter("replied")
+    other, other_key = api.letter("replied")
     clock.set(2026, 6, 19, 10)
     followup.close_unrated()
     mine = api.get(f"/api/letters/{code}/", key=key).json()
     assert (mine["status"], mine["closure"]) == ("closed", "unrated")
-    late = api.act(code, "evaluation", None, key=key, rating="satisfied")
-    assert late.status_code == 409
-    reopened = api.ok(code, "redo", "supervisor", reason="答复过于简单")
+    # The tracking page offers the rating still, and says why the letter is closed.
+    page = api.client(None).post("/letters/track/", {"code": code, "key": key}).content.decode()
+    assert 'id="rate-form"' in page and 'id="late-rating"' in page
+    rated = api.client(None).post(
+        "/letters/track/",
+        {"code": code, "key": key, "action": "rate", "rating": "satisfied", "comment": "谢谢"},
+    )
+    assert rated.status_code in (200, 302)
+    letter = Letter.objects.get(code=code)
+    assert (letter.status, letter.closure, letter.rating) == ("closed", "unrated", "satisfied")
+    assert letter.closed_at == at(2026, 6, 19, 10)  # when the clock closed it, not when rated
+    again = api.act(code, "evaluation", None, key=key, rating="unsatisfied")
+    assert again.status_code == 409 and Letter.objects.get(code=code).rating == "satisfied"
+    figures = api.get("/api/stats/").json()["letters"]
+    assert (figures["rated"], figures["satisfied"], figures["closed_unrated"]) == (1, 1, 2)
+    # 30 days after the closure it is too late, with a clear reason; nothing changes.
+    clock.set(2026, 7, 19, 10, 1)
+    late = api.act(other, "evaluation", None, key=other_key, rating="satisfied")
+    assert late.status_code == 409 and "30" in late.json()["error"]["message"]
+    assert Letter.objects.get(code=other).rating == ""
+    page = api.client(None).post("/letters/track/", {"code": other, "key": other_key}).content.decode()
+    assert 'id="rate-form"' not in page
+    reopened = api.ok(other, "redo", "supervisor", reason="答复过于简单")
     assert (reopened["status"], reopened["closure"]) == ("signed", None)
 
 

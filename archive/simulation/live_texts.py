@@ -83,7 +83,7 @@ QUESTION_TEMPLATES = [
     "请介绍一下{topic}今年的工作计划。",
 ]
 
-DUPLICATE_TEMPLATES = ["同问：{text}", "我也想问，{text}", "{text}盼复！"]
+DUPLICATE_TEMPLATES = ["同问：{text}", "我也想问：{text}", "{text}（同问，盼复）"]
 
 ANSWER_TEMPLATES = [
     "感谢这位网友的关注。关于{topic}，我们今年已经列入重点工作，正在抓紧推进，预计年底前见到成效。",
@@ -158,7 +158,7 @@ def question_text(subjects: list[str], rng: random.Random) -> str:
 
 
 def duplicate_of(text: str, rng: random.Random) -> str:
-    return rng.choice(DUPLICATE_TEMPLATES).format(text=text.rstrip("？?。！"))[:500]
+    return rng.choice(DUPLICATE_TEMPLATES).format(text=text)[:500]
 
 
 def answer_text(subjects: list[str], rng: random.Random, on_air: bool) -> str:

@@ -21,7 +21,7 @@ What a programme holds, and what the statistics count (archive/stats.py):
 
 import datetime as dt
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from django.test import override_settings
@@ -58,9 +58,17 @@ def expected_bridge_letters(scale: float) -> int:
     return counts(scale)["forwarded"]
 
 
-def plan_programmes(timeline: Timeline, rng: random.Random, scale: float, start: dt.date, days: int) -> None:
+def plan_programmes(
+    timeline: Timeline,
+    rng: random.Random,
+    scale: float,
+    start: dt.date,
+    days: int,
+    progress: Callable[[str], object] | None = None,
+) -> None:
     """Schedule the period's programmes on the timeline (registry, staff and banned words are set
-    up now; everything the programmes do happens when the timeline runs)."""
+    up now; everything the programmes do happens when the timeline runs). `progress` hears one line
+    once they are planned."""
     want = counts(scale)
     cast.ensure_registry()
     cast.banned_words()
@@ -71,8 +79,14 @@ def plan_programmes(timeline: Timeline, rng: random.Random, scale: float, start:
     live_plan.cast_guests(programmes, rng, want["guests"], staff)
     live_plan.plan_questions(programmes, rng, want, [m.username for m in moderators])
     live_plan.plan_netizens(programmes, rng, want)
+    before = len(timeline)
     for programme in programmes:
         Player(timeline, programme, host, moderators).schedule()
+    if progress is not None:
+        progress(
+            f"programmes: {len(programmes)} planned, {len(timeline) - before:,} steps"
+            f" ({want['questions_asked']:,} questions, {want['forwarded']:,} of them to become letters)"
+        )
 
 
 @contextmanager

@@ -3,10 +3,10 @@
 Every Thursday at 14:30 Beijing time one department's spokesperson and office heads answer
 netizens' questions for about an hour. How many programmes, departments, guests, netizens,
 questions and answers there are is decided exactly from figures.targets(scale) and spread over the
-programmes (so a small run hits its figures exactly, not by chance); the rng decides only which
-Thursday, which department, what is said and when. Everything then happens through the services a
-real programme uses (studio/services.py, moderation/asking.py, actions.py, supports.py), each at its
-own simulated time on the Timeline — see live_play.py.
+programmes (so a small run hits its figures exactly, not by chance; live_plan.py); the rng decides
+only which departments and guests, who asks, what is said and when. Everything then happens through
+the services a real programme uses (studio/services.py, moderation/asking.py, actions.py,
+supports.py), each at its own simulated time on the Timeline (live_play.py).
 
 What a programme holds, and what the statistics count (archive/stats.py):
 - questions asked the week before (approved for the guests, not shown) and during the hour;

@@ -44,6 +44,29 @@ class TranscriptEntry(models.Model):
         return f"{self.broadcast_id}#{self.seq}"
 
 
+class LetterEntry(models.Model):
+    """A public letter as search finds it: what the public letter page shows of it (subject and body
+    with personal data masked, and the reply), cut into words like a transcript entry.
+
+    archive.search_letters keeps it on every save of the letter: present only while the letter is
+    public and replied (or closed), rebuilt when its text changes, removed when it stops being public.
+    On PostgreSQL both entry tables also hold `document`, a stored tsvector generated from `tokens`
+    (migration 0006), which Django does not see as a field.
+    """
+
+    letter = models.OneToOneField(Letter, on_delete=models.CASCADE, related_name="search_entry")
+    department = models.ForeignKey(Department, null=True, on_delete=models.PROTECT)
+    at = models.DateTimeField()  # when it was replied to: what the public page orders by
+    text = models.TextField()  # plain text, personal data masked, as shown
+    tokens = models.TextField()
+
+    class Meta:
+        indexes = [models.Index(fields=["department", "at"])]
+
+    def __str__(self) -> str:
+        return f"letter {self.letter_id}"
+
+
 class ClockJob(models.Model):
     """When each of the clock's jobs last succeeded and last failed: the clock writes it, /metrics
     reads it (any web process, hence the database rather than a process's memory)."""

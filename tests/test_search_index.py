@@ -22,15 +22,44 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.postgres
 
 
-def test_the_search_query_can_use_the_gin_index(live_broadcast):
+def plans_of_the_search(query: str) -> dict[str, str]:
+    """The plan of each ranked query the search sends, by table, with sequential scans disabled."""
     with CaptureQueriesContext(connection) as captured:
-        assert search.search("公交 线路")["results"] == []
-    sql = next(q["sql"] for q in captured.captured_queries if "to_tsvector" in q["sql"])
+        search.search(query)
+    plans = {}
+    for sql in (q["sql"] for q in captured.captured_queries if "@@" in q["sql"]):
+        table = "archive_letterentry" if "archive_letterentry" in sql else "archive_transcriptentry"
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN " + sql)
+            plans[table] = "\n".join(row[0] for row in cursor.fetchall())
+    return plans
+
+
+def test_transcripts_and_letters_are_matched_through_the_gin_index_on_the_stored_vector(live_broadcast):
+    plans = plans_of_the_search("公交 线路")
+    assert set(plans) == {"archive_transcriptentry", "archive_letterentry"}
+    for table, plan in plans.items():
+        assert f"{table}_stored_gin" in plan, plan
+        assert "to_tsvector" not in plan, plan  # read from the column, never recomputed
+
+
+def test_the_stored_vector_follows_the_tokens_on_every_write(live_broadcast):
+    from archive.models import TranscriptEntry
+
+    entry = TranscriptEntry.objects.create(
+        broadcast=live_broadcast,
+        department_id=live_broadcast.department_id,
+        seq=1,
+        kind="host",
+        at=live_broadcast.starts_at,
+        text="公交",
+        tokens=" 公交 ",
+    )
+    TranscriptEntry.objects.filter(pk=entry.pk).update(tokens=" 地铁 ")  # no save(), no Python hook
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("EXPLAIN " + sql)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "archive_transcriptentry_document_gin" in plan, plan
+        cursor.execute("SELECT document::text FROM archive_transcriptentry WHERE id = %s", [entry.pk])
+        assert cursor.fetchone()[0] == "'地铁':1"
 
 
 def test_the_search_bench_shows_the_old_index_unused_and_the_new_one_used():

@@ -38,7 +38,11 @@ class TranscriptEntry(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["broadcast", "seq", "kind"], name="transcript_entry_once")
         ]
-        indexes = [models.Index(fields=["department", "at"])]
+        # `at` alone: the ranked search walks the newest matches of a very common word (search_index).
+        indexes = [
+            models.Index(fields=["department", "at"]),
+            models.Index(fields=["at"], name="transcript_entry_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.broadcast_id}#{self.seq}"
@@ -61,7 +65,10 @@ class LetterEntry(models.Model):
     tokens = models.TextField()
 
     class Meta:
-        indexes = [models.Index(fields=["department", "at"])]
+        indexes = [
+            models.Index(fields=["department", "at"]),
+            models.Index(fields=["at"], name="letter_entry_at"),
+        ]
 
     def __str__(self) -> str:
         return f"letter {self.letter_id}"

@@ -19,7 +19,7 @@ from archive.search_index import (
     index_words,
     like_page,
     query_words,
-    ranked_ids,
+    ranked_rows,
     snippet,
     tokens_of,
 )
@@ -92,33 +92,51 @@ def search(
     }
 
 
+TRANSCRIPT_COLUMNS = "e.broadcast_id, b.number, b.title, d.code, d.name, e.seq, e.kind, e.at, e.text"
+TRANSCRIPT_JOINS = (
+    "JOIN studio_broadcast b ON b.id = e.broadcast_id JOIN departments_department d ON d.id = e.department_id"
+)
+
+
 def transcript_results(
     words: list[str], department_id: int | None, start: Any, end: Any, limit: int, offset: int
 ) -> list[dict]:
     """One page of transcript entries, best first, and one more if there is a next page."""
-    found = TranscriptEntry.objects.select_related("broadcast", "department")
-    rows: list[TranscriptEntry]
+    rows: list[tuple]
     if connection.vendor == "postgresql":
+        filters = filters_of(department_id, start, end)
         table = TranscriptEntry._meta.db_table
-        ids = ranked_ids(table, words, filters_of(department_id, start, end), limit + 1, offset)
-        by_id = found.in_bulk(ids)
-        rows = [by_id[pk] for pk in ids if pk in by_id]
+        rows = ranked_rows(table, TRANSCRIPT_COLUMNS, TRANSCRIPT_JOINS, words, filters, limit + 1, offset)
     else:
+        found = TranscriptEntry.objects.select_related("broadcast", "department")
         if department_id is not None:
             found = found.filter(department_id=department_id)
         if start:
             found = found.filter(at__gte=start)
         if end:
             found = found.filter(at__lt=end)
-        rows = like_page(found, words, limit + 1, offset)
+        rows = [
+            (
+                e.broadcast_id,
+                e.broadcast.number,
+                e.broadcast.title,
+                e.department.code,
+                e.department.name,
+                e.seq,
+                e.kind,
+                e.at,
+                e.text,
+            )
+            for e in like_page(found, words, limit + 1, offset)
+        ]
     return [
         {
-            "broadcast": {"id": e.broadcast_id, "number": e.broadcast.number, "title": e.broadcast.title},
-            "department": {"code": e.department.code, "name": e.department.name},
-            "seq": e.seq,
-            "kind": e.kind,
-            "at": timezone.localtime(e.at).isoformat(timespec="seconds"),
-            "snippet": snippet(e.text, words),
+            "broadcast": {"id": broadcast_id, "number": number, "title": title},
+            "department": {"code": code, "name": name},
+            "seq": seq,
+            "kind": kind,
+            "at": timezone.localtime(at).isoformat(timespec="seconds"),
+            "snippet": snippet(text, words),
         }
-        for e in rows
+        for broadcast_id, number, title, code, name, seq, kind, at, text in rows
     ]

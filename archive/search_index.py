@@ -57,32 +57,38 @@ def query_words(query: str) -> list[str]:
     return list(dict.fromkeys(kept or words))
 
 
-def ranked_sql(table: str, filters: dict[str, Any], limit: int, offset: int) -> tuple[str, list[Any]]:
-    """PostgreSQL: the ids of one page of `table`'s entries holding every word, best first.
+def ranked_sql(
+    table: str, columns: str, joins: str, filters: dict[str, Any], limit: int, offset: int
+) -> tuple[str, list[Any]]:
+    """PostgreSQL: one page of `table`'s entries (as `e`) holding every word, best first, with
+    `columns` of `e` and of the `joins`; the parameters lack the words (ranked_rows sets them).
 
-    The inner query finds the matches through the GIN index on the stored `document` and keeps
-    the newest RANKED; only those are ranked with ts_rank over the stored vector. `filters` maps
-    a column of the table's own (department_id, at) and an operator to a value.
+    The innermost query finds the matches through the GIN index on the stored `document` (or, for
+    a very common word, walks the `at` index backwards) and keeps the newest RANKED; only those are
+    ranked with ts_rank over the stored vector; one page of them is joined to what it shows.
+    `filters` maps a column of the table's own (department_id, at) and an operator to a value.
     """
     where = "".join(f" AND {column} %s" for column in filters)
     sql = (
-        "SELECT id FROM ("
-        f"SELECT id, at, document FROM {table}"
-        f" WHERE document @@ plainto_tsquery('simple', %s){where}"
-        f" ORDER BY at DESC LIMIT {RANKED}) AS newest"
-        " ORDER BY ts_rank(document, plainto_tsquery('simple', %s)) DESC, at DESC, id DESC"
-        f" LIMIT {limit} OFFSET {offset}"
+        f"SELECT {columns} FROM ("
+        "SELECT id, at, ts_rank(document, query) AS rank FROM ("
+        f"SELECT id, at, document FROM {table} WHERE document @@ plainto_tsquery('simple', %s){where}"
+        f" ORDER BY at DESC LIMIT {RANKED}) AS newest, plainto_tsquery('simple', %s) AS query"
+        f" ORDER BY rank DESC, at DESC, id DESC LIMIT {limit} OFFSET {offset}) AS page"
+        f" JOIN {table} e ON e.id = page.id {joins}"
+        " ORDER BY page.rank DESC, page.at DESC, page.id DESC"
     )
     return sql, [None, *filters.values(), None]
 
 
-def ranked_ids(table: str, words: list[str], filters: dict[str, Any], limit: int, offset: int) -> list[int]:
-    sql, params = ranked_sql(table, filters, limit, offset)
-    terms = " ".join(words)  # plainto_tsquery ANDs the words, as every word must occur
-    params[0] = params[-1] = terms
+def ranked_rows(
+    table: str, columns: str, joins: str, words: list[str], filters: dict[str, Any], limit: int, offset: int
+) -> list[tuple]:
+    sql, params = ranked_sql(table, columns, joins, filters, limit, offset)
+    params[0] = params[-1] = " ".join(words)  # plainto_tsquery ANDs the words: every word must occur
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
+        return cursor.fetchall()
 
 
 def like_page(found: Any, words: list[str], limit: int, offset: int) -> list[Any]:

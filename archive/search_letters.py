@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from archive.models import LetterEntry
-from archive.search_index import filters_of, like_page, ranked_ids, snippet, tokens_of
+from archive.search_index import filters_of, like_page, ranked_rows, snippet, tokens_of
 from archive.transcripts import plain_text
 from core.privacy import mask_personal_data
 from letters.models import Letter, LetterStatus
@@ -81,39 +81,52 @@ def reindex_letters() -> int:
     return len(entries)
 
 
+LETTER_COLUMNS = "l.code, l.kind, l.subject, d.code, d.name, e.at, e.text"
+# The letter's own row decides, whatever the entry says: a letter that stopped being public by a
+# path that did not save it (an update() of many rows) is never shown.
+LETTER_JOINS = (
+    "JOIN letters_letter l ON l.id = e.letter_id AND l.public AND l.status IN "
+    + "("
+    + ", ".join(f"'{status}'" for status in VISIBLE)
+    + ")"
+    " LEFT JOIN departments_department d ON d.id = e.department_id"
+)
+
+
 def letter_results(
     words: list[str], department_id: int | None, start: Any, end: Any, limit: int, offset: int
 ) -> list[dict]:
     """One page of public letters holding every word, best first (one more than `limit` if there
     is a next page)."""
-    found = LetterEntry.objects.select_related("letter", "department")
-    rows: list[LetterEntry]
+    rows: list[tuple]
     if connection.vendor == "postgresql":
-        ids = ranked_ids(
-            LetterEntry._meta.db_table, words, filters_of(department_id, start, end), limit + 1, offset
-        )
-        by_id = found.filter(letter__public=True, letter__status__in=VISIBLE).in_bulk(ids)
-        rows = [by_id[pk] for pk in ids if pk in by_id]
+        filters = filters_of(department_id, start, end)
+        table = LetterEntry._meta.db_table
+        rows = ranked_rows(table, LETTER_COLUMNS, LETTER_JOINS, words, filters, limit + 1, offset)
     else:
+        found = LetterEntry.objects.select_related("letter", "department").filter(
+            letter__public=True, letter__status__in=VISIBLE
+        )
         if department_id is not None:
             found = found.filter(department_id=department_id)
         if start:
             found = found.filter(at__gte=start)
         if end:
             found = found.filter(at__lt=end)
-        rows = like_page(
-            found.filter(letter__public=True, letter__status__in=VISIBLE), words, limit + 1, offset
-        )
-    return [_result(entry, words) for entry in rows]
-
-
-def _result(entry: LetterEntry, words: list[str]) -> dict:
-    letter, department = entry.letter, entry.department
-    return {
-        "code": letter.code,
-        "kind": letter.kind,
-        "subject": letter.public_subject,
-        "department": {"code": department.code, "name": department.name} if department else None,
-        "at": timezone.localtime(entry.at).isoformat(timespec="seconds"),
-        "snippet": snippet(entry.text, words),
-    }
+        rows = [
+            (e.letter.code, e.letter.kind, e.letter.subject)
+            + ((e.department.code, e.department.name) if e.department else (None, None))
+            + (e.at, e.text)
+            for e in like_page(found, words, limit + 1, offset)
+        ]
+    return [
+        {
+            "code": letter_code,
+            "kind": kind,
+            "subject": mask_personal_data(subject),  # as Letter.public_subject
+            "department": {"code": code, "name": name} if code else None,
+            "at": timezone.localtime(at).isoformat(timespec="seconds"),
+            "snippet": snippet(text, words),
+        }
+        for letter_code, kind, subject, code, name, at, text in rows
+    ]

@@ -29,6 +29,10 @@ def stored_vectors(apps, schema_editor):
         schema_editor.execute(
             f"ALTER TABLE {table} ADD COLUMN document tsvector GENERATED ALWAYS AS ({VECTOR}) STORED"
         )
+        # Kept in the row: a letter's text, words and vector together pass the 2 kB at which
+        # PostgreSQL moves the largest value (the vector) out of line, and ranking then read it back
+        # from TOAST for each match (a common word's letters: 18 ms, 3 ms with this).
+        schema_editor.execute(f"ALTER TABLE {table} ALTER COLUMN document SET STORAGE MAIN")
         schema_editor.execute(f"CREATE INDEX {table}_stored_gin ON {table} USING gin (document)")
 
 
@@ -86,8 +90,14 @@ class Migration(migrations.Migration):
                 ),
             ],
             options={
-                "indexes": [models.Index(fields=["department", "at"], name="archive_let_departm_90e421_idx")],
+                "indexes": [
+                    models.Index(fields=["department", "at"], name="archive_let_departm_90e421_idx"),
+                    models.Index(fields=["at"], name="letter_entry_at"),
+                ],
             },
+        ),
+        migrations.AddIndex(
+            model_name="transcriptentry", index=models.Index(fields=["at"], name="transcript_entry_at")
         ),
         migrations.RunPython(stored_vectors, expression_index),
         migrations.RunPython(index_public_letters, migrations.RunPython.noop),

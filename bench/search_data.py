@@ -124,7 +124,7 @@ def fill_letters(words: Words, letters: int, public_share: float, replied_share:
             LetterEntry(
                 letter_id=letter.pk,
                 department_id=letter.department_id,
-                at=letter.replied_at,
+                at=letter.replied_at or letter.submitted_at,
                 text="\n".join(part for part in (letter.subject, letter.body, letter.reply) if part),
                 tokens=" " + " ".join(letter.words) + " ",  # type: ignore[attr-defined]
             )

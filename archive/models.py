@@ -38,10 +38,40 @@ class TranscriptEntry(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["broadcast", "seq", "kind"], name="transcript_entry_once")
         ]
-        indexes = [models.Index(fields=["department", "at"])]
+        # `at` alone: the ranked search walks the newest matches of a very common word (search_index).
+        indexes = [
+            models.Index(fields=["department", "at"]),
+            models.Index(fields=["at"], name="transcript_entry_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.broadcast_id}#{self.seq}"
+
+
+class LetterEntry(models.Model):
+    """A public letter as search finds it: what the public letter page shows of it (subject and body
+    with personal data masked, and the reply), cut into words like a transcript entry.
+
+    archive.search_letters keeps it on every save of the letter: present only while the letter is
+    public and replied (or closed), rebuilt when its text changes, removed when it stops being public.
+    On PostgreSQL both entry tables also hold `document`, a stored tsvector generated from `tokens`
+    (migration 0006), which Django does not see as a field.
+    """
+
+    letter = models.OneToOneField(Letter, on_delete=models.CASCADE, related_name="search_entry")
+    department = models.ForeignKey(Department, null=True, on_delete=models.PROTECT)
+    at = models.DateTimeField()  # when it was replied to: what the public page orders by
+    text = models.TextField()  # plain text, personal data masked, as shown
+    tokens = models.TextField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["department", "at"]),
+            models.Index(fields=["at"], name="letter_entry_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"letter {self.letter_id}"
 
 
 class ClockJob(models.Model):

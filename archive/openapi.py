@@ -16,6 +16,7 @@ from core.openapi import (
     downloadable,
     errors,
     json_response,
+    nullable,
     obj,
     query,
     ref,
@@ -67,6 +68,25 @@ def schemas() -> dict[str, Schema]:
                         }
                     ),
                 },
+                "letters": {
+                    "type": "array",
+                    "description": "Public letters with a reply; personal data masked (docs/SEARCH.md).",
+                    "items": obj(
+                        {
+                            "code": STRING,
+                            "kind": STRING,
+                            "subject": STRING,
+                            "department": nullable(ref("DepartmentName")),
+                            "at": DATE_TIME,
+                            "snippet": {
+                                "type": "string",
+                                "description": "Escaped HTML; matched words in <mark>.",
+                            },
+                        }
+                    ),
+                },
+                "page": INTEGER,
+                "more": {"type": "boolean", "description": "Either list goes on on the next page."},
             }
         ),
         "HotTopic": obj({"term": STRING, "count": INTEGER, "score": {"type": "number"}}),
@@ -183,7 +203,7 @@ def paths() -> dict[str, dict]:
             "get": {
                 "operationId": "searchTranscripts",
                 "tags": ["archive"],
-                "summary": "Search every transcript (Chinese text; docs/SEARCH.md)",
+                "summary": "Search every transcript and the public letters (Chinese text; docs/SEARCH.md)",
                 "security": READ_SECURITY,
                 "parameters": [
                     query(
@@ -195,6 +215,11 @@ def paths() -> dict[str, dict]:
                     query("department", STRING, "A department code."),
                     query("from", DATE, "First day (YYYY-MM-DD)." + DAYS),
                     query("to", DATE, "Last day (YYYY-MM-DD), inclusive, not before from." + DAYS),
+                    query(
+                        "page",
+                        {"type": "integer", "minimum": 1, "maximum": 50, "default": 1},
+                        "Page of both lists: 50 transcript entries and 20 letters a page.",
+                    ),
                 ],
                 "responses": {
                     "200": json_response(ref("SearchResult"), "Matches, best first."),

@@ -1,59 +1,38 @@
-"""Search across every programme's transcript, in Chinese.
+"""Search across every programme's transcript and the public letters, in Chinese.
 
-jieba cuts the text into words (search mode: 一卡通 also yields 卡通), the words are stored
-space-separated in TranscriptEntry.tokens, and a query matches an entry holding every one of the
-query's words. PostgreSQL ranks with its full-text search ('simple' configuration over the stored
-words, GIN-indexed); the embedded SQLite default matches the same words with LIKE and ranks by
-how many times they occur. What matches and what does not is in docs/SEARCH.md and tested.
+A query matches an entry holding every one of the query's words (archive/search_index.py: how
+words are cut, stored and ranked). Transcript entries are built here when a programme ends; public
+letters' entries in archive/search_letters.py. What matches and what does not is in
+docs/SEARCH.md and tested.
 """
 
-import html
-import logging
-import re
-from functools import reduce
-from operator import and_
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from archive.models import TranscriptEntry
+from archive.search_index import (
+    RANKED,
+    STOPWORDS,
+    filters_of,
+    index_words,
+    like_page,
+    query_words,
+    ranked_rows,
+    snippet,
+    tokens_of,
+)
+from archive.search_letters import letter_results
 from archive.transcripts import plain_text, transcript
+from departments.models import Department
 from studio.models import Broadcast
 
-STOPWORDS = set("的 了 吗 呢 啊 吧 呀 是 在 和 与 及 或 就 都 也 还 请问 怎么 什么 如何 能否 可以".split())
-MAX_RESULTS = 50
-SNIPPET = 40  # characters either side of the first match
+__all__ = ["STOPWORDS", "index_programme", "index_words", "query_words", "search", "snippet"]
 
-_jieba: Any = None
-
-
-def _segmenter() -> Any:
-    global _jieba
-    if _jieba is None:
-        import jieba
-
-        jieba.setLogLevel(logging.WARNING)
-        jieba.initialize()  # loads the dictionary once per process (about a second)
-        _jieba = jieba
-    return _jieba
-
-
-def _is_word(token: str) -> bool:
-    return bool(token.strip()) and bool(re.search(r"\w", token))
-
-
-def index_words(text: str) -> list[str]:
-    """Every word jieba finds in search mode, lower-cased, punctuation dropped."""
-    return [w.lower() for w in _segmenter().cut_for_search(text) if _is_word(w)]
-
-
-def query_words(query: str) -> list[str]:
-    """The words a query must match: jieba's precise cut, without particles and question words."""
-    words = [w.lower() for w in _segmenter().cut(query) if _is_word(w)]
-    kept = [w for w in words if w not in STOPWORDS]
-    return list(dict.fromkeys(kept or words))
+MAX_RESULTS = 50  # transcript entries a page
+LETTERS_PER_PAGE = 20
+MAX_PAGE = RANKED // LETTERS_PER_PAGE  # past it, only the unranked older matches remain
 
 
 def index_programme(broadcast: Broadcast, **kwargs: Any) -> int:
@@ -78,7 +57,7 @@ def index_programme(broadcast: Broadcast, **kwargs: Any) -> int:
                     kind=kind,
                     at=at,
                     text=text,
-                    tokens=" " + " ".join(index_words(text)) + " ",
+                    tokens=tokens_of(text),
                 )
             )
     with transaction.atomic():
@@ -87,63 +66,77 @@ def index_programme(broadcast: Broadcast, **kwargs: Any) -> int:
     return len(entries)
 
 
-def search(query: str, department: str | None = None, start: Any = None, end: Any = None) -> dict:
+def search(
+    query: str, department: str | None = None, start: Any = None, end: Any = None, page: int = 1
+) -> dict:
+    """One page of transcript entries (`results`) and public letters (`letters`) holding every word
+    of the query; `more` when either list goes on on the next page (PROTOCOL.md)."""
     words = query_words(query)
+    empty = {"query": query, "words": words, "results": [], "letters": [], "page": page, "more": False}
     if not words:
-        return {"query": query, "words": [], "results": []}
-    found = TranscriptEntry.objects.select_related("broadcast", "department")
+        return empty
+    department_id = None
     if department:
-        found = found.filter(department__code=department)
-    if start:
-        found = found.filter(at__gte=start)
-    if end:
-        found = found.filter(at__lt=end)
-    rows: list[TranscriptEntry]
-    if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
-
-        vector = SearchVector("tokens", config="simple")
-        terms = reduce(and_, [SearchQuery(w, config="simple", search_type="plain") for w in words])
-        ranked = (
-            found.annotate(document=vector, rank=SearchRank(vector, terms))
-            .filter(document=terms)  # tokens @@ query: every word present
-            .order_by("-rank", "-at")
-        )
-        rows = list(ranked[:MAX_RESULTS])
-    else:
-        rows = list(found.filter(reduce(and_, [Q(tokens__contains=f" {w} ") for w in words]))[:500])
-        rows.sort(key=lambda e: (-sum(e.tokens.count(f" {w} ") for w in words), -e.at.timestamp()))
-        rows = rows[:MAX_RESULTS]
+        department_id = Department.objects.filter(code=department).values_list("pk", flat=True).first()
+        if department_id is None:
+            return empty
+    results = transcript_results(words, department_id, start, end, MAX_RESULTS, (page - 1) * MAX_RESULTS)
+    letters = letter_results(
+        words, department_id, start, end, LETTERS_PER_PAGE, (page - 1) * LETTERS_PER_PAGE
+    )
     return {
-        "query": query,
-        "words": words,
-        "results": [
-            {
-                "broadcast": {"id": e.broadcast_id, "number": e.broadcast.number, "title": e.broadcast.title},
-                "department": {"code": e.department.code, "name": e.department.name},
-                "seq": e.seq,
-                "kind": e.kind,
-                "at": timezone.localtime(e.at).isoformat(timespec="seconds"),
-                "snippet": snippet(e.text, words),
-            }
-            for e in rows
-        ],
+        **empty,
+        "results": results[:MAX_RESULTS],
+        "letters": letters[:LETTERS_PER_PAGE],
+        "more": len(results) > MAX_RESULTS or len(letters) > LETTERS_PER_PAGE,
     }
 
 
-def snippet(text: str, words: list[str]) -> str:
-    """Escaped HTML around the first match, the query's words wrapped in <mark>."""
-    lower = text.lower()
-    hits = [lower.find(w) for w in words if lower.find(w) >= 0]
-    first = min(hits) if hits else 0
-    begin, finish = max(first - SNIPPET, 0), min(first + SNIPPET, len(text))
-    # Matched in the raw text and escaped piece by piece, so that a word like "gt" never marks the
-    # inside of an escape code; one pass, longest words first, so marks never nest.
-    raw = text[begin:finish]
-    pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)), re.IGNORECASE)
-    parts, last = [], 0
-    for found in pattern.finditer(raw):
-        parts += [html.escape(raw[last : found.start()]), f"<mark>{html.escape(found.group(0))}</mark>"]
-        last = found.end()
-    piece = "".join([*parts, html.escape(raw[last:])])
-    return ("…" if begin else "") + piece + ("…" if finish < len(text) else "")
+TRANSCRIPT_COLUMNS = "e.broadcast_id, b.number, b.title, d.code, d.name, e.seq, e.kind, e.at, e.text"
+TRANSCRIPT_JOINS = (
+    "JOIN studio_broadcast b ON b.id = e.broadcast_id JOIN departments_department d ON d.id = e.department_id"
+)
+
+
+def transcript_results(
+    words: list[str], department_id: int | None, start: Any, end: Any, limit: int, offset: int
+) -> list[dict]:
+    """One page of transcript entries, best first, and one more if there is a next page."""
+    rows: list[tuple]
+    if connection.vendor == "postgresql":
+        filters = filters_of(department_id, start, end)
+        table = TranscriptEntry._meta.db_table
+        rows = ranked_rows(table, TRANSCRIPT_COLUMNS, TRANSCRIPT_JOINS, words, filters, limit + 1, offset)
+    else:
+        found = TranscriptEntry.objects.select_related("broadcast", "department")
+        if department_id is not None:
+            found = found.filter(department_id=department_id)
+        if start:
+            found = found.filter(at__gte=start)
+        if end:
+            found = found.filter(at__lt=end)
+        rows = [
+            (
+                e.broadcast_id,
+                e.broadcast.number,
+                e.broadcast.title,
+                e.department.code,
+                e.department.name,
+                e.seq,
+                e.kind,
+                e.at,
+                e.text,
+            )
+            for e in like_page(found, words, limit + 1, offset)
+        ]
+    return [
+        {
+            "broadcast": {"id": broadcast_id, "number": number, "title": title},
+            "department": {"code": code, "name": name},
+            "seq": seq,
+            "kind": kind,
+            "at": timezone.localtime(at).isoformat(timespec="seconds"),
+            "snippet": snippet(text, words),
+        }
+        for broadcast_id, number, title, code, name, seq, kind, at, text in rows
+    ]

@@ -11,7 +11,7 @@ import math
 import re
 from collections import Counter
 
-from archive.search import STOPWORDS, _segmenter
+from archive.search_index import STOPWORDS, _segmenter
 from core import clock
 from core.privacy import strip_personal_data
 from letters.models import Letter, LetterStatus

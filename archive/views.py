@@ -50,7 +50,7 @@ def transcript(request: HttpRequest, broadcast_id: int) -> HttpResponse:
 
 @require_GET
 def search_view(request: HttpRequest) -> HttpResponse:
-    """GET /api/search/?q=&department=&from=&to= across every transcript."""
+    """GET /api/search/?q=&department=&from=&to=&page= across every transcript and public letter."""
     query = (request.GET.get("q") or "").strip()
     if not query:
         return api_error(400, "bad_request", "q must not be empty", {"q": "empty"})
@@ -58,6 +58,7 @@ def search_view(request: HttpRequest) -> HttpResponse:
         return api_error(400, "bad_request", "q is longer than 100 characters", {"q": "too long"})
     try:
         first, last = params.period(request.GET, None, None)
+        page = params.whole_number(request.GET, "page", 1, 1, search.MAX_PAGE)
     except params.ParameterError as error:
         return error_response(error)
     return JsonResponse(
@@ -66,6 +67,7 @@ def search_view(request: HttpRequest) -> HttpResponse:
             request.GET.get("department") or None,
             params.day_start(first) if first else None,
             params.day_end(last) if last else None,
+            page,
         ),
         json_dumps_params={"ensure_ascii": False},
     )
@@ -133,11 +135,16 @@ def search_page(request: HttpRequest) -> HttpResponse:
     # The snippets are escaped by archive.search.snippet, which adds only <mark>.
     query = (request.GET.get("q") or "").strip()[:100]
     department = request.GET.get("department") or None
-    result = search.search(query, department) if query else None
+    try:
+        page = params.whole_number(request.GET, "page", 1, 1, search.MAX_PAGE)
+    except params.ParameterError:
+        page = 1
+    result = search.search(query, department, page=page) if query else None
     context = {
         "q": query,
         "department": department,
         "result": result,
+        "page": page,
         "departments": Department.objects.filter(active=True),
     }
     return render(request, "archive/search.html", context)

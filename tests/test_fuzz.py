@@ -255,7 +255,7 @@ QUERY_PARAMETERS = [
     ("/api/departments/", {}, ["kind", "all"]),
     ("/api/departments/scoreboard/", {}, ["from", "to", "format"]),
     ("/api/assessment/", {}, ["from", "to", "format"]),
-    ("/api/search/", {"q": "公交"}, ["q", "department", "from", "to"]),
+    ("/api/search/", {"q": "公交"}, ["q", "department", "from", "to", "page"]),
     ("/api/stats/", {}, ["department", "format"]),
     ("/api/broadcasts/", {}, ["status", "department"]),
     ("/api/broadcasts/{id}/events/", {}, ["after", "limit"]),
@@ -265,7 +265,7 @@ QUERY_PARAMETERS = [
     ("/letters/", {}, ["department", "page"]),
     ("/letters/scoreboard/", {}, ["from", "to"]),
     ("/letters/supervisor/", {}, ["from", "to"]),
-    ("/search/", {}, ["q", "department"]),
+    ("/search/", {"q": "公交"}, ["q", "department", "page"]),
 ]
 BOUNDARIES = [
     "",

@@ -20,7 +20,16 @@ from archive.models import ClockJob
 from core.http import api_error
 from letters.models import Letter, LetterStatus
 from moderation.models import Question, QuestionStatus
-from studio.hub import LAG_PREFIX, PRESENCE_PREFIX, all_hubs, fresh_values, log_room
+from studio.fanoutstats import fresh_snapshots, metric_lines
+from studio.hub import (
+    FANOUT_PREFIX,
+    LAG_PREFIX,
+    PRESENCE_PREFIX,
+    PROCESS_ID,
+    all_hubs,
+    fresh_values,
+    log_room,
+)
 from studio.models import Broadcast, BroadcastStatus
 
 
@@ -109,6 +118,27 @@ def _presence(live_ids: list[int]) -> tuple[dict[int, int], dict[int, float]]:
     return viewers, lags
 
 
+def _fanout(live_ids: list[int]) -> dict[tuple[int, str], dict]:
+    """Each process's fan-out figures per live programme (studio/fanoutstats.py): from the hubs'
+    hashes in Redis, or from this process's own hubs in the embedded default."""
+    found: dict[tuple[int, str], dict] = {}
+    if not settings.REDIS_URL:
+        for broadcast_id in live_ids:
+            for hub in all_hubs():
+                snapshot = hub.local_fanout(broadcast_id)
+                if snapshot is not None:
+                    found[(broadcast_id, PROCESS_ID)] = snapshot
+        return found
+    client = _redis()
+    now, ttl = time.time(), settings.MINXIN_PRESENCE_INTERVAL * 3
+    for broadcast_id in live_ids:
+        entries = client.hgetall(FANOUT_PREFIX + log_room(broadcast_id))
+        for process, snapshot in sorted(fresh_snapshots(entries, now, ttl).items()):
+            found[(broadcast_id, process)] = snapshot
+    client.close()
+    return found
+
+
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text format: viewers, delivery lag, events published, questions waiting, letters by
@@ -141,6 +171,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
         "of its fan-out to the process's viewers.",
         [(f'{{broadcast="{pk}"}}', round(lags.get(pk, 0.0), 3)) for pk in live],
     )
+    lines.extend(metric_lines(_fanout(live)))
     events = Broadcast.objects.aggregate(total=Sum("last_seq"))["total"] or 0
     metric(
         "minxin_events_published_total",

@@ -87,6 +87,44 @@ def print_table(rows: list[Row]) -> None:
     print_grid(HEADER, [row_cells(r) for r in rows])
 
 
+BURST_HEADER = (
+    "design",
+    "viewers",
+    "client p99 ms",
+    "server lag p50/p99/max ms",
+    "longest hold ms",
+    "pings",
+    "ping p50/p99/max ms",
+    "pings ≤ 50 ms",
+)
+
+
+def burst_cells(row: Row) -> tuple[str, ...]:
+    server = row.server
+    served = server.p99 == server.p99
+    return (
+        row.design,
+        f"{row.viewers:,}",
+        ms(row.p99),
+        f"{ms(server.p50)}/{ms(server.p99)}/{ms(server.max)}" if served else "-",
+        f"{server.hold_max * 1000:.1f}" if served else "-",
+        f"{row.ping.pings:,}",
+        f"{ms(row.ping.p50)}/{ms(row.ping.p99)}/{ms(row.ping.max)}",
+        f"{row.ping.within_50ms / row.ping.pings:.1%}" if row.ping.pings else "-",
+    )
+
+
+def print_burst(rows: list[Row]) -> None:
+    """Issue #18: while the answers fan out, the servers' own lag (/metrics) and a ping's round trip."""
+    print(
+        "\nduring the messages (issue #18): server lag = append → last local write, the worst process's"
+        " figure over its recent events, read from /metrics; longest hold = the longest a fan-out kept a"
+        " process's event loop; pings: one probe socket per process pinging one at a time"
+        " (the protocol's ping on the project, a WebSocket ping frame on the references)"
+    )
+    print_grid(BURST_HEADER, [burst_cells(r) for r in rows])
+
+
 INGEST_HEADER = (
     "scenario",
     "processes",
@@ -376,7 +414,8 @@ async def run_scenarios(bench: Bench, rows: list[Row]) -> tuple[IngestRow | None
             progress(
                 f"{name}, {viewers:,} viewers",
                 row.error,
-                f"{row.delivered:,}/{row.expected:,} delivered, p99 {ms(row.p99)} ms",
+                f"{row.delivered:,}/{row.expected:,} delivered, p99 {ms(row.p99)} ms,"
+                f" server lag p99 {ms(row.server.p99)} ms, ping p99 {ms(row.ping.p99)} ms",
                 began,
             )
     if "ingest" in args.scenario_names:
@@ -407,6 +446,7 @@ def print_results(
     if rows:
         print()
         print_table(rows)
+        print_burst(rows)
         print_ratios(rows)
         print("\nnotes (loadgen CPU s and server CPU cover the message phase only):")
         print_notes(rows)

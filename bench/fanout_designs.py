@@ -16,7 +16,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bench.database import LOGIN_SCRIPT, SETUP_SCRIPT, STAFF_SCRIPT, ensure_database, manage
+from bench.database import (
+    LOGIN_SCRIPT,
+    SETUP_SCRIPT,
+    STAFF_SCRIPT,
+    ensure_database,
+    ensure_static_files,
+    manage,
+)
 from bench.load import MARK
 from bench.servers import Children, ProjectServers, Server, daphne, free_port, wait_listening, warm_up
 
@@ -62,6 +69,7 @@ def new_programme(env: dict, title: str) -> int:
 
 def prepare_project(env: dict, database_url: str) -> Programme:
     ensure_database(database_url)
+    ensure_static_files(env)
     manage(env, "migrate", "--no-input", "-v", "0", timeout=600)
     accounts = [
         ("benchguest", "guest", ["--department", "jtw", "--name", "张明", "--title", "市交通委新闻发言人"]),

@@ -23,6 +23,7 @@ from bench.fanout_designs import (
     new_programme,
 )
 from bench.load import QUESTION_RE, LoadGen
+from bench.probe import PingProbe, ProbeResult, ServerFanout, server_fanout
 from bench.report import percentile
 from bench.servers import Children, cpu_seconds, crash_report, project_env, rss_kib
 
@@ -50,6 +51,9 @@ class Row:
     kib_per_connection: float = float("nan")
     loadgen_cpu: float = float("nan")
     connect_seconds: float = float("nan")
+    # Issue #18: round trips of pings sent during the messages, and the server's own fan-out figures.
+    ping: ProbeResult = field(default_factory=ProbeResult)
+    server: ServerFanout = field(default_factory=ServerFanout)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -81,9 +85,20 @@ class Bench:
             pids = [s.pid for s in design.servers]
             await self._viewers(design, row, pids)
             await asyncio.wait_for(design.open_sender(), 60)
-            await self._messages(design, row, pids, f"{self.run_id}-{DESIGNS.index(name)}-{viewers}")
+            probe = PingProbe(*design.viewer_urls(), protocol_ping=name != DESIGNS[0])
+            await asyncio.wait_for(probe.open(), 60)
+            probe.start()
+            try:
+                await self._messages(design, row, pids, f"{self.run_id}-{DESIGNS.index(name)}-{viewers}")
+            finally:
+                row.ping = await probe.stop()
+            row.notes.extend(row.ping.errors)
             await design.close_sender()
             row.notes.extend(design.notes())
+            if isinstance(design, MinxinDesign):
+                row.server = await server_fanout(
+                    design.servers[0].port, design.broadcast_id, pids, self.args.messages, 20
+                )
         except Exception as exc:
             row.error = f"{type(exc).__name__}: {exc}" + crash_report(design.servers)
         finally:

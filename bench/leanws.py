@@ -24,11 +24,16 @@ class HandshakeError(Exception):
 
 
 class LeanSocket:
-    __slots__ = ("close_code", "reader", "writer")
+    __slots__ = ("close_code", "on_pong", "reader", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         self.reader, self.writer = reader, writer
         self.close_code: int | None = None
+        self.on_pong: Callable[[float], None] | None = None  # called with the read's time
+
+    def ping(self) -> None:
+        """A protocol-level ping (RFC 6455 opcode 9); the pong goes to `on_pong`."""
+        self.writer.write(_masked_frame(0x9, b"probe"))
 
     async def send(self, text: str) -> None:
         self.writer.write(_masked_frame(0x1, text.encode("utf-8")))
@@ -78,6 +83,8 @@ class LeanSocket:
                         self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
                         await self.close(self.close_code if self.close_code < 5000 else 1000)
                         return
+                    elif opcode == 0xA and self.on_pong is not None:
+                        self.on_pong(now)
                     elif opcode == 0x9:  # ping: answer with pong
                         self.writer.write(_masked_frame(0xA, bytes(buffer[position + header : end])))
                     position = end
@@ -124,10 +131,13 @@ def local_address(index: int, url: str, per_address: int = CLIENTS_PER_ADDRESS, 
     return f"127.{block}.{n // 250}.{n % 250 + 1}"
 
 
-async def connect(url: str, origin: str, open_timeout: float = 30, source: str | None = None) -> LeanSocket:
+async def connect(
+    url: str, origin: str, open_timeout: float = 30, source: str | None = None, cookie: str = ""
+) -> LeanSocket:
     """Open a WebSocket to ws://host:port/path?query; HandshakeError(status) if refused.
 
-    `source`: the local address to connect from (local_address()).
+    `source`: the local address to connect from (local_address()); `cookie`: a Cookie header's
+    value, as a browser sends the page's cookies with the handshake.
     """
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -144,7 +154,7 @@ async def connect(url: str, origin: str, open_timeout: float = 30, source: str |
             (
                 f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                f"Origin: {origin}\r\n\r\n"
+                f"Origin: {origin}\r\n" + (f"Cookie: {cookie}\r\n" if cookie else "") + "\r\n"
             ).encode("latin-1")
         )
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), open_timeout)

@@ -37,12 +37,14 @@ from typing import Any, Protocol
 from django.conf import settings
 
 from studio.eventsource import RECENT_EVENTS, EventLogSource
+from studio.fanoutstats import FanoutStats, encode_snapshot
 
 log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "minxin:room:"
 PRESENCE_PREFIX = "minxin:presence:"
 LAG_PREFIX = "minxin:lag:"
+FANOUT_PREFIX = "minxin:fanout:"  # each process's fan-out figures (studio/fanoutstats.py), JSON
 GAP_WAIT = 0.25  # seconds to wait for an out-of-order event before reading it from the database
 # A large room is served in slices (issue #18): handing one event to 5,000 local viewers holds the
 # event loop for 100–150 ms, and meanwhile pings, asks and handshakes wait. After SLICE_SECONDS of
@@ -163,6 +165,8 @@ class Room:
         # largest since the last presence round (reported to /metrics through Redis).
         self.lag = 0.0
         self.lag_max = 0.0
+        # Every event's lag and the longest hold of the loop, for /metrics (studio/fanoutstats.py).
+        self.stats = FanoutStats()
 
     @property
     def is_log(self) -> bool:
@@ -265,6 +269,7 @@ class Room:
         if at is not None:
             self.lag = max(0.0, time.time() - at)
             self.lag_max = max(self.lag_max, self.lag)
+            self.stats.observe(self.lag)
 
     async def _fan_out(self, seq: int | None, text: str) -> None:
         # A member that joins during a yield is not in this snapshot and needs not be: last_seq
@@ -276,9 +281,13 @@ class Room:
                 await member.deliver(seq, text)
             except Exception:  # one broken socket must not stop the others
                 log.exception("delivery to a member of %s failed", self.name)
-            if index % SLICE_CHECK == 0 and time.perf_counter() - slice_began >= SLICE_SECONDS:
-                await asyncio.sleep(0)
-                slice_began = time.perf_counter()
+            if index % SLICE_CHECK == 0:
+                held = time.perf_counter() - slice_began
+                if held >= SLICE_SECONDS:
+                    self.stats.held(held)
+                    await asyncio.sleep(0)
+                    slice_began = time.perf_counter()
+        self.stats.held(time.perf_counter() - slice_began)
 
 
 class Hub:
@@ -360,6 +369,11 @@ class Hub:
     def local_online(self, broadcast_id: int) -> int:
         room = self.rooms.get(log_room(broadcast_id))
         return len(room.members) if room else 0
+
+    def local_fanout(self, broadcast_id: int) -> dict | None:
+        """This process's fan-out figures for the programme (studio/fanoutstats.py), None without a room."""
+        room = self.rooms.get(log_room(broadcast_id))
+        return room.stats.snapshot() if room else None
 
     def local_lag(self, broadcast_id: int) -> float:
         """This process's delivery lag for the programme's latest event (0 before any)."""
@@ -489,6 +503,7 @@ class Hub:
         if not self.redis_url or self._redis is None:
             return local
         key, lag_key = PRESENCE_PREFIX + room.name, LAG_PREFIX + room.name
+        fanout_key = FANOUT_PREFIX + room.name
         now = time.time()
         ttl = settings.MINXIN_PRESENCE_INTERVAL * 3
         lag, room.lag_max = room.lag_max, 0.0
@@ -497,6 +512,8 @@ class Hub:
             pipe.expire(key, int(ttl) + 1)
             pipe.hset(lag_key, PROCESS_ID, f"{lag:.3f}:{now:.0f}")
             pipe.expire(lag_key, int(ttl) + 1)
+            pipe.hset(fanout_key, PROCESS_ID, encode_snapshot(room.stats.snapshot(), now))
+            pipe.expire(fanout_key, int(ttl) + 1)
             pipe.hgetall(key)
             *_, counts = await pipe.execute()
         return int(sum(fresh_values(counts, now, ttl)))

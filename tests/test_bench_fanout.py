@@ -39,9 +39,19 @@ def test_every_design_of_the_fanout_bench_delivers_every_message_once_to_every_v
         assert row.duplicates == 0, row
         assert 0 <= row.p50 <= row.p99 <= row.max < 5, row
     assert [row.processes for row in result.rows] == [2, 1, 1]
+    for row in result.rows:  # a probe pinged every server while the answers went out (issue #18)
+        assert row.ping.pings > 0 and row.ping.errors == [] and 0 <= row.ping.p50 <= row.ping.max < 5, (
+            row.ping
+        )
+    ours = result.rows[0].server  # the project's own fan-out lag and hold, read from its /metrics
+    assert list(ours.counts.values()) == [3, 3], ours
+    assert 0 < ours.p50 <= ours.p99 <= ours.max < 5 and 0 < ours.hold_max < 5, ours
+    assert "server lag p50/p99/max ms" in out and "ping p50/p99/max ms" in out
     table = [line for line in out.splitlines() if " | " in line]
     assert table[0].startswith("design") and "CPU µs/delivery" in table[0] and "KiB/conn" in table[0]
-    assert [line.split(" | ")[0].strip() for line in table[1:]] == list(fanout.DESIGNS)
+    assert [line.split(" | ")[0].strip() for line in table[1:4]] == list(fanout.DESIGNS)
+    assert table[4].startswith("design") and "longest hold ms" in table[4]  # during the messages
+    assert [line.split(" | ")[0].strip() for line in table[5:]] == list(fanout.DESIGNS)
     assert "vs textbook Channels: CPU/delivery" in out and "vs websockets broadcast(): CPU/delivery" in out
     assert "machine" in out and "channels_redis 4.3.0" in out
 

@@ -10,6 +10,7 @@ import asyncio
 
 import pytest
 
+from studio import fanoutstats
 from studio import hub as hubs
 
 pytestmark = pytest.mark.asyncio
@@ -93,3 +94,27 @@ async def test_a_viewer_joining_during_a_yield_gets_the_event_once_from_its_catc
 
     assert caught_up[0].texts == ['{"type":"event","seq":1}'] and caught_up[0].held == 1
     assert late.got == []  # not handed it by the fan-out too: the catch-up is its only copy
+
+
+async def test_a_burst_to_many_viewers_records_each_events_lag_and_the_longest_hold(monkeypatch):
+    """What /metrics shows (studio/fanoutstats.py): one lag per event, from its `at` to the end
+    of the process's fan-out, and the longest stretch the fan-out kept the loop to itself."""
+    from datetime import UTC, datetime, timedelta
+
+    monkeypatch.setattr(hubs, "SLICE_SECONDS", 0.0)
+    delivered: list = []
+    room = await room_of([Viewer(delivered) for _ in range(2000)])
+    appended = datetime.now(UTC) - timedelta(seconds=0.3)  # written 300 ms ago
+    for seq in (1, 2, 3):
+        room.pending[seq] = (
+            f'{{"type":"event","seq":{seq},"at":"{appended.isoformat(timespec="milliseconds")}"}}'
+        )
+    await room._deliver_in_order()
+
+    assert len(delivered) == 3 * 2000
+    snapshot = room.stats.snapshot()
+    assert snapshot["count"] == 3
+    assert 0.3 <= snapshot["p50"] <= snapshot["p99"] <= snapshot["max"] < 5
+    buckets = dict(zip(fanoutstats.BUCKETS, snapshot["buckets"], strict=False))
+    assert buckets[0.25] == 0 and snapshot["buckets"][-1] == 3  # none within 250 ms, all counted
+    assert 0 < snapshot["hold_max"] < snapshot["max"]  # it yielded: no hold lasted the whole burst

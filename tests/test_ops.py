@@ -336,3 +336,54 @@ def test_only_one_clock_runs_and_a_waiting_one_takes_over_when_it_stops(tmp_path
             if process is not None and process.poll() is None:
                 process.terminate()
                 process.wait(timeout=10)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_metrics_show_each_processes_fan_out_lag_histogram_and_longest_hold(
+    sockets, live_broadcast, personas
+):
+    """Issue #18: after a burst of events to several viewers, /metrics carries this process's
+    fan-out lag as a Prometheus histogram (one count per event), its recent median, 99th
+    percentile and maximum, and the longest time a fan-out held the event loop."""
+    import re
+
+    from channels.db import database_sync_to_async
+    from django.test import Client
+
+    from studio import services as studio
+    from studio.hub import all_hubs
+
+    viewers = [await sockets.open(f"/ws/live/{live_broadcast.pk}/") for _ in range(5)]
+    for viewer in viewers:
+        assert (await viewer.receive_json_from())["type"] == "hello"
+    for n in range(3):
+        await database_sync_to_async(studio.post_host_message)(
+            live_broadcast.pk, personas["host"], f"burst-{n}", f"第{n}条"
+        )
+    for viewer in viewers:
+        seqs: list[int] = []
+        while len(seqs) < 3:
+            frame = await viewer.receive_json_from(timeout=5)
+            if frame["type"] == "event":
+                seqs.append(frame["seq"])
+    for hub in all_hubs():
+        await hub.refresh_presence()
+    text = (await database_sync_to_async(lambda: Client().get("/metrics"))()).content.decode()
+
+    pk = live_broadcast.pk
+    assert "# TYPE minxin_fanout_lag_seconds histogram" in text
+    counts = re.findall(rf'minxin_fanout_lag_seconds_count{{broadcast="{pk}",process="[^"]+"}} (\d+)', text)
+    assert counts == ["3"], text
+    assert re.search(
+        rf'minxin_fanout_lag_seconds_bucket{{broadcast="{pk}",process="[^"]+",le="\+Inf"}} 3', text
+    )
+    quantiles = dict(
+        re.findall(
+            rf'minxin_fanout_lag_recent_seconds{{broadcast="{pk}",process="[^"]+",quantile="([0-9.]+)"}} ([0-9.e-]+)',
+            text,
+        )
+    )
+    assert set(quantiles) == {"0.5", "0.99", "1"}, text
+    assert 0 < float(quantiles["0.5"]) <= float(quantiles["0.99"]) <= float(quantiles["1"]) < 5
+    hold = re.search(rf'minxin_fanout_hold_max_seconds{{broadcast="{pk}",process="[^"]+"}} ([0-9.e-]+)', text)
+    assert hold and 0 < float(hold.group(1)) < 5, text

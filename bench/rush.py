@@ -1,0 +1,358 @@
+"""Rush benchmark: the start of a programme, N people opening /live/<id>/ within a minute (issue #18).
+
+    .venv/bin/python -m bench.rush                       # --people 10000 --window 60 --processes 2 --loadgens 2
+    .venv/bin/python -m bench.rush --people 2000 --window 20
+
+Needs PostgreSQL and Redis (its own database and Redis db, as bench/fanout.py). Each person
+(bench/rush_load.py) loads the live page, its stylesheet and scripts (hashed names; a returning
+visitor has them cached and asks for none), opens the socket with the page's cookies while the
+page's two JSON lists load, and waits for the first `hello`. Arrivals are spread at random over the
+window (seeded), round-robin over the processes, from several load-generator processes.
+
+Beside the project, in the same run and with the same people: bench/rush_ref.py, the same bytes
+served by a bare asyncio server (no framework, no database), on as many processes. See
+bench/README.md ("Rush").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import leanws
+from bench.database import (
+    SETUP_SCRIPT,
+    STAFF_SCRIPT,
+    bench_redis_url,
+    database_name,
+    ensure_database,
+    ensure_static_files,
+    manage,
+    redis_db,
+    with_database_name,
+)
+from bench.load import LoadGen
+from bench.report import machine, ms, percentile, print_grid, print_machine, progress
+from bench.rush_load import BROWSER, Connection, rush_loadgen_main
+from bench.servers import (
+    Children,
+    ProjectServers,
+    Server,
+    cpu_seconds,
+    crash_report,
+    free_port,
+    project_env,
+    raise_nofile,
+    wait_listening,
+)
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/minxin_bench"
+BROADCAST_ID_FLOOR = 900_000_000  # as bench/fanout.py: ids no test database reaches
+DESIGNS = ("minxin", "bare asyncio reference")
+
+PROGRAMME_SCRIPT = """
+import io
+from django.core.management import call_command
+from django.utils import timezone
+from studio.models import Broadcast
+out = io.StringIO()
+call_command("createbroadcast", "--department", "jtw", "--title", "rush bench", "--guest", "rushguest", stdout=out)
+broadcast_id = int(out.getvalue().strip().splitlines()[-1])
+Broadcast.objects.filter(pk=broadcast_id).update(status="live", started_at=timezone.now())
+print(broadcast_id)
+"""
+
+
+@dataclass
+class Row:
+    design: str
+    processes: int
+    people: int
+    returning: int = 0
+    hellos: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    hello: tuple[float, float, float, float] = (float("nan"),) * 4  # p50, p95, p99, max
+    html: tuple[float, float, float, float] = (float("nan"),) * 4
+    server_cpu: float = float("nan")
+    loadgen_cpu: float = float("nan")
+    seconds: float = float("nan")
+    load: tuple[float, float] = (float("nan"), float("nan"))  # 1-min load average at start, end
+    error: str | None = None
+
+
+def quartet(values: list[float]) -> tuple[float, float, float, float]:
+    values = sorted(v for v in values if v == v)
+    return (
+        percentile(values, 50),
+        percentile(values, 95),
+        percentile(values, 99),
+        values[-1] if values else float("nan"),
+    )
+
+
+def prepare(env: dict, database_url: str) -> int:
+    """The bench database, migrated, with a live programme of its own: its id."""
+    ensure_database(database_url)
+    ensure_static_files(env)
+    manage(env, "migrate", "--no-input", "-v", "0", timeout=600)
+    accounts = [
+        ("rushguest", "guest", ["--department", "jtw", "--name", "张明", "--title", "市交通委新闻发言人"])
+    ]
+    script = SETUP_SCRIPT.format(floor=BROADCAST_ID_FLOOR) + STAFF_SCRIPT.format(accounts=accounts)
+    out = manage(env, "shell", "-c", script + PROGRAMME_SCRIPT)
+    return int(out.strip().splitlines()[-1])
+
+
+def site_paths(broadcast_id: int) -> dict[str, Any]:
+    return {
+        "page": f"/live/{broadcast_id}/",
+        "apis": [
+            f"/api/broadcasts/{broadcast_id}/my-questions/",
+            f"/api/broadcasts/{broadcast_id}/supports/",
+        ],
+    }
+
+
+async def capture(port: int, broadcast_id: int, into: Path) -> None:
+    """What the reference serves: the project's own answers, read once (page, JSON lists, hello)."""
+    paths = site_paths(broadcast_id)
+    connection = Connection("127.0.0.1", port, None)
+    table: dict[str, Any] = {"http": {}, "ws": f"/ws/live/{broadcast_id}/", "hello": "hello.json"}
+    for n, path in enumerate([paths["page"], *paths["apis"]]):
+        status, headers, body = await connection.get(path, {**BROWSER, "Accept-Encoding": "identity"})
+        if status != 200:
+            raise RuntimeError(f"the project answered {path} with HTTP {status}")
+        (into / f"r{n}").write_bytes(body)
+        table["http"][path] = [headers.get("content-type", ["text/html"])[0], f"r{n}"]
+    connection.close()
+    ws = await leanws.connect(f"ws://127.0.0.1:{port}{table['ws']}", f"http://127.0.0.1:{port}")
+    first: list[str] = []
+    arrived = asyncio.Event()
+
+    def on_text(_now: float, text: str) -> None:
+        first.append(text)
+        arrived.set()
+
+    reader = asyncio.ensure_future(ws.run(on_text, time.time))
+    await asyncio.wait_for(arrived.wait(), 30)
+    await ws.close()
+    reader.cancel()
+    (into / "hello.json").write_text(first[0])
+    (into / "routes.json").write_text(json.dumps(table))
+
+
+async def start_reference(children: Children, processes: int, routes: Path, static_root: str) -> list[Server]:
+    servers = []
+    for _ in range(processes):
+        port = free_port()
+        command = [sys.executable, "-m", "bench.rush_ref", "--port", str(port), "--routes", str(routes)]
+        command += ["--static-root", static_root]
+        servers.append(children.start(DESIGNS[1], command, {**os.environ, "PYTHONUNBUFFERED": "1"}, port))
+    await asyncio.gather(*(wait_listening(s) for s in servers))
+    return servers
+
+
+def plan(args: argparse.Namespace) -> list[tuple[int, float, bool]]:
+    """Every person: (index, arrival offset in seconds, returning visitor), seeded."""
+    rng = random.Random(args.seed)
+    offsets = sorted(rng.uniform(0, args.window) for _ in range(args.people))
+    return [(i, offset, rng.random() < args.returning) for i, offset in enumerate(offsets)]
+
+
+async def rush(
+    args: argparse.Namespace, loadgens: list[LoadGen], servers: list[Server], name: str, broadcast_id: int
+) -> Row:
+    """Everyone arrives; the time each took to its first hello, and what failed."""
+    people = plan(args)
+    row = Row(name, len(servers), len(people), returning=sum(1 for p in people if p[2]))
+    targets = [
+        {
+            "host": "127.0.0.1",
+            "port": s.port,
+            "ws": f"ws://127.0.0.1:{s.port}/ws/live/{broadcast_id}/",
+            **site_paths(broadcast_id),
+        }
+        for s in servers
+    ]
+    start_at = time.time() + 1.0
+    row.load = (os.getloadavg()[0], float("nan"))
+    cpu_before = sum(cpu_seconds(s.pid) for s in servers)
+    loadgen_before = sum(cpu_seconds(g.pid) for g in loadgens)
+    began = time.monotonic()
+    shares = [people[k :: len(loadgens)] for k in range(len(loadgens))]
+    within = args.window + 150
+    answers = await asyncio.gather(
+        *(g.call(within, "run", share, targets, start_at) for g, share in zip(loadgens, shares, strict=True))
+    )
+    row.seconds = time.monotonic() - began
+    row.server_cpu = sum(cpu_seconds(s.pid) for s in servers) - cpu_before
+    row.loadgen_cpu = sum(cpu_seconds(g.pid) for g in loadgens) - loadgen_before
+    row.load = (row.load[0], os.getloadavg()[0])
+    records = [r for answer in answers for r in answer["records"]]
+    errors = collections.Counter(r[5] for r in records if r[5])
+    row.errors = dict(errors.most_common())
+    row.hellos = sum(1 for r in records if r[4] == r[4] and not r[5])
+    row.hello = quartet([r[4] for r in records if not r[5]])
+    row.html = quartet([r[2] for r in records if not r[5]])
+    await asyncio.gather(*(g.call(120, "close") for g in loadgens))
+    if crashed := crash_report(servers):
+        row.error = "a server exited" + crashed
+    return row
+
+
+HEADER = (
+    "server",
+    "processes",
+    "people",
+    "returning",
+    "hello/people",
+    "errors",
+    "to hello p50/p95/p99/max ms",
+    "page p50/p95/p99/max ms",
+    "server CPU s",
+    "CPU ms/person",
+    "loadgen CPU s",
+    "load 1-min start→end",
+)
+
+
+def cells(row: Row) -> tuple[str, ...]:
+    per = row.server_cpu * 1000 / row.people if row.people else float("nan")
+    return (
+        row.design,
+        str(row.processes),
+        f"{row.people:,}",
+        f"{row.returning:,}",
+        f"{row.hellos:,}/{row.people:,}",
+        f"{sum(row.errors.values()):,}",
+        "/".join(ms(v) for v in row.hello),
+        "/".join(ms(v) for v in row.html),
+        f"{row.server_cpu:.1f}",
+        f"{per:.2f}",
+        f"{row.loadgen_cpu:.1f}",
+        f"{row.load[0]:.1f}→{row.load[1]:.1f}",
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.rush", description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=10_000, help="people arriving (default 10000)")
+    parser.add_argument("--window", type=float, default=60, help="seconds they arrive over (default 60)")
+    parser.add_argument("--processes", type=int, default=2, help="daphne processes (default 2)")
+    parser.add_argument("--loadgens", type=int, default=2, help="load-generator processes (default 2)")
+    parser.add_argument(
+        "--returning", type=float, default=0.5, help="share with the static files cached (default 0.5)"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-reference", action="store_true", help="skip the bare asyncio reference")
+    parser.add_argument("--database-url", default=default_database_url(dict(os.environ)))
+    parser.add_argument(
+        "--redis-url", default=bench_redis_url(dict(os.environ), "RUSH_REDIS_URL", "FANOUT_REDIS_URL")
+    )
+    args = parser.parse_args(argv)
+    if (
+        args.people < 1
+        or args.window <= 0
+        or args.processes < 1
+        or args.loadgens < 1
+        or not 0 <= args.returning <= 1
+    ):
+        parser.error("bad arguments")
+    return args
+
+
+def default_database_url(environ: dict[str, str]) -> str:
+    """RUSH_DATABASE_URL or FANOUT_DATABASE_URL; else DATABASE_URL with _bench appended; else the default."""
+    for variable in ("RUSH_DATABASE_URL", "FANOUT_DATABASE_URL"):
+        if environ.get(variable):
+            return environ[variable]
+    url = environ.get("DATABASE_URL")
+    if url:
+        name = database_name(url)
+        return url if name.endswith("_bench") else with_database_name(url, name + "_bench")
+    return DEFAULT_DATABASE_URL
+
+
+@dataclass
+class Result:
+    rows: list[Row]
+    machine: dict[str, Any]
+    broadcast_id: int = 0
+
+
+def main(argv: list[str] | None = None) -> Result:
+    args = parse_args(argv)
+    raise_nofile()
+    info = machine(args)
+    print("rush     python -m bench.rush " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print(
+        f"         database {database_name(args.database_url)}, Redis db {redis_db(args.redis_url)};"
+        f" {args.people:,} people over {args.window:g} s, {args.returning:.0%} returning,"
+        f" {args.loadgens} load generators"
+    )
+    print_machine(info)
+    with tempfile.TemporaryDirectory(prefix="rush-") as tmp:
+        children = Children(Path(tmp))
+        loadgens = [LoadGen(rush_loadgen_main, name=f"rush-loadgen-{k}") for k in range(args.loadgens)]
+        try:
+            result = asyncio.run(run(args, children, loadgens, Path(tmp), info))
+        finally:
+            children.stop()
+            for loadgen in loadgens:
+                loadgen.stop()
+    print()
+    print_grid(HEADER, [cells(r) for r in result.rows])
+    for row in result.rows:
+        notes = [f"{k} ×{v:,}" for k, v in row.errors.items()] + ([row.error] if row.error else [])
+        if notes:
+            print(f"  {row.design}: " + "; ".join(notes))
+    return result
+
+
+async def run(
+    args: argparse.Namespace, children: Children, loadgens: list[LoadGen], tmp: Path, info: dict
+) -> Result:
+    env = project_env(args.database_url, args.redis_url)
+    began = time.monotonic()
+    broadcast_id = await asyncio.to_thread(prepare, env, args.database_url)
+    print(f"setup    programme {broadcast_id} live ({time.monotonic() - began:.1f} s)", flush=True)
+    result = Result([], info, broadcast_id)
+    project = ProjectServers(children, env, args.processes, broadcast_id, DESIGNS[0])
+    await asyncio.wait_for(project.start(), 180)
+    routes = tmp / "routes"
+    routes.mkdir()
+    await capture(project.servers[0].port, broadcast_id, routes)
+    await asyncio.sleep(1)
+    began = time.monotonic()
+    row = await rush(args, loadgens, project.servers, DESIGNS[0], broadcast_id)
+    progress(f"{DESIGNS[0]}, {args.people:,} people", row.error, summary(row), began)
+    result.rows.append(row)
+    project.stop()
+    if not args.no_reference:
+        servers = await start_reference(children, args.processes, routes, env["STATIC_ROOT"])
+        began = time.monotonic()
+        row = await rush(args, loadgens, servers, DESIGNS[1], broadcast_id)
+        progress(f"{DESIGNS[1]}, {args.people:,} people", row.error, summary(row), began)
+        result.rows.append(row)
+        children.stop(servers)
+    return result
+
+
+def summary(row: Row) -> str:
+    return (
+        f"{row.hellos:,}/{row.people:,} hello, {sum(row.errors.values())} errors, p99 {ms(row.hello[2])} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -4,8 +4,10 @@
 
 Each ``--route LISTEN=BACKEND[,BACKEND...]`` listens on LISTEN and hands every accepted connection
 to the next live backend in turn (round-robin). A backend whose connect fails (refused, unreachable,
-or no answer within ``--connect-timeout``) is out of the rotation for ``--dead-for`` seconds and the
-connection tries the next one, so a client never sees a dead host, only a slower connect. One
+or no answer within ``--connect-timeout``) is out of the rotation for ``--dead-for`` seconds (with
+every backend at its address unless it was refused: the host is gone) and the connection tries the
+next one, so a client never sees a dead host, only a slower connect. Health checks (a TCP connect to
+each backend every ``--check-every`` s) take a dead backend out before clients find it. One
 backend per route makes a plain forwarder (the hosts' way to the root namespace's PostgreSQL and
 Redis). Bytes are copied both ways with flow control; when either side ends, so does the other.
 Every ``--stats`` interval the counts per backend are written as JSON (opened, open, failed, dead).
@@ -104,6 +106,16 @@ class Route:
         ring = [self.backends[(start + k) % n] for k in range(n)]
         return [b for b in ring if b.alive(now)] + [b for b in ring if not b.alive(now)]
 
+    def fail(self, backend: Backend, error: BaseException) -> None:
+        """Out of the rotation for a while. Refused: that process is gone; no answer or unreachable:
+        the whole host is, so every backend at its address goes too (not one connect timeout each)."""
+        until = time.monotonic() + self.dead_for
+        backend.dead_until = until
+        if not isinstance(error, ConnectionRefusedError):
+            for other in self.backends:
+                if other.host == backend.host:
+                    other.dead_until = until
+
     async def handle(self, client: Pipe) -> None:
         loop = asyncio.get_running_loop()
         for backend in self.order():
@@ -111,9 +123,9 @@ class Route:
                 _transport, upstream = await asyncio.wait_for(
                     loop.create_connection(Pipe, backend.host, backend.port), self.connect_timeout
                 )
-            except (OSError, TimeoutError):
+            except (OSError, TimeoutError) as error:
                 backend.failed += 1
-                backend.dead_until = time.monotonic() + self.dead_for
+                self.fail(backend, error)
                 continue
             if client.transport is None or client.transport.is_closing():
                 upstream.transport.close()  # type: ignore[union-attr]
@@ -130,6 +142,30 @@ class Route:
             return
         if client.transport is not None:
             client.transport.close()
+
+    async def check(self, every: float) -> None:
+        """Active health checks: a TCP connect to each backend every `every` s (timeout 2 s). A
+        backend that fails one leaves the rotation (as a failed client connect makes it) until
+        one succeeds again, so a dead host is noticed within about a second, not by the first
+        clients that wait a whole connect timeout on it."""
+        if len(self.backends) < 2:
+            return
+        loop = asyncio.get_running_loop()
+
+        async def probe(backend: Backend) -> None:
+            try:
+                transport, _ = await asyncio.wait_for(
+                    loop.create_connection(asyncio.Protocol, backend.host, backend.port), 2.0
+                )
+            except (OSError, TimeoutError) as error:
+                self.fail(backend, error)
+                return
+            transport.close()
+            backend.dead_until = 0.0
+
+        while True:
+            await asyncio.gather(*(probe(b) for b in self.backends))
+            await asyncio.sleep(every)
 
     async def serve(self) -> asyncio.Server:
         loop = asyncio.get_running_loop()
@@ -149,8 +185,11 @@ class Route:
         }
 
 
-async def run(routes: list[Route], stats: Path | None, every: float, lifetime: float) -> None:
+async def run(
+    routes: list[Route], stats: Path | None, every: float, lifetime: float, check_every: float
+) -> None:
     servers = [await route.serve() for route in routes]
+    checks = [asyncio.ensure_future(route.check(check_every)) for route in routes if check_every > 0]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -165,6 +204,8 @@ async def run(routes: list[Route], stats: Path | None, every: float, lifetime: f
             os.replace(tmp, stats)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
+    for check in checks:
+        check.cancel()
     for server in servers:
         server.close()
 
@@ -174,8 +215,13 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--route", action="append", required=True, help="LISTEN=BACKEND[,BACKEND...]")
-    parser.add_argument("--connect-timeout", type=float, default=1.0)
-    parser.add_argument("--dead-for", type=float, default=5.0)
+    # Long enough for the SYN retransmissions (1 s, 3 s) of a loaded server whose accept queue is
+    # full: a shorter timeout turned a slow accept into a failed connect and a retry storm.
+    parser.add_argument("--connect-timeout", type=float, default=5.0)
+    parser.add_argument("--dead-for", type=float, default=10.0)
+    parser.add_argument(
+        "--check-every", type=float, default=0.5, help="seconds between health checks (0: none)"
+    )
     parser.add_argument("--stats", type=Path)
     parser.add_argument("--every", type=float, default=0.25, help="seconds between stats writes")
     parser.add_argument("--lifetime", type=float, default=3600.0, help="stop by itself after this long")
@@ -185,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         listen, _, backends = spec.partition("=")
         routes.append(Route(listen, backends.split(","), args.connect_timeout, args.dead_for))
     raise_nofile()
-    asyncio.run(run(routes, args.stats, args.every, args.lifetime))
+    asyncio.run(run(routes, args.stats, args.every, args.lifetime, args.check_every))
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ async def follow(state: State, me: Follower, url: str, origin: str, backoff: Bac
 
     while not state.stop.is_set():
         try:
-            ws = await leanws.connect(f"{url}?after={me.after}", origin, open_timeout=10)
+            ws = await leanws.connect(f"{url}?after={me.after}", origin, open_timeout=30)
         except (OSError, TimeoutError, leanws.HandshakeError, asyncio.IncompleteReadError, ValueError):
             failures += 1
             await asyncio.sleep(backoff.delay(failures))

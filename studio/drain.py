@@ -7,12 +7,13 @@ is the moment they are the fewest. So on SIGTERM a process of ours
 1. stops listening at once (its listening sockets close: a balancer's next connect is refused and
    it sends the viewer elsewhere; connections already open stay open);
 2. closes its open WebSockets spread evenly over MINXIN_DRAIN_SECONDS (default 10 s), in a random
-   order, each with close code 4503 ("going away: reconnect, elsewhere", PROTOCOL.md §4, "Draining"); clients
-   resume with ``?after=<last seq>`` on another process and miss nothing;
+   order, each with close code 4503 (going away: reconnect, elsewhere; PROTOCOL.md §4, "Draining");
+   clients resume with ``?after=<last seq>`` on another process and miss nothing;
 3. then stops as daphne would have at once (in-flight HTTP requests get the same short grace).
 
-A second SIGTERM during a drain stops the process at once (SIGINT, Ctrl-C, always does). Installed by asgi.py only
-inside a running daphne (its Twisted reactor); anywhere else SIGTERM keeps its usual meaning.
+A second SIGTERM during a drain stops the process at once (SIGINT, Ctrl-C, always does).
+Installed by asgi.py only inside a running daphne (its Twisted reactor); anywhere else SIGTERM
+keeps its usual meaning.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from django.conf import settings
 
 log = logging.getLogger(__name__)
 
-CLOSE_GOING_AWAY = 4503  # PROTOCOL.md §4, "Draining": this process is going away; reconnect (elsewhere) and resume
+# PROTOCOL.md §4, "Draining": this process is going away; reconnect (elsewhere) and resume.
+CLOSE_GOING_AWAY = 4503
 GRACE_SECONDS = 1.0  # after the last close, before the process stops
 
 # Every open WebSocket of this process (studio.frames.FrameConsumer registers on accept).

@@ -63,7 +63,8 @@ class Refused(ClientError):
         self.code = frame.get("code")
 
 
-# The server is going away (a deploy drains it, PROTOCOL.md §4, "Draining"): reconnect, elsewhere, and resume.
+# The server is going away (a deploy drains it; PROTOCOL.md §4, "Draining"): reconnect, elsewhere,
+# and resume.
 CLOSE_GOING_AWAY = 4503
 
 

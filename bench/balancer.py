@@ -6,8 +6,13 @@ Each ``--route LISTEN=BACKEND[,BACKEND...]`` listens on LISTEN and hands every a
 to the next live backend in turn (round-robin). A backend whose connect fails (refused, unreachable,
 or no answer within ``--connect-timeout``) is out of the rotation for ``--dead-for`` seconds (with
 every backend at its address unless it was refused: the host is gone) and the connection tries the
-next one, so a client never sees a dead host, only a slower connect. Health checks (a TCP connect to
-each backend every ``--check-every`` s) take a dead backend out before clients find it. One
+next one, so a client never sees a dead host, only a slower connect; connects already waiting on a
+backend that leaves the rotation go to the next at once. A backend that ends many connections at
+once (10 within 0.5 s: it crashed) leaves too. Health checks (a TCP connect to each backend every
+``--check-every`` s, 1 s timeout) take a dead backend out before clients find it, and bring it
+back; after two in a row without an answer (not refused: a draining process refuses new connections
+and still serves its own) the backend's open connections are ended too (a host whose link is gone
+sends no FIN: without this its clients would wait on dead sockets). One
 backend per route makes a plain forwarder (the hosts' way to the root namespace's PostgreSQL and
 Redis). Bytes are copied both ways with flow control; when either side ends, so does the other.
 Every ``--stats`` interval the counts per backend are written as JSON (opened, open, failed, dead).
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -27,6 +33,9 @@ from pathlib import Path
 
 from bench.servers import raise_nofile
 
+MASS_CLOSE = 10  # this many connections ended by a backend within MASS_WINDOW s: it has died
+MASS_WINDOW = 0.5
+
 
 class Backend:
     def __init__(self, address: str):
@@ -34,9 +43,28 @@ class Backend:
         self.address, self.host, self.port = address, host, int(port)
         self.opened = self.open = self.failed = 0
         self.dead_until = 0.0
+        self.died = asyncio.Event()  # set when it leaves the rotation: connects waiting on it give up
+        self.ended: collections.deque[float] = collections.deque(maxlen=MASS_CLOSE)
+        self.pipes: set[Pipe] = set()  # its open upstream connections
+        self.missed = 0  # health checks failed in a row
 
     def alive(self, now: float) -> bool:
         return now >= self.dead_until
+
+    def kill(self, until: float) -> None:
+        self.dead_until = until
+        self.died.set()
+
+    def revive(self) -> None:
+        self.dead_until = 0.0
+        if self.died.is_set():
+            self.died = asyncio.Event()
+
+    def ended_by_backend(self, now: float) -> bool:
+        """Note a connection the backend ended; True when it ended many at once (a crash: a
+        drain or a cut-off viewer ends them one by one)."""
+        self.ended.append(now)
+        return len(self.ended) == MASS_CLOSE and now - self.ended[0] <= MASS_WINDOW
 
 
 class Pipe(asyncio.Protocol):
@@ -72,10 +100,14 @@ class Pipe(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        # Who ended it: this side, if the other is still open.
+        first = (
+            self.peer is not None and self.peer.transport is not None and not self.peer.transport.is_closing()
+        )
         if self.peer is not None and self.peer.transport is not None:
             self.peer.transport.close()
         if callable(self.on_lost):
-            self.on_lost()
+            self.on_lost(first)
             self.on_lost = None
 
     # The peer writes too slowly: stop reading this side until it catches up.
@@ -110,19 +142,28 @@ class Route:
         """Out of the rotation for a while. Refused: that process is gone; no answer or unreachable:
         the whole host is, so every backend at its address goes too (not one connect timeout each)."""
         until = time.monotonic() + self.dead_for
-        backend.dead_until = until
+        backend.kill(until)
         if not isinstance(error, ConnectionRefusedError):
             for other in self.backends:
                 if other.host == backend.host:
-                    other.dead_until = until
+                    other.kill(until)
 
     async def handle(self, client: Pipe) -> None:
         loop = asyncio.get_running_loop()
         for backend in self.order():
-            try:
-                _transport, upstream = await asyncio.wait_for(
+            connecting = asyncio.ensure_future(
+                asyncio.wait_for(
                     loop.create_connection(Pipe, backend.host, backend.port), self.connect_timeout
                 )
+            )
+            died = asyncio.ensure_future(backend.died.wait())
+            await asyncio.wait([connecting, died], return_when=asyncio.FIRST_COMPLETED)
+            died.cancel()
+            if not connecting.done():  # the backend left the rotation meanwhile: try the next at once
+                connecting.cancel()
+                continue
+            try:
+                _transport, upstream = connecting.result()
             except (OSError, TimeoutError) as error:
                 backend.failed += 1
                 self.fail(backend, error)
@@ -133,10 +174,14 @@ class Route:
             backend.opened += 1
             backend.open += 1
 
-            def lost(backend: Backend = backend) -> None:
+            def lost(by_backend: bool, backend: Backend = backend, upstream: Pipe = upstream) -> None:
                 backend.open -= 1
+                backend.pipes.discard(upstream)
+                if by_backend and backend.ended_by_backend(time.monotonic()):
+                    self.fail(backend, ConnectionRefusedError())  # until a health check succeeds
 
             upstream.on_lost = lost
+            backend.pipes.add(upstream)
             upstream.peer = client
             client.attach(upstream)
             return
@@ -144,7 +189,7 @@ class Route:
             client.transport.close()
 
     async def check(self, every: float) -> None:
-        """Active health checks: a TCP connect to each backend every `every` s (timeout 2 s). A
+        """Active health checks: a TCP connect to each backend every `every` s (timeout 1 s). A
         backend that fails one leaves the rotation (as a failed client connect makes it) until
         one succeeds again, so a dead host is noticed within about a second, not by the first
         clients that wait a whole connect timeout on it."""
@@ -155,13 +200,21 @@ class Route:
         async def probe(backend: Backend) -> None:
             try:
                 transport, _ = await asyncio.wait_for(
-                    loop.create_connection(asyncio.Protocol, backend.host, backend.port), 2.0
+                    loop.create_connection(asyncio.Protocol, backend.host, backend.port), 1.0
                 )
             except (OSError, TimeoutError) as error:
                 self.fail(backend, error)
+                if isinstance(error, ConnectionRefusedError):
+                    return  # the process stopped listening (a drain): what it still serves stays
+                backend.missed += 1
+                if backend.missed == 2:  # the host is down: end its connections, whose peer may never say so
+                    for pipe in list(backend.pipes):
+                        if pipe.transport is not None:
+                            pipe.transport.abort()
                 return
             transport.close()
-            backend.dead_until = 0.0
+            backend.missed = 0
+            backend.revive()
 
         while True:
             await asyncio.gather(*(probe(b) for b in self.backends))

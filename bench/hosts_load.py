@@ -74,7 +74,7 @@ async def follow(state: State, me: Follower, url: str, origin: str, backoff: Bac
             failures += 1
             await asyncio.sleep(backoff.delay(failures))
             continue
-        failures = 0
+        hellos = me.connects
         stopper = asyncio.ensure_future(state.stop.wait())
         reader = asyncio.ensure_future(ws.run(on_text, time.time))
         await asyncio.wait([stopper, reader], return_when=asyncio.FIRST_COMPLETED)
@@ -83,6 +83,11 @@ async def follow(state: State, me: Follower, url: str, origin: str, backoff: Bac
             await ws.close()
             return
         stopper.cancel()
+        if me.connects == hellos:  # closed before its hello (a handshake the server gave up on): a
+            failures += 1  # failed attempt, backed off as minxin_client does, not a lost connection
+            await asyncio.sleep(backoff.delay(failures))
+            continue
+        failures = 0
         me.drops.append(time.time())
         me.codes.append(ws.close_code)
         await asyncio.sleep(backoff.after_drop(ws.close_code))

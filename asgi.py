@@ -15,6 +15,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from core.statics import with_static_files  # noqa: E402
 from settings.env import env_int  # noqa: E402
 from settings.routing import websocket_urlpatterns  # noqa: E402
+from studio.drain import install_in_daphne  # noqa: E402
 from studio.fastsend import TransportMiddleware  # noqa: E402
 
 GC_THRESHOLD = env_int("MINXIN_GC_THRESHOLD", 50_000, minimum=700)
@@ -25,6 +26,10 @@ GC_THRESHOLD = env_int("MINXIN_GC_THRESHOLD", 50_000, minimum=700)
 # the young generation less often.
 gc.freeze()
 gc.set_threshold(GC_THRESHOLD, 20, 20)
+
+# Under daphne, SIGTERM drains this process's sockets gradually instead of dropping them all at
+# once (studio/drain.py, MINXIN_DRAIN_SECONDS).
+install_in_daphne()
 
 application = ProtocolTypeRouter(
     {

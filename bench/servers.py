@@ -154,6 +154,8 @@ def project_env(database_url: str, redis_url: str) -> dict:
         "PYTHONUNBUFFERED": "1",
         "MINXIN_ASKS_PER_ADDRESS_PER_MINUTE": str(ASKS_PER_ADDRESS),
         "MINXIN_ASKS_PER_ADDRESS_PER_HOUR": str(ASKS_PER_ADDRESS),
+        # Stopped at once between rows (no drain, studio/drain.py); bench/hosts.py's drain row sets it.
+        "MINXIN_DRAIN_SECONDS": "0",
     }
     for name in ("DEBUG", "SQLITE_PATH", "SECRET_KEY_FILE", "DATABASE_URL_FILE", "REDIS_URL_FILE"):
         env.pop(name, None)

@@ -119,17 +119,24 @@ def _first_seen(state: SoakState, seq: int, event: dict) -> None:
 
 @dataclass(frozen=True)
 class PageBackoff(Backoff):
-    """The live page's backoff (0.5–1 s, doubling up to 15–30 s); `on_wait` hears every wait, that
-    is every dropped connection and every failed connection attempt."""
+    """The live page's backoff (the first reconnect after a drop within 2 s; then 0.5–1 s, doubling
+    up to 15–30 s); `on_wait` hears every wait, that is every dropped connection and every failed
+    connection attempt."""
 
     initial: float = 1.0
     cap: float = 30.0
+    spread: float = 2.0  # static/js/socket.js: the first reconnect after a drop within 2 s
     on_wait: Callable[[], None] | None = field(default=None, compare=False)
 
     def delay(self, failures: int) -> float:
         if self.on_wait is not None:
             self.on_wait()
         return super().delay(failures)
+
+    def after_drop(self, code: int | None) -> float:
+        if self.on_wait is not None:
+            self.on_wait()
+        return super().after_drop(code)
 
 
 class Asker(Viewer):

@@ -147,6 +147,10 @@ MINXIN_PRESENCE_INTERVAL = env_int("MINXIN_PRESENCE_INTERVAL", 5, minimum=1)
 # NAT shares one IPv4 address among a few dozen to a hundred subscribers, an office among its
 # staff, and a viewer may have two tabs open. Raise it for a known larger office.
 MINXIN_SOCKETS_PER_ADDRESS = env_int("MINXIN_SOCKETS_PER_ADDRESS", 200, minimum=1)
+# On SIGTERM a daphne process stops accepting and closes its sockets spread over this many seconds
+# (close code 4503, PROTOCOL.md §4, "Draining"; studio/drain.py), so a deploy moves viewers
+# gradually; 0 stops at once. Keep it under the platform's kill timeout (often 30 s).
+MINXIN_DRAIN_SECONDS = env_int("MINXIN_DRAIN_SECONDS", 10)
 
 # One JSON object per line (settings.prod's default) or plain text (MINXIN_LOG_FORMAT=json|text),
 # with the request or connection id on every line (core/logs.py).

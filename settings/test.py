@@ -4,9 +4,13 @@ import os
 from pathlib import Path
 
 from settings.dev import *  # noqa: F403
-from settings.env import env_bool
+from settings.env import env_bool, env_int
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# The daphne processes tests start stop at once on SIGTERM, as before the drain (studio/drain.py);
+# tests/test_hosts.py sets MINXIN_DRAIN_SECONDS for the process it drains.
+MINXIN_DRAIN_SECONDS = env_int("MINXIN_DRAIN_SECONDS", 0)
 
 # Static files as production serves them: hashed names, a year's cache, gzip and Brotli
 # (core/statics.py). tests/conftest.py runs collectstatic once per test run into this folder, one

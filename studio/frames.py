@@ -17,6 +17,7 @@ from django.utils.translation.trans_real import get_supported_language_variant, 
 from core import logs
 from core.errors import ServiceError
 from core.netizens import session_netizen_key
+from studio import drain
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class FrameConsumer(AsyncWebsocketConsumer):
         logs.bind(connection_id=logs.new_id(), endpoint=self.endpoint, broadcast=kwargs.get("broadcast_id"))
         log.info("websocket connected")
         self.language = scope_language(self.scope)
+        drain.register(self)  # closed gradually when the process drains (studio/drain.py)
         await super().websocket_connect(message)
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
@@ -107,6 +109,7 @@ class FrameConsumer(AsyncWebsocketConsumer):
         await super().close(code, reason)
 
     async def websocket_disconnect(self, message: dict) -> None:
+        drain.unregister(self)
         try:
             await super().websocket_disconnect(message)
         finally:

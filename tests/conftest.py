@@ -5,6 +5,7 @@ with the reason; with CI=true a skip of such a test fails the run instead.
 """
 
 import asyncio
+import functools
 import json
 import os
 import shutil
@@ -39,11 +40,20 @@ def _missing_service(item: pytest.Item) -> str | None:
         return "needs Redis: set REDIS_URL=redis://127.0.0.1:6379/0 (CI does)"
     if item.get_closest_marker("browser") and not Path(CHROMIUM).exists():
         return f"needs Chromium at {CHROMIUM} (apt-get install chromium chromium-driver)"
+    if item.get_closest_marker("netns") and (problem := _netns_problem()):
+        return f"needs network namespaces (root, iproute2): {problem}"
     if item.get_closest_marker("axe") and not AXE.exists():
         return (
             f"needs axe-core at {AXE.relative_to(ROOT)} (apt-get install nodejs npm; python3.11 dev.py setup)"
         )
     return None
+
+
+@functools.cache
+def _netns_problem() -> str | None:
+    from bench.hosts_net import available
+
+    return available()
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,9 @@ MINXIN_CLIENT_VALIDATE=1), so the scripted frames are valid ones unless a test s
 """
 
 import asyncio
+import collections
 import json
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,9 +16,10 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from minxin_client import Backoff, Closed, ModerateConsole, ProtocolError, Refused, StudioConsole, Viewer
+from minxin_client.client import CLOSE_GOING_AWAY
 from minxin_client.schema import FrameValidator
 
-QUICK = Backoff(initial=0.01, cap=0.05)
+QUICK = Backoff(initial=0.01, cap=0.05, spread=0.05)
 AT = "2026-11-26T14:35:12.123+08:00"
 
 Script = Callable[[ServerConnection], Awaitable[None]]
@@ -114,6 +117,52 @@ async def test_a_dropped_viewer_resumes_on_the_next_server_with_after_and_misses
         async with Viewer([a, b], 7, after=0, backoff=QUICK) as viewer:
             assert await collect(viewer, 5) == [1, 2, 3, 4, 5]
             assert viewer.connections == 2 and viewer.last_seq == 5
+
+
+async def test_a_viewer_told_the_server_is_going_away_resumes_elsewhere_and_notes_each_drop():
+    async def draining(ws):
+        await ws.send(hello(0))
+        for seq in (1, 2):
+            await ws.send(event(seq))
+        await ws.close(CLOSE_GOING_AWAY)  # a deploy drains this process (PROTOCOL.md §4, "Draining")
+
+    async def killed(ws):
+        await ws.send(hello(2))
+        await ws.send(event(3))
+        await asyncio.sleep(0.05)
+        drop(ws)
+
+    async def last(ws):
+        await ws.send(hello(4))
+        await ws.send(event(4))
+        await hold(ws)
+
+    scripted = Scripted([draining, killed, last])
+    async with scripted as server:
+        async with Viewer([server], 7, after=0, backoff=QUICK) as viewer:
+            assert await collect(viewer, 4) == [1, 2, 3, 4]
+            assert [code for _at, code in viewer.drops] == [CLOSE_GOING_AWAY, None]
+    assert scripted.paths == ["/ws/live/7/?after=0", "/ws/live/7/?after=2", "/ws/live/7/?after=3"]
+
+
+def test_a_crowd_dropped_at_once_comes_back_spread_over_the_window_not_in_one_instant():
+    rng_state = random.getstate()
+    random.seed(18)
+    try:
+        backoff = Backoff(initial=0.2, cap=1.0, spread=2.0)
+        killed = [backoff.after_drop(None) for _ in range(2000)]
+        drained = [backoff.after_drop(CLOSE_GOING_AWAY) for _ in range(2000)]
+    finally:
+        random.setstate(rng_state)
+    # A server's whole audience loses its sockets in one instant: the first attempts are spread
+    # evenly over the 2 s window (each tenth of it gets about a tenth), not bunched at its start.
+    assert 0 <= min(killed) and max(killed) < 2.0
+    tenths = collections.Counter(int(wait / 0.2) for wait in killed)
+    assert sorted(tenths) == list(range(10)) and max(tenths.values()) < 2000 * 0.13
+    # A draining server spreads its closes itself: come back soon, within `initial`.
+    assert max(drained) < 0.2 and min(drained) >= 0
+    # Failed attempts still back off with jitter, up to the cap.
+    assert 0.1 <= backoff.delay(1) <= 0.2 and 0.5 <= backoff.delay(9) <= 1.0
 
 
 async def test_repeated_seqs_are_dropped_and_a_gap_makes_the_viewer_resume_from_its_last_seq():

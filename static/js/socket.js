@@ -5,15 +5,21 @@
   "use strict";
 
   // The server closes a socket that sends a frame over this many UTF-8 bytes (settings
-  // MINXIN_MAX_FRAME_BYTES, PROTOCOL.md §1; tests/test_static_files.py checks the two agree).
+  // MINXIN_MAX_FRAME_BYTES, PROTOCOL.md §1; tests/test_live_protocol.py checks the two agree).
   const MAX_FRAME_BYTES = 32768;
   const utf8Bytes = (text) => new TextEncoder().encode(text).length;
 
   // path: a string, or a function returning the path (e.g. with ?after=<last seq>).
   // handlers: onFrame(frame), onOpen(), onClose(closeEvent), onTooBig(frame). Close codes
   // 4400–4499 are final.
+  // After an open socket is lost, the first reconnect waits a random time in [0, SPREAD): when a
+  // server dies, all its viewers lose their sockets at once, and the spread turns their return into
+  // a ramp, not a second rush. 4503 (the server drains for a deploy, and spreads its closes itself):
+  // in [0, 500 ms). Failed attempts then back off exponentially, with jitter, up to 15 s.
+  const SPREAD = 2000;
+  const GOING_AWAY = 4503;
   function open(path, handlers) {
-    const self = { socket: null, unacked: {}, backoff: 500 };
+    const self = { socket: null, unacked: {}, backoff: 500, opened: false };
 
     function connect() {
       const scheme = location.protocol === "https:" ? "wss://" : "ws://";
@@ -21,6 +27,7 @@
       self.socket = socket;
       socket.onopen = () => {
         self.backoff = 500;
+        self.opened = true;
         if (handlers.onOpen) handlers.onOpen();
         Object.values(self.unacked).forEach((frame) => socket.send(JSON.stringify(frame)));
       };
@@ -28,6 +35,11 @@
       socket.onclose = (closed) => {
         if (handlers.onClose) handlers.onClose(closed);
         if (closed.code >= 4400 && closed.code < 4500) return;
+        if (self.opened) {
+          self.opened = false;
+          setTimeout(connect, Math.random() * (closed.code === GOING_AWAY ? 500 : SPREAD));
+          return;
+        }
         setTimeout(connect, self.backoff + Math.random() * self.backoff);
         self.backoff = Math.min(self.backoff * 2, 15000);
       };

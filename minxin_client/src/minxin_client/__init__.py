@@ -1,7 +1,9 @@
 """minxin_client: a small asyncio client for Minxin's WebSocket endpoints (docs/PROTOCOL.md §1).
 
 Built on the `websockets` library. A viewer follows a live programme across a list of server URLs:
-after any drop it reconnects (jittered, capped exponential backoff, next URL each attempt) and
+after any drop it reconnects (the first attempt at a random moment within ``Backoff.spread``, 1 s,
+so that an audience dropped at once does not return at once — within ``initial`` after a server's
+"going away" close, 4503; then jittered, capped exponential backoff; next URL each attempt) and
 resumes with ``?after=<last seq>``, so every event comes out once, in order::
 
     from minxin_client import Viewer
@@ -17,7 +19,8 @@ resumes with ``?after=<last seq>``, so every event comes out once, in order::
   ``my_question``, ``support``…) goes to ``on_frame`` if given. A duplicate seq is dropped
   (``viewer.duplicates``); a gap (``viewer.gaps``) makes the viewer reconnect with
   ``?after=<last seq>`` so the server fills it. ``await viewer.follow(callback, stop=event,
-  until_seq=N)`` runs the loop for you.
+  until_seq=N)`` runs the loop for you. ``client.drops`` lists each lost connection as
+  (``time.monotonic()``, close code or None).
 - ``await viewer.ask(text, client_id=None, nickname=None, consent=None)`` returns the ``ask.ok``
   frame (pass ``consent=True`` once your user agreed to the privacy notice; see PROTOCOL.md). The
   question is sent on the current connection and again, with the same ``client_id``, on every

@@ -12,6 +12,7 @@ import collections
 import json
 import os
 import random
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -62,18 +63,32 @@ class Refused(ClientError):
         self.code = frame.get("code")
 
 
+# The server is going away (a deploy drains it; PROTOCOL.md §4, "Draining"): reconnect, elsewhere,
+# and resume.
+CLOSE_GOING_AWAY = 4503
+
+
 @dataclass(frozen=True)
 class Backoff:
-    """Capped exponential backoff with jitter: after the n-th failure in a row wait between half and
-    all of min(cap, initial * factor**(n-1)), so a crowd dropped by one server spreads out."""
+    """When to reconnect. After an open connection is lost, the first attempt waits a random time
+    in [0, spread): when a server dies, every viewer it held loses its connection in the same
+    instant, and the spread turns their return into a ramp instead of a second rush on the servers
+    left (a server that drains closes its sockets spread out already, so after a close with 4503 the
+    wait is in [0, initial)). After the n-th failed attempt in a row: capped exponential backoff
+    with jitter, between half and all of min(cap, initial * factor**(n-1))."""
 
     initial: float = 0.2
     factor: float = 2.0
     cap: float = 5.0
+    spread: float = 1.0
 
     def delay(self, failures: int) -> float:
         ceiling = min(self.cap, self.initial * self.factor ** max(failures - 1, 0))
         return ceiling / 2 + random.random() * ceiling / 2
+
+    def after_drop(self, code: int | None) -> float:
+        """The wait before the first attempt after an open connection closed with `code`."""
+        return random.random() * (self.initial if code == CLOSE_GOING_AWAY else self.spread)
 
 
 @dataclass
@@ -127,6 +142,8 @@ class _Client:
         # The address to connect from (a load test on loopback spreads its clients over 127.x).
         self.local_address = local_address
         self.connections = 0  # successful connects (the first one included)
+        # Each open connection that was lost: (time.monotonic() of the loss, close code or None).
+        self.drops: list[tuple[float, int | None]] = []
         # Refusals that the client waited out and resent (rate_limited, unavailable), by code.
         self.retries: collections.Counter[str] = collections.Counter()
         self._validator: Any = None
@@ -212,6 +229,8 @@ class _Client:
         failures = 0
         try:
             while not self._closing:
+                lost = False  # an open connection was lost (then `code` is its close code)
+                code: int | None = None
                 url, origin = self._address(self.urls[self._attempt % len(self.urls)])
                 self._attempt += 1
                 headers = dict(self.headers)
@@ -237,12 +256,14 @@ class _Client:
                             await self._send_now(pending.frame)
                         async for raw in ws:
                             self._receive(raw)
+                        lost, code = True, ws.close_code
                 except _Resync:
                     pass
                 except ConnectionClosed as closed:
                     code = closed.rcvd.code if closed.rcvd is not None else None
                     if code in FATAL_CLOSE_CODES:
                         raise Closed(code, FATAL_CLOSE_CODES[code]) from None
+                    lost = self._open
                 except InvalidStatus as refused:
                     status = refused.response.status_code
                     if 400 <= status < 500:  # origin refused, no such path: trying again will not help
@@ -256,6 +277,10 @@ class _Client:
                     self._lost()
                 if self._closing:
                     break
+                if lost:  # an open connection was lost: come back spread out
+                    self.drops.append((time.monotonic(), code))
+                    await asyncio.sleep(self.backoff.after_drop(code))
+                    continue
                 failures += 1
                 if self.max_failures is not None and failures > self.max_failures:
                     raise ClientError(f"gave up after {failures - 1} failed connection attempts")

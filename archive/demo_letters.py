@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core import clock
-from letters import periodic, services, supervision
+from letters import deadlines, periodic, services, supervision
 from letters.lights import light_at
 from letters.models import Extension, Letter, LetterLog, Light
 from letters.workdays import WorkCalendar
@@ -212,7 +212,7 @@ def _deadlines(letter: Letter, calendar: WorkCalendar, logs: list[LetterLog]) ->
         if log.action == "approve_extension" and letter.signed_at:
             letter.status, letter.reply_started_at = "signed", letter.signed_at
             letter.extension_days = int(log.data.get("days", 0))
-            services.schedule(letter, calendar)
+            deadlines.schedule(letter, calendar)
             assert letter.reply_deadline is not None
             until = timezone.localtime(letter.reply_deadline).isoformat(timespec="seconds")
             log.data = {**log.data, "until": until}
@@ -222,7 +222,7 @@ def _deadlines(letter: Letter, calendar: WorkCalendar, logs: list[LetterLog]) ->
     )
     for stage in ("forwarded", "signed"):
         letter.status = stage
-        services.schedule(letter, calendar)
+        deadlines.schedule(letter, calendar)
     letter.status = status
     if letter.signed_at and letter.sign_deadline:
         letter.sign_on_time = letter.signed_at < letter.sign_deadline
@@ -240,7 +240,7 @@ def _age_until(
         letter.forwarded_at = began if letter.status == "forwarded" else began - dt.timedelta(hours=4)
         if letter.status == "signed":
             letter.signed_at = letter.reply_started_at = began
-        services.schedule(letter, calendar)
+        deadlines.schedule(letter, calendar)
 
     # A one-working-day sign-for has no yellow on a weekend: such a letter then stays green.
     for hours in [*range(1, 48), *range(48, 24 * 40, 6), 1]:

@@ -193,8 +193,8 @@ def _open_letter(
     waiting: bool,
 ) -> Any:
     """One open letter (or, `waiting`, one still to be forwarded), scheduled by the app's services."""
+    from letters.deadlines import schedule
     from letters.models import Letter, LetterStatus
-    from letters.services import schedule
 
     kind = rng.choice(kinds)
     limit = limits[kind]

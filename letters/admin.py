@@ -5,8 +5,8 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import RecordAdmin
+from letters.deadlines import calendar_changed
 from letters.models import SOURCE_OPERATOR, CalendarDay, CalendarYear, ContactAccess, Letter, LetterLog
-from letters.services import calendar_changed
 
 
 class CalendarDayFormSet(BaseInlineFormSet):

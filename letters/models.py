@@ -104,7 +104,7 @@ class Letter(models.Model):
     """A netizen's letter to a department. Its workflow lives in letters.services, one function a step.
 
     Deadlines are stored, and recomputable from what is stored beside them: the stage's start, the
-    limit in force when the stage began, and the approved extension days (see services.schedule).
+    limit in force when the stage began, and the approved extension days (see letters.deadlines.schedule).
     """
 
     code = models.CharField(_("tracking code"), max_length=20, unique=True)

@@ -14,8 +14,6 @@ import datetime as dt
 import hashlib
 import json
 import secrets
-from collections.abc import Iterable
-from fractions import Fraction
 from typing import Any
 
 from django.conf import settings
@@ -28,11 +26,11 @@ from django.utils.translation import gettext as _
 from core import clock, ratelimit
 from core.errors import ServiceError
 from core.sanitize import clean_plain, clean_rich
-from departments.models import Department, LetterKind, TimeLimit, TimeUnit
+from departments.models import Department, LetterKind
 from departments.roles import has_role
 from letters import units
+from letters.deadlines import limit_for, schedule
 from letters.models import Channel, Closure, Extension, Letter, LetterLog, LetterStatus, Light, Rating
-from letters.workdays import WorkCalendar
 
 MAX_SUBJECT, MAX_BODY, MAX_NAME, MAX_CONTACT, MAX_REASON, MAX_REPLY, MAX_COMMENT = (
     100,
@@ -76,66 +74,6 @@ def _hash(key: str) -> str:
 
 def _new_code(now: dt.datetime) -> str:
     return f"MX{timezone.localtime(now):%y%m%d}{secrets.token_hex(3).upper()}"
-
-
-# --- deadlines ---------------------------------------------------------------------------------
-
-
-def _limit(department: Department, kind: str) -> TimeLimit:
-    own = TimeLimit.objects.filter(department=department, letter_kind=kind).first()
-    return own or TimeLimit.objects.get(department=None, letter_kind=kind)
-
-
-def _deadline(
-    calendar: WorkCalendar, start: dt.datetime, limit: int, unit: str, extra_days: int, share: Fraction
-):
-    """(deadline, moment the yellow light comes on) for a stage that began at `start`."""
-    if unit == TimeUnit.HOURS:
-        deadline = calendar.add_hours(start, limit + 24 * extra_days)
-        return deadline, calendar.share_reached_at(start, deadline, share, working_days=False)
-    deadline = calendar.add_working_days(start, limit + extra_days)
-    return deadline, calendar.share_reached_at(start, deadline, share)
-
-
-def schedule(letter: Letter, calendar: WorkCalendar | None = None) -> None:
-    """Compute the open stage's deadline and yellow moment from what the letter stores."""
-    calendar = calendar or WorkCalendar()
-    share = Fraction(letter.yellow_numerator, letter.yellow_denominator)
-    if letter.status == S.FORWARDED and letter.forwarded_at and letter.sign_limit:
-        letter.sign_deadline, letter.sign_yellow_at = _deadline(
-            calendar, letter.forwarded_at, letter.sign_limit, letter.sign_unit, 0, share
-        )
-    if letter.status == S.SIGNED and letter.reply_started_at and letter.reply_limit:
-        letter.reply_deadline, letter.reply_yellow_at = _deadline(
-            calendar,
-            letter.reply_started_at,
-            letter.reply_limit,
-            letter.reply_unit,
-            letter.extension_days,
-            share,
-        )
-
-
-def recompute_open_deadlines() -> int:
-    """After a year's calendar is entered or edited: move every open deadline. Returns how many letters."""
-    calendar = WorkCalendar()
-    count = 0
-    with transaction.atomic():
-        for letter in Letter.objects.select_for_update().filter(status__in=[S.FORWARDED, S.SIGNED]):
-            schedule(letter, calendar)
-            letter.save(
-                update_fields=["sign_deadline", "sign_yellow_at", "reply_deadline", "reply_yellow_at"]
-            )
-            count += 1
-    return count
-
-
-def calendar_changed(years: Iterable[int]) -> None:
-    """Called whenever the calendar of these years is loaded, edited or deleted (the admin,
-    `loadcalendar`): the open deadlines (and yellow-light times) are recomputed, since a stored
-    deadline computed with an unknown or wrong calendar is otherwise never corrected
-    (Alaveteli #7292). Verdicts already frozen at a stage's end stay as they are."""
-    recompute_open_deadlines()
 
 
 # --- permissions -------------------------------------------------------------------------------
@@ -353,7 +291,7 @@ def _arrive(letter: Letter, department: Department) -> None:
     if letter.kind == LetterKind.THANKS:
         _deliver_thanks(letter, department)
         return
-    limit = _limit(department, letter.kind)
+    limit = limit_for(department, letter.kind)
     letter.department = department
     letter.forwarded_at = clock.now()
     letter.sign_limit, letter.sign_unit = limit.sign_limit, limit.sign_unit

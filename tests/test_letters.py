@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from core import clock as core_clock
 from departments.models import Department, TimeLimit
 from letters import supervision
+from letters.deadlines import calendar_changed
 from letters.lights import light_at, light_case, stage_of
 from letters.models import (
     CalendarDay,
@@ -38,7 +39,6 @@ from letters.models import (
     LetterStatus,
     LightChange,
 )
-from letters.services import calendar_changed
 
 pytestmark = pytest.mark.django_db
 

@@ -5,8 +5,8 @@ import chinese_calendar
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from letters.deadlines import calendar_changed
 from letters.models import CalendarDay, CalendarYear
-from letters.services import calendar_changed
 
 SOURCE = f"chinese-calendar {chinese_calendar.__version__}"
 # The package names its holidays in English; the pages show the Chinese names.

@@ -150,10 +150,11 @@ def close_to_limit(now: dt.datetime, shown: int = DUE_SOON_SHOWN) -> list[Letter
     )
     calendar = WorkCalendar()
     letters: list[Letter] = []
-    # The working days left only grow with the deadline: the first letter not due soon ends the list.
-    for letter in found.iterator(chunk_size=shown + 1):
+    # The working days left only grow with the deadline: the first letter not due soon ends the
+    # list, so the soonest shown + 1 are all that need reading.
+    for letter in found[: shown + 1]:
         letter.due_soon = due_soon(letter, now, calendar)  # type: ignore[attr-defined]
-        if not letter.due_soon or len(letters) > shown:  # type: ignore[attr-defined]
+        if not letter.due_soon:  # type: ignore[attr-defined]
             break
         letters.append(letter)
     return letters

@@ -54,9 +54,11 @@ def compute(department: str | None = None) -> dict:
         held = held.filter(department__code=department)
         letters = letters.filter(department__code=department)
     questions = Question.objects.filter(broadcast__in=held)
-    askers = set(questions.exclude(netizen_key="").values_list("netizen_key", flat=True).distinct())
-    supporters = set(
-        Support.objects.filter(question__broadcast__in=held).values_list("netizen_key", flat=True).distinct()
+    # Distinct netizens who asked or supported, counted by the database (a UNION removes the
+    # duplicates) rather than in Python sets of every key: a year holds tens of thousands.
+    askers = questions.exclude(netizen_key="").order_by().values_list("netizen_key", flat=True)
+    supporters = (
+        Support.objects.filter(question__broadcast__in=held).order_by().values_list("netizen_key", flat=True)
     )
     counts = questions.aggregate(
         asked=Count("id"), answered=Count("id", filter=Q(status=QuestionStatus.ANSWERED))
@@ -83,7 +85,7 @@ def compute(department: str | None = None) -> dict:
         "broadcasts": held.count(),
         "departments": held.values("department").distinct().count(),
         "guests": Guest.objects.filter(broadcast__in=held).count(),
-        "participants": len(askers | supporters),
+        "participants": askers.union(supporters).count(),
         "questions_asked": counts["asked"],
         "questions_answered": counts["answered"],
         "letters": {

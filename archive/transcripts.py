@@ -6,10 +6,26 @@ import html
 import bleach
 from django.utils import timezone
 
-from core import exports
+from core import clock, exports
 from moderation.models import Question
 from moderation.shapes import public_question_json
 from studio.models import Broadcast, Event, EventKind
+
+CACHE_SECONDS = 60  # a programme's viewers read the same transcript; its title or guests may change
+
+
+def cached_transcript(broadcast: Broadcast) -> dict:
+    """transcript(), kept a minute for each state of the programme's log (its last seq): a new
+    event makes a new key, so only an edit of the title or guests waits up to a minute to show."""
+    key = f"transcript:{broadcast.pk}:{broadcast.last_seq}"
+    return clock.cached(key, CACHE_SECONDS, lambda: transcript(broadcast))
+
+
+def window(data: dict, after: int, limit: int) -> dict:
+    """The items after seq `after`, at most `limit` of them (PROTOCOL.md: ?after=&limit=), and
+    `"more"`: whether items follow (ask again with after= the last item's seq)."""
+    items = [item for item in data["items"] if item["seq"] > after]
+    return {**data, "items": items[:limit], "more": len(items) > limit}
 
 
 def transcript(broadcast: Broadcast) -> dict:

@@ -7,13 +7,16 @@ from django.views.decorators.http import require_GET
 
 from archive import search, stats, transcripts
 from archive.models import QuestionLetter
-from core import clock, exports, params
+from core import clock, exports, paging, params
 from core.errors import ServiceError
 from core.http import api_error, error_response
 from core.netizens import request_netizen_key
 from departments.models import Department
 from moderation import shapes
 from studio.models import Broadcast
+
+TRANSCRIPT_PAGE = 100  # questions (with their answers) and host messages on a transcript page
+WINDOW = 1000  # the most items a ?limit= window of the transcript API holds
 
 
 def replay(request: HttpRequest, broadcast_id: int) -> HttpResponse:
@@ -37,9 +40,21 @@ def transcript(request: HttpRequest, broadcast_id: int) -> HttpResponse:
     broadcast = Broadcast.objects.select_related("department").filter(pk=broadcast_id).first()
     if broadcast is None:
         return api_error(404, "not_found", ServiceError("not_found").message)
+    window = None
+    if params.given(request.GET, "after", "limit"):  # a window of the items (PROTOCOL.md)
+        try:
+            after = params.whole_number(request.GET, "after", 0, minimum=0, maximum=2**31 - 1)
+            limit = params.whole_number(request.GET, "limit", WINDOW, minimum=1, maximum=WINDOW)
+        except params.ParameterError as error:
+            return error_response(error)
+        window = (after, limit)
     return exports.respond(
         request,
-        lambda: transcripts.transcript(broadcast),
+        lambda: (
+            transcripts.window(transcripts.cached_transcript(broadcast), *window)
+            if window
+            else transcripts.cached_transcript(broadcast)
+        ),
         {"csv": transcripts.as_csv, "md": transcripts.as_markdown},
         lambda _data: (
             f"programme-{broadcast.number}-{timezone.localtime(broadcast.starts_at):%Y%m%d}",
@@ -151,10 +166,13 @@ def search_page(request: HttpRequest) -> HttpResponse:
 
 
 def transcript_page(request: HttpRequest, broadcast_id: int) -> HttpResponse:
-    """The transcript as a page. Text fields are the log's sanitised HTML, hence |safe there only."""
+    """The transcript as a page, TRANSCRIPT_PAGE items a page (a long programme has a thousand).
+    Text fields are the log's sanitised HTML, hence |safe there only."""
     broadcast = get_object_or_404(Broadcast.objects.select_related("department"), pk=broadcast_id)
+    data = transcripts.cached_transcript(broadcast)
+    pager = paging.paged(request, data["items"], per_page=TRANSCRIPT_PAGE)
     return render(
         request,
         "archive/transcript.html",
-        {"data": transcripts.transcript(broadcast), "export_url": _transcript_url(broadcast)},
+        {"data": data, "items": pager.items, "pager": pager, "export_url": _transcript_url(broadcast)},
     )

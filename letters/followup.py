@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, When
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -131,16 +131,33 @@ def with_due_soon(letters: Iterable[Letter], now: dt.datetime) -> list[Letter]:
     return letters
 
 
-def close_to_limit(now: dt.datetime) -> list[Letter]:
-    """Open letters of every department with a reminder due, soonest first (operators, supervisors)."""
+DUE_SOON_SHOWN = 20  # the operators' and supervisors' pages list the soonest only (issue #17)
+
+
+def close_to_limit(now: dt.datetime, shown: int = DUE_SOON_SHOWN) -> list[Letter]:
+    """Open letters of every department with a reminder due, soonest first (operators, supervisors):
+    at most `shown` + 1 of them, so that a page can say more are waiting."""
     # Working days left ≤ N means at most N + the longest run of days off (National Day: 9) days.
     horizon = now + dt.timedelta(days=settings.MINXIN_REMINDER_WORKDAYS + 10)
-    found = Letter.objects.filter(
-        Q(status=S.FORWARDED, sign_deadline__gt=now, sign_deadline__lt=horizon)
-        | Q(status=S.SIGNED, reply_deadline__gt=now, reply_deadline__lt=horizon)
-    ).select_related("department")
-    letters = [letter for letter in with_due_soon(found, now) if letter.due_soon]  # type: ignore[attr-defined]
-    return sorted(letters, key=lambda x: x.sign_deadline if x.status == S.FORWARDED else x.reply_deadline)  # type: ignore[return-value, arg-type]
+    found = (
+        Letter.objects.filter(
+            Q(status=S.FORWARDED, sign_deadline__gt=now, sign_deadline__lt=horizon)
+            | Q(status=S.SIGNED, reply_deadline__gt=now, reply_deadline__lt=horizon)
+        )
+        .select_related("department")
+        .annotate(due=Case(When(status=S.FORWARDED, then=F("sign_deadline")), default=F("reply_deadline")))
+        .order_by("due", "id")
+    )
+    calendar = WorkCalendar()
+    letters: list[Letter] = []
+    # The working days left only grow with the deadline: the first letter not due soon ends the
+    # list, so the soonest shown + 1 are all that need reading.
+    for letter in found[: shown + 1]:
+        letter.due_soon = due_soon(letter, now, calendar)  # type: ignore[attr-defined]
+        if not letter.due_soon:  # type: ignore[attr-defined]
+            break
+        letters.append(letter)
+    return letters
 
 
 @transaction.atomic

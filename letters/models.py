@@ -177,6 +177,18 @@ class Letter(models.Model):
             models.Index(fields=["status", "department"]),
             models.Index(fields=["contact_erased_at", "closed_at"]),
             models.Index(fields=["department", "submitted_at"]),
+            # The public lists (/letters/ newest reply first, /api/letters/ newest letter first)
+            # read only public replied letters: without these a year of letters is sorted per page.
+            models.Index(
+                fields=["-replied_at", "-id"],
+                name="letter_public_by_reply",
+                condition=models.Q(public=True, status__in=["replied", "closed"]),
+            ),
+            models.Index(
+                fields=["-submitted_at"],
+                name="letter_public_by_submit",
+                condition=models.Q(public=True, status__in=["replied", "closed"]),
+            ),
         ]
         verbose_name = _("letter")
         verbose_name_plural = _("letters")

@@ -32,8 +32,19 @@ from core.errors import ServiceError
 from core.netizens import existing_netizen_key
 from departments.models import Department, LetterKind
 from departments.roles import ROLES, has_role
-from letters import followup, handling, periodic, phone_forms, privacy, reports, services, trail, units
-from letters.lights import light_at, light_case, stage_of
+from letters import (
+    followup,
+    handling,
+    periodic,
+    phone_forms,
+    privacy,
+    queues,
+    reports,
+    services,
+    trail,
+    units,
+)
+from letters.lights import light_case
 from letters.models import (
     ContactAccess,
     Erasure,
@@ -41,15 +52,12 @@ from letters.models import (
     Letter,
     LetterLog,
     LetterStatus,
-    LightChange,
     Rating,
 )
 
 S = LetterStatus
 OPEN = (S.FORWARDED, S.SIGNED)
-LIGHT_ORDER = {"red": 0, "yellow": 1, "green": 2, None: 3}
 NEW_LIGHT_HOURS = 24  # a yellow or red light is "new" for a day after it came on
-SUPERVISOR_RECENT = 50  # replied and closed letters listed for redo / wrong closure
 
 
 def _render(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
@@ -76,49 +84,17 @@ def role_page(*roles: str) -> Callable:
     return decorate
 
 
+def _here(request: HttpRequest) -> str:
+    """Where a staff form's redirect goes back to: the same page of the queue, with its filters."""
+    return request.get_full_path()
+
+
 def _refused(request: HttpRequest, template: str, context: dict, error: ServiceError) -> HttpResponse:
     return _render(request, template, {**context, "error": error.message}, status=error.http_status)
 
 
 def _departments():
     return Department.objects.filter(active=True)
-
-
-# --- lights ------------------------------------------------------------------------------------
-
-
-def _with_lights(letters: list[Letter], now: dt.datetime) -> list[Letter]:
-    """Set .now_light, .stage, .deadline, .light_since and .light_new on each open letter."""
-    since: dict[tuple[int, str, str], dt.datetime] = {}
-    for change in LightChange.objects.filter(letter__in=letters).order_by("at", "id"):
-        since[(change.letter_id, change.stage, change.light)] = change.at
-    fresh = now - dt.timedelta(hours=NEW_LIGHT_HOURS)
-    for letter in letters:
-        stage = stage_of(letter)
-        letter.stage, letter.deadline = (stage.name, stage.deadline(letter)) if stage else ("", None)  # type: ignore[attr-defined]
-        light = light_at(letter, now)
-        letter.now_light = light  # type: ignore[attr-defined]
-        at = since.get((letter.pk, letter.stage, light or ""))  # type: ignore[attr-defined]
-        letter.light_since = at  # type: ignore[attr-defined]
-        # Not yet recorded by the sweep, or recorded within the last day.
-        letter.light_new = light in ("yellow", "red") and (at is None or at >= fresh)  # type: ignore[attr-defined]
-    return letters
-
-
-def _by_light(letters: list[Letter]) -> list[Letter]:
-    far = dt.datetime.max.replace(tzinfo=dt.UTC)
-    return sorted(
-        letters,
-        key=lambda x: (LIGHT_ORDER[x.now_light], x.deadline or far),  # type: ignore[attr-defined]
-    )
-
-
-def _pending_extensions():
-    return (
-        Extension.objects.filter(state=Extension.State.PENDING, letter__status=S.SIGNED)
-        .select_related("letter", "letter__department")
-        .order_by("requested_at")
-    )
 
 
 def _decide(request: HttpRequest, template: str, context: Callable[[], dict], here: str) -> HttpResponse:
@@ -185,7 +161,7 @@ def _tracked(letter: Letter) -> Letter:
     now = clock.now()
     letter.trail = trail.labelled(trail.trail(letter))  # type: ignore[attr-defined]
     letter.can_rate = services.can_rate(letter, now)  # type: ignore[attr-defined]
-    return _with_lights([letter], now)[0]
+    return queues.with_lights([letter], now)[0]
 
 
 @require_http_methods(["GET", "POST"])
@@ -283,8 +259,10 @@ def _period_error() -> str:
 # --- operators ---------------------------------------------------------------------------------
 
 
-def _operator_context() -> dict:
-    queue = list(Letter.objects.filter(status=S.SUBMITTED).order_by("submitted_at", "id"))
+def _operator_context(request: HttpRequest) -> dict:
+    """The forwarding queue and the extensions waiting, a page of each (letters/queues.py)."""
+    pager = queues.paged(request, queues.forward_queue(), fragment="#queue-title", per_page=queues.QUEUE_PAGE)
+    queue = pager.items
     returns = {
         log.letter_id: log
         for log in LetterLog.objects.filter(letter__in=queue, action="return").order_by("at", "id")
@@ -293,9 +271,10 @@ def _operator_context() -> dict:
         letter.returned = returns.get(letter.pk)  # type: ignore[attr-defined]
     return {
         "queue": queue,
-        "departments": _departments(),
-        "extensions": _pending_extensions(),
-        "due_soon": followup.close_to_limit(clock.now()),
+        "pager": pager,
+        "department_options": queues.department_options(_departments()),
+        **queues.extensions_context(request),
+        **queues.due_soon_context(clock.now()),
         **phone_forms.context(),
     }
 
@@ -307,27 +286,27 @@ def operator(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         action = request.POST.get("action")
         if action in ("approve", "refuse"):
-            return _decide(request, template, _operator_context, "letters-operator")
+            return _decide(request, template, lambda: _operator_context(request), _here(request))
         if action in ("phone", "callback", "contact"):
             return _operator_phone(request, str(action))
         code = request.POST.get("code", "")
         try:
             letter = services.forward(code, request.POST.get("department") or None, request.user)  # type: ignore[arg-type]
         except ServiceError as error:
-            return _refused(request, template, _operator_context(), error)
+            return _refused(request, template, _operator_context(request), error)
         assert letter.department is not None
         messages.success(
             request,
             _("Letter %(code)s was forwarded to %(department)s.")
             % {"code": code, "department": letter.department.name},
         )
-        return redirect("letters-operator")
-    return _render(request, template, _operator_context())
+        return redirect(_here(request))
+    return _render(request, template, _operator_context(request))
 
 
 def _operator_phone(request: HttpRequest, action: str) -> HttpResponse:
     """The operator page's phone forms (letters/phone_forms.py)."""
-    context = _operator_context()
+    context = _operator_context(request)
     try:
         context.update(phone_forms.post(request.POST, action, request.user))
     except ServiceError as error:
@@ -335,16 +314,17 @@ def _operator_phone(request: HttpRequest, action: str) -> HttpResponse:
         return _refused(request, "letters/operator.html", context, error)
     if "done" in context:
         messages.success(request, context["done"])
-        return redirect("letters-operator")
+        return redirect(_here(request))
     return _render(request, "letters/operator.html", context)
 
 
 # --- handlers ----------------------------------------------------------------------------------
 
 
-def _handler_context(user) -> dict:
+def _handler_context(request: HttpRequest) -> dict:
     """The unit's open letters (a coordinator's, or a handler's of a unit without divisions), or a
-    division's letters being handled (a division's handler), most urgent first."""
+    division's letters being handled (a division's handler): a page, most urgent first."""
+    user = request.user
     profile = getattr(user, "staff", None)
     department = getattr(profile, "department", None)
     division = getattr(profile, "division", None) if has_role(user, "handler") else None
@@ -358,9 +338,35 @@ def _handler_context(user) -> dict:
             mode, found = "division", found.filter(division=division, status=S.SIGNED)
         elif units.has_divisions(department.pk):
             mode = "observer"  # a handler of no division in a unit that has them: reads, cannot act
-    found = found.select_related("department", "division").prefetch_related("extensions")
     now = clock.now()
-    letters = followup.with_due_soon(_by_light(_with_lights(list(found), now)), now)
+    light = queues.chosen_light(request)
+    ordered = queues.by_urgency(found, now)
+    pager = queues.paged(
+        request,
+        (ordered.filter(now_light=light) if light else ordered)
+        .select_related("department", "division")
+        .prefetch_related("extensions"),
+        per_page=queues.QUEUE_PAGE,
+    )
+    letters = followup.with_due_soon(queues.with_lights(pager.items, now), now)
+    _add_handler_notes(letters)
+    return {
+        "department": department,
+        "division": division if mode == "division" else None,
+        "mode": mode,
+        "divisions": list(department.divisions.all()) if department and mode == "coordinator" else [],
+        "letters": letters,
+        "pager": pager,
+        "light": light,
+        "alerts": [x for x in letters if x.now_light in ("red", "yellow")],  # type: ignore[attr-defined]
+        "counts": queues.light_counts(found, now),
+        "max_days": services.MAX_EXTENSION_DAYS,
+        "report_notices": periodic.notices_for(user),
+    }
+
+
+def _add_handler_notes(letters: list[Letter]) -> None:
+    """Each letter's pending extension, redo reason, reminders and sent-back draft (3 queries)."""
     notes = followup.handler_notes(letters)
     sent_back = {
         log.letter_id: log
@@ -373,18 +379,6 @@ def _handler_context(user) -> dict:
         letter.redo_reason = notes[letter.pk]["redo_reason"]  # type: ignore[attr-defined]
         letter.reminders = notes[letter.pk]["reminders"]  # type: ignore[attr-defined]
         letter.sent_back = sent_back.get(letter.pk) if not letter.draft else None  # type: ignore[attr-defined]
-    lights = [getattr(x, "now_light", None) for x in letters]
-    return {
-        "department": department,
-        "division": division if mode == "division" else None,
-        "mode": mode,
-        "divisions": list(department.divisions.all()) if department and mode == "coordinator" else [],
-        "letters": letters,
-        "alerts": [x for x, light in zip(letters, lights, strict=True) if light in ("red", "yellow")],
-        "counts": {light: lights.count(light) for light in ("red", "yellow", "green")},
-        "max_days": services.MAX_EXTENSION_DAYS,
-        "report_notices": periodic.notices_for(user),
-    }
 
 
 HANDLER_DONE = {
@@ -435,17 +429,17 @@ def handler(request: HttpRequest) -> HttpResponse:
             return _handler_contact(request, code)
         if action not in HANDLER_DONE:
             return _refused(
-                request, template, _handler_context(user), ServiceError("not_found", _("No such action."))
+                request, template, _handler_context(request), ServiceError("not_found", _("No such action."))
             )
         try:
             _handler_step(action, code, request.POST, user)
         except ServiceError as error:
-            context = _handler_context(user)
+            context = _handler_context(request)
             context.update(failed_code=code, failed_action=action, typed=request.POST)
             return _refused(request, template, context, error)
         messages.success(request, str(HANDLER_DONE[action]) % {"code": code})
-        return redirect("letters-handler")
-    return _render(request, template, _handler_context(request.user))
+        return redirect(_here(request))
+    return _render(request, template, _handler_context(request))
 
 
 def _handler_contact(request: HttpRequest, code: str) -> HttpResponse:
@@ -454,8 +448,8 @@ def _handler_contact(request: HttpRequest, code: str) -> HttpResponse:
     try:
         letter = privacy.open_contact(code, request.user)
     except ServiceError as error:
-        return _refused(request, template, _handler_context(request.user), error)
-    context = _handler_context(request.user)
+        return _refused(request, template, _handler_context(request), error)
+    context = _handler_context(request)
     context["revealed"] = letter
     return _render(request, template, context)
 
@@ -482,27 +476,35 @@ def _supervisor_context(request: HttpRequest) -> dict:
         if d.pk in counts
     ]
     lights.sort(key=lambda r: (-r["red"], -r["yellow"], -r["green"]))
-    red = _with_lights(
-        list(
-            open_letters.filter(now_light="red")
-            .select_related("department")
-            .order_by(F("sign_deadline").asc(nulls_last=True), "reply_deadline")
-        ),
-        now,
+    red = queues.paged(
+        request,
+        open_letters.filter(now_light="red")
+        .select_related("department")
+        .annotate(due=queues.open_deadline())
+        .order_by(F("due").asc(nulls_last=True), "id"),
+        "red_page",
+        "#red-title",
+        queues.QUEUE_PAGE,
     )
-    done = list(
+    done = queues.paged(
+        request,
         Letter.objects.filter(status__in=[S.REPLIED, S.CLOSED])
         .exclude(kind=LetterKind.THANKS)  # not handled, so nothing to redo
         .select_related("department")
-        .order_by("-replied_at", "-id")[:SUPERVISOR_RECENT]
+        .order_by("-replied_at", "-id"),
+        "done_page",
+        "#done-title",
+        queues.SIDE_PAGE,
     )
     context: dict[str, Any] = {
         "lights": lights,
         "totals": {k: sum(r[k] for r in lights) for k in ("red", "yellow", "green")},
-        "red_letters": red,
-        "done": done,
-        "extensions": _pending_extensions(),
-        "due_soon": followup.close_to_limit(now),
+        "red_letters": queues.with_lights(red.items, now),
+        "red_pager": red,
+        "done": done.items,
+        "done_pager": done,
+        **queues.extensions_context(request),
+        **queues.due_soon_context(now),
         "reports": [(r, periodic.title(r)) for r in periodic.Report.objects.all()[:20]],
         "report_year": clock.localdate().year,
     }
@@ -527,7 +529,7 @@ def supervisor(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         action = request.POST.get("action")
         if action in ("approve", "refuse"):
-            return _decide(request, template, lambda: _supervisor_context(request), "letters-supervisor")
+            return _decide(request, template, lambda: _supervisor_context(request), _here(request))
         code = request.POST.get("code", "")
         reason = request.POST.get("reason")
         try:

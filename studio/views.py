@@ -1,5 +1,7 @@
 """HTTP side of the live studio: the JSON API of PROTOCOL.md §2 and the pages."""
 
+import json
+
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -8,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_http_methods
 
-from core import params
+from core import clock, params
 from core.http import api_view, csrf_for_sessions, json_body
 from core.netizens import request_netizen_key
 from departments.models import Department
@@ -20,6 +22,9 @@ from studio.models import Broadcast, BroadcastStatus
 
 # The largest seq a programme's log can hold (a PositiveIntegerField on every backend).
 MAX_SEQ = 2**31 - 1
+# A replayed programme's viewers ask for the same windows of its log. An event never changes once
+# logged and the key holds the log's last seq, so the minute only bounds the memory it occupies.
+EVENTS_CACHE_SECONDS = 60
 
 
 def broadcast_json(broadcast: Broadcast) -> dict:
@@ -72,15 +77,18 @@ def broadcast_detail(request: HttpRequest, broadcast_id: int) -> JsonResponse:
 
 @require_GET
 @api_view
-def broadcast_events(request: HttpRequest, broadcast_id: int) -> JsonResponse:
+def broadcast_events(request: HttpRequest, broadcast_id: int) -> HttpResponse:
     broadcast = get_object_or_404(Broadcast, pk=broadcast_id)
     after = params.whole_number(request.GET, "after", 0, minimum=0, maximum=MAX_SEQ)
     limit = params.whole_number(request.GET, "limit", 1000, minimum=1, maximum=1000)
-    found = events.events_after(broadcast.pk, after, limit)
-    return JsonResponse(
-        {"events": [events.event_frame(e) for e in found], "last_seq": broadcast.last_seq},
-        json_dumps_params={"ensure_ascii": False},
-    )
+
+    def body() -> str:
+        found = events.events_after(broadcast.pk, after, limit)
+        frames = [events.event_frame(e) for e in found]
+        return json.dumps({"events": frames, "last_seq": broadcast.last_seq}, ensure_ascii=False)
+
+    key = f"events:{broadcast.pk}:{broadcast.last_seq}:{after}:{limit}"
+    return HttpResponse(clock.cached(key, EVENTS_CACHE_SECONDS, body), content_type="application/json")
 
 
 @csrf_for_sessions

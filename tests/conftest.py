@@ -79,13 +79,18 @@ def _collected_static_files() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _flush_redis() -> Iterator[None]:
-    """Each test starts with an empty Redis database (channel layer, presence, cache)."""
+    """Each test starts with an empty Redis database (channel layer, presence, cache), or an empty
+    in-memory cache without Redis."""
     if settings.REDIS_URL:
         import redis
 
         client = redis.Redis.from_url(settings.REDIS_URL)
         client.flushdb()
         client.close()
+    else:
+        from django.core.cache import cache
+
+        cache.clear()  # the in-memory cache: a programme's cached transcript must not outlive its test
     yield
 
 

@@ -1,6 +1,6 @@
 """`manage.py simulate` (issue #17): a seeded year through the real services on a simulated clock.
 
-A small run (a fraction of the seed's letters, arriving over a month) comes out exactly as planned
+A small run (a fraction of the seed's letters, arriving over two weeks) comes out exactly as planned
 on the statistics API and page, the same seed gives the same year, every letter ends closed, the
 lights changed on the way, and a database that already holds letters is refused untouched.
 """
@@ -22,7 +22,7 @@ from studio.models import Broadcast
 pytestmark = pytest.mark.django_db
 
 SCALE = 0.002  # 93 letters, 14 rated, 9 satisfied
-DAYS = 30
+DAYS = 14
 
 
 def simulate(seed: int = 7) -> str:
@@ -54,7 +54,7 @@ def aggregates() -> dict:
     }
 
 
-def test_a_small_year_comes_out_as_planned_on_the_statistics_api_and_page():
+def test_a_small_year_comes_out_as_planned_with_every_letter_closed_and_lights_on_the_way():
     output = simulate()
     want = targets(SCALE)
     data = Client().get("/api/stats/").json()
@@ -74,15 +74,12 @@ def test_a_small_year_comes_out_as_planned_on_the_statistics_api_and_page():
     # The command's own summary says the same, beside the seed's figures.
     assert "letters received         46,510" in output and "100.0%" in output
 
-
-def test_every_letter_is_handled_by_the_services_and_closed_with_lights_on_the_way():
-    simulate()
-    assert Letter.objects.exists() and not Letter.objects.exclude(status="closed").exists()
+    # Every letter went through the services' steps and ended closed; lights changed on the way.
+    assert not Letter.objects.exclude(status="closed").exists()
     steps = set(LetterLog.objects.values_list("action", flat=True))
     assert {"submit", "forward", "sign", "reply", "evaluate", "close_unrated", "deliver"} <= steps
     assert Letter.objects.filter(channel="phone").exists()
-    lights = set(LightChange.objects.values_list("light", flat=True))
-    assert {"yellow", "red"} <= lights
+    assert {"yellow", "red"} <= set(LightChange.objects.values_list("light", flat=True))
     assert Letter.objects.filter(reply_on_time=False).exists()  # some ran late
     assert Letter.objects.values("department").distinct().count() > 10
 
@@ -95,10 +92,6 @@ def test_the_same_seed_gives_the_same_year():
     Report.objects.all().delete()
     simulate(seed=3)
     assert aggregates() == first
-    Letter.objects.all().delete()
-    Broadcast.objects.all().delete()
-    simulate(seed=4)
-    assert aggregates()["letters"] != first["letters"]
 
 
 def test_a_database_that_holds_letters_is_refused_and_nothing_is_written():

@@ -96,7 +96,6 @@ class LetterPlan:
         self.serial = 0
         self.codes: set[str] = set()
         self.last_pk = 0
-        self.pending = 0  # letter actions on the timeline
         self.steps: Counter[str] = Counter()
         self.conflicts: Counter[str] = Counter()
 
@@ -131,10 +130,8 @@ class LetterPlan:
 
     def at(self, when: dt.datetime, step: Callable[..., Any], *args: Any) -> None:
         """Put one step of a letter on the timeline; a step the service refuses is counted, not fatal."""
-        self.pending += 1
 
         def run() -> None:
-            self.pending -= 1
             try:
                 step(*args)
                 self.steps[step.__name__.strip("_")] += 1

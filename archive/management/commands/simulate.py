@@ -148,6 +148,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{'closed (办结率)':<20}{'100%':>9}{'':>9}{(f'{closure:.1%}' if closure is not None else '–'):>11}"
         )
+        per_day = letters["received"] / run.days
+        self.stdout.write(f"{'letters a day':<22}{'120+':>9}{'':>9}{per_day:>11.1f}")
         self.stdout.write(
             f"{run.timeline.done:,} actions in {run.elapsed():.0f} s; simulated until "
             f"{timezone.localtime(run.timeline.clock.at):%Y-%m-%d}"
@@ -176,7 +178,9 @@ class Run:
             day += 1
             if day % 7 == 0 or day == self.days:
                 self.progress(day)
-            if day >= self.days and self.plan.pending == 0 and not self.plan.open_letters():
+            # Done when nothing is left to happen (this day's jobs have run; the programmes' steps
+            # and the letters' are all on the timeline) and every letter is closed.
+            if day >= self.days and not len(self.timeline) and not self.plan.open_letters():
                 break
             if day >= self.days + WIND_DOWN_DAYS:
                 raise CommandError(f"letters still open {WIND_DOWN_DAYS} days after the last arrivals")

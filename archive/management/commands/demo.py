@@ -93,27 +93,26 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--quiet", action="store_true", help="do not print the accounts")
+        parser.add_argument(
+            "--year",
+            action="store_true",
+            help="instead of the small demo, simulate the seed's year (manage.py simulate) on an empty database",
+        )
+        parser.add_argument(
+            "--scale", type=float, default=1.0, help="with --year: a fraction of the year's volume"
+        )
+        parser.add_argument("--seed", type=int, default=1, help="with --year: the simulation's seed")
 
     def handle(self, *args: object, **options: object) -> None:
-        count = load_registry()
-        from letters.models import CalendarYear
-
-        if not CalendarYear.objects.exists():  # China's holidays 2004–2026, for letter deadlines
-            call_command("loadcalendar", all_known=True, stdout=io.StringIO())
-        users = {}
-        for username, role, department, name, title in STAFF:
-            call_command(
-                "createstaff",
-                username,
-                role=role,
-                department=department,
-                password=PASSWORD,
-                name=name,
-                title=title,
-                stdout=io.StringIO(),  # its line per account is noise here
-            )
-            users[username] = get_user_model().objects.get(username=username)
-        self._banned_words()
+        if options["year"]:
+            # By name, not by import: simulate imports this module's prepare().
+            call_command("simulate", seed=options["seed"], scale=options["scale"], stdout=self.stdout)
+            if not options["quiet"]:
+                self.stdout.write(
+                    f"Demo staff accounts (password for all: {PASSWORD}): {', '.join(s[0] for s in STAFF)}"
+                )
+            return
+        count, users = prepare()
         if not Broadcast.objects.exists():
             for programme in PROGRAMMES:
                 starts = clock.now() - dt.timedelta(days=int(programme["days_ago"]))  # type: ignore[call-overload]
@@ -146,20 +145,6 @@ class Command(BaseCommand):
                     f"Live programme: /live/{live.pk}/  (studio console: /studio/{live.pk}/ as guest_wjw or host;"
                     f" moderation: /moderate/{live.pk}/ as moderator)"
                 )
-
-    def _banned_words(self) -> None:
-        from moderation.models import BannedWord, BannedWordList
-        from moderation.screening import words_changed
-
-        lists = {
-            ("禁用词（演示）", "block"): ["法轮功", "代开发票", "六合彩"],
-            ("待审词（演示）", "review"): ["腐败", "上访", "群体事件"],
-        }
-        for (name, level), words in lists.items():
-            word_list, _ = BannedWordList.objects.get_or_create(name=name, defaults={"level": level})
-            for word in words:
-                BannedWord.objects.get_or_create(word_list=word_list, word=word)
-        words_changed()
 
     def _programme(self, spec: dict, users: dict, starts: dt.datetime, end: bool) -> Broadcast:
         from departments.models import Department
@@ -210,3 +195,43 @@ class Command(BaseCommand):
         broadcast.started_at = starts
         broadcast.save(update_fields=["started_at"])
         return broadcast
+
+
+def prepare() -> tuple[int, dict]:
+    """What the demo and the simulated year both start from: the registry, China's working-day
+    calendar, the staff accounts and the banned words. Returns (departments, users by name)."""
+    count = load_registry()
+    from letters.models import CalendarYear
+
+    if not CalendarYear.objects.exists():  # China's holidays 2004–2026, for letter deadlines
+        call_command("loadcalendar", all_known=True, stdout=io.StringIO())
+    users = {}
+    for username, role, department, name, title in STAFF:
+        call_command(
+            "createstaff",
+            username,
+            role=role,
+            department=department,
+            password=PASSWORD,
+            name=name,
+            title=title,
+            stdout=io.StringIO(),  # its line per account is noise here
+        )
+        users[username] = get_user_model().objects.get(username=username)
+    _banned_words()
+    return count, users
+
+
+def _banned_words() -> None:
+    from moderation.models import BannedWord, BannedWordList
+    from moderation.screening import words_changed
+
+    lists = {
+        ("禁用词（演示）", "block"): ["法轮功", "代开发票", "六合彩"],
+        ("待审词（演示）", "review"): ["腐败", "上访", "群体事件"],
+    }
+    for (name, level), words in lists.items():
+        word_list, _ = BannedWordList.objects.get_or_create(name=name, defaults={"level": level})
+        for word in words:
+            BannedWord.objects.get_or_create(word_list=word_list, word=word)
+    words_changed()

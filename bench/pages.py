@@ -4,7 +4,8 @@ One command, against databases of its own:
 
     .venv/bin/python -m bench.pages                                   # --dataset demo --dataset demo+2000
     .venv/bin/python -m bench.pages --dataset demo --repeat 20 --clients 2
-    .venv/bin/python -m bench.pages --dataset year                    # not yet: needs manage.py simulate
+    .venv/bin/python -m bench.pages --dataset demo --dataset year      # the seed's year (manage.py simulate)
+    .venv/bin/python -m bench.pages --dataset year@0.05+2000            # 5 % of it, plus 2000 open letters…
 
 For each `--dataset` (in one run, side by side): a fresh PostgreSQL database is migrated and loaded
 in one `manage.py shell` — the demo, then for `demo+N` N more letters in every state, questions
@@ -31,7 +32,6 @@ import asyncio
 import json
 import os
 import re
-import sys
 import tempfile
 import time
 import urllib.error
@@ -55,8 +55,7 @@ LOAD_SCRIPT = """
 import json
 from django.core.management import call_command
 from bench import pages_data
-call_command("demo", quiet=True)
-letter = pages_data.prepare()
+{start}
 context = pages_data.grow({more}, letter)
 counted, cookies = pages_data.count_queries(context, HTTP_HOST="127.0.0.1")
 print("BENCH-PAGES " + json.dumps({{
@@ -98,12 +97,21 @@ class Result:
     load_seconds: dict[str, float]  # how long each dataset took to load
 
 
+DEMO_START = 'call_command("demo", quiet=True)\nletter = pages_data.prepare()'
+YEAR_START = "letter = pages_data.prepare_year()"
+
+
 def dataset_size(name: str) -> int:
-    """demo → 0, demo+N → N; anything else is a usage error."""
-    match = re.fullmatch(r"demo(?:\+(\d+))?", name)
-    if not match:
-        raise ValueError(f"unknown dataset {name!r}: demo, demo+N or year")
-    return int(match.group(1) or 0)
+    """demo → 0, demo+N → N, year[@F][+N] → N; anything else is a usage error."""
+    return parse_dataset(name)[2]
+
+
+def parse_dataset(name: str) -> tuple[str, float, int]:
+    """(base, scale, more): demo[+N], or year[@F][+N] — the seed's year simulated at scale F (1.0)."""
+    match = re.fullmatch(r"(demo|year)(?:@(0?\.\d+|1(?:\.0*)?))?(?:\+(\d+))?", name)
+    if not match or (match.group(1) == "demo" and match.group(2)):
+        raise ValueError(f"unknown dataset {name!r}: demo, demo+N, year, year@F or year@F+N")
+    return match.group(1), float(match.group(2) or 1.0), int(match.group(3) or 0)
 
 
 def default_database_url(environ: dict[str, str]) -> str:
@@ -116,16 +124,46 @@ def default_database_url(environ: dict[str, str]) -> str:
 
 
 def dataset_url(base: str, dataset: str) -> str:
-    return with_database_name(base, database_name(base) + "_" + dataset.replace("+", "_"))
+    suffix = dataset.replace("+", "_").replace("@", "_").replace(".", "")
+    return with_database_name(base, database_name(base) + "_" + suffix)
 
 
-def fresh_database(url: str) -> None:
+def year_template_url(base: str, scale: float, seed: int) -> str:
+    """Where a simulated year is kept between runs: simulating it takes minutes (the full year
+    tens of minutes), copying a template database seconds."""
+    scale_name = f"{scale:g}".replace(".", "")
+    return with_database_name(base, f"{database_name(base)}_year_{scale_name}_seed{seed}")
+
+
+def fresh_database(url: str, template: str | None = None) -> None:
     import psycopg
 
     name = database_name(url)
     with psycopg.connect(with_database_name(url, "postgres"), autocommit=True, connect_timeout=10) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+
+
+def simulated_year(base: str, scale: float, seed: int, redis_url: str) -> str:
+    """The template database of the seed's year at `scale`, simulated now unless kept from an
+    earlier run (a template that exists is complete: it is renamed into place only at the end)."""
+    import psycopg
+
+    url = year_template_url(base, scale, seed)
+    name = database_name(url)
+    with psycopg.connect(with_database_name(url, "postgres"), autocommit=True, connect_timeout=10) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return name
+    making = with_database_name(url, name + "_making")
+    fresh_database(making)
+    env = project_env(making, redis_url)
+    began = time.monotonic()
+    manage(env, "migrate", "--noinput", timeout=600)
+    manage(env, "simulate", "--seed", str(seed), "--scale", str(scale), timeout=4 * 3600)
+    progress(f"year@{scale:g}: simulated (kept as {name})", None, "done", began)
+    with psycopg.connect(with_database_name(url, "postgres"), autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f'ALTER DATABASE "{name}_making" RENAME TO "{name}"')
+    return name
 
 
 def clear_django_cache(redis_url: str) -> None:
@@ -141,10 +179,10 @@ def clear_django_cache(redis_url: str) -> None:
         client.close()
 
 
-def load(env: dict, more: int) -> dict:
+def load(env: dict, more: int, start: str = DEMO_START) -> dict:
     """Migrate, load the dataset and count every page's queries, in one `manage.py shell`."""
     manage(env, "migrate", "--noinput", timeout=600)
-    out = manage(env, "shell", "-c", LOAD_SCRIPT.format(more=more), timeout=3600)
+    out = manage(env, "shell", "-c", LOAD_SCRIPT.format(more=more, start=start), timeout=3600)
     line = next(line for line in out.splitlines() if line.startswith("BENCH-PAGES "))
     return json.loads(line.removeprefix("BENCH-PAGES "))
 
@@ -176,13 +214,15 @@ def time_page(page: Page, row: Row, loaded: dict, ports: list[int], args: argpar
 
 def run_dataset(dataset: str, args: argparse.Namespace, logdir: Path) -> tuple[list[Row], float, float]:
     url = dataset_url(args.database_url, dataset)
-    fresh_database(url)
+    base, scale, more = parse_dataset(dataset)
+    template = simulated_year(args.database_url, scale, args.seed, args.redis_url) if base == YEAR else None
+    fresh_database(url, template)
     clear_django_cache(args.redis_url)
     env = project_env(url, args.redis_url)
     env["MINXIN_LETTER_LOOKUPS_PER_ADDRESS_PER_MINUTE"] = str(LOOKUPS)
     env["MINXIN_LETTER_LOOKUPS_PER_ADDRESS_PER_HOUR"] = str(LOOKUPS)
     began = time.monotonic()
-    loaded = load(env, dataset_size(dataset))
+    loaded = load(env, more, YEAR_START if template else DEMO_START)
     loaded_in = time.monotonic() - began
     progress(f"{dataset}: loaded", None, "done", began)
     children = Children(logdir)
@@ -226,7 +266,10 @@ def print_table(result: Result) -> None:
 
 def main(argv: list[str] | None = None) -> Result:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--dataset", action="append", help="demo, demo+N or year (repeatable)")
+    parser.add_argument(
+        "--dataset", action="append", help="demo, demo+N, year, year@F or year@F+N (repeatable)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="the simulated year's seed (1)")
     parser.add_argument("--repeat", type=int, default=50, help="requests per page (50)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients (4)")
     parser.add_argument("--processes", type=int, default=2, help="daphne processes (2)")
@@ -234,11 +277,6 @@ def main(argv: list[str] | None = None) -> Result:
     parser.add_argument("--redis-url", default=bench_redis_url(dict(os.environ), "PAGES_REDIS_URL"))
     args = parser.parse_args(argv)
     datasets = args.dataset or ["demo", "demo+2000"]
-    if YEAR in datasets:
-        print(
-            "--dataset year needs manage.py simulate (issue #17), which does not exist yet.", file=sys.stderr
-        )
-        sys.exit(2)
     for dataset in datasets:
         try:
             dataset_size(dataset)

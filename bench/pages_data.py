@@ -170,6 +170,35 @@ def prepare() -> dict[str, Any]:
     return context(letter)
 
 
+def prepare_year() -> dict[str, Any]:
+    """After `manage.py simulate` (every programme ended, every letter closed): a live programme
+    with the demo's live guest, as the pages' paths need one, the demo's unit with divisions (its
+    coordinator and division handlers, and its few letters) and the look-up letter."""
+    from django.contrib.auth import get_user_model
+
+    from archive import demo_units
+    from archive.management.commands.demo import PASSWORD
+    from core import clock
+    from departments.models import Department
+    from studio import services as studio
+    from studio.models import Guest
+
+    users = {
+        u.username: u for u in get_user_model().objects.filter(username__in=["host", "guest_wjw", "operator"])
+    }
+    demo_units.load(users, PASSWORD)
+    department = Department.objects.get(code="wjw")
+    broadcast = studio.create_broadcast(
+        title="年度数据上的直播", department=department, starts_at=clock.now(), host=users["host"]
+    )
+    guest = users["guest_wjw"]
+    Guest.objects.create(
+        broadcast=broadcast, user=guest, display_name=guest.first_name, department=department
+    )
+    studio.set_status(broadcast.pk, users["host"], "live")
+    return prepare()
+
+
 def context(letter: dict) -> dict[str, Any]:
     """The ids the pages' paths need: the live programme, the latest ended one, the letter."""
     from studio.models import Broadcast

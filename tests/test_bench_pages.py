@@ -8,6 +8,7 @@ so it never touches the test database.
 
 import os
 
+import psycopg
 import pytest
 from django.conf import settings
 
@@ -47,8 +48,29 @@ def test_the_page_bench_times_every_page_on_the_demo_and_a_bigger_demo(capsys):
     assert "load average" in out and "PostgreSQL" in out
 
 
-def test_the_year_dataset_says_what_it_needs(capsys):
+@pytest.mark.postgres
+def test_the_page_bench_serves_every_page_on_a_simulated_year(capsys):
+    """year@F: the seed's year simulated by manage.py simulate at scale F, kept as a template
+    database, with a live programme added; every page answers on it with no query per row."""
+    base = bench.default_database_url(dict(os.environ))
+    url = with_database_name(base, database_name(base) + "_smoke")
+    template = bench.year_template_url(url, 0.001, 1)
+    with psycopg.connect(with_database_name(url, "postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database_name(template)}" WITH (FORCE)')  # simulated anew
+    result = bench.main(["--dataset", "year@0.001", "--repeat", "2", "--clients", "1", "--database-url", url])
+    assert result.datasets == ["year@0.001"]
+    for row in result.rows:
+        assert row.statuses == {200: 2}, row
+    assert "year@0.001" in capsys.readouterr().out
+    # The kept template holds the simulated year: the seed's figures at 0.1 %.
+    with psycopg.connect(template) as conn:
+        letters = conn.execute("SELECT count(*) FROM letters_letter WHERE kind <> 'thanks'").fetchone()
+        programmes = conn.execute("SELECT count(*) FROM studio_broadcast").fetchone()
+    assert (letters, programmes) == ((47,), (1,))
+
+
+def test_an_unknown_dataset_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit:
-        bench.main(["--dataset", "year"])
+        bench.main(["--dataset", "decade"])
     assert exit.value.code == 2
-    assert "manage.py simulate (issue #17)" in capsys.readouterr().err
+    assert "demo, demo+N, year, year@F or year@F+N" in capsys.readouterr().err

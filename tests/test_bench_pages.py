@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from django.conf import settings
 
+from bench import figures as bench_figures
 from bench import pages as bench
 from bench.database import database_name, with_database_name
 from bench.pages_data import PAGES
@@ -67,6 +68,14 @@ def test_the_page_bench_serves_every_page_on_a_simulated_year(capsys):
         letters = conn.execute("SELECT count(*) FROM letters_letter WHERE kind <> 'thanks'").fetchone()
         programmes = conn.execute("SELECT count(*) FROM studio_broadcast").fetchone()
     assert (letters, programmes) == ((47,), (1,))
+    # bench/figures times the computed figures on it: statistics, hot topics, scoreboard, assessment,
+    # the half-year report (made and rolled back).
+    assert bench_figures.main(["--database-url", template, "--redis-url", os.environ.get("REDIS_URL", ""),
+                               "--repeat", "1"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    for figure in ("statistics", "hot topics, week", "scoreboard", "assessment", "half-year report"):
+        assert figure in out, figure
+    assert "load average" in out and "2006-" in out  # the clock at the end of the simulated data
 
 
 def test_an_unknown_dataset_is_a_usage_error(capsys):

@@ -67,6 +67,15 @@ def test_a_small_year_comes_out_as_planned_with_every_letter_closed_and_lights_o
     assert letters["closed"] == letters["received"] and letters["closure_rate"] == 1
     assert letters["satisfaction_rate"] == round(want["letters_satisfied"] / want["letters_rated"], 4)
     assert letters["closed_unrated"] == letters["received"] - letters["rated"]
+    # Letters arrived over DAYS days: the daily average is over those, not over the years since.
+    assert letters["received"] / (DAYS + 1) <= letters["daily_average"] <= letters["received"] / (DAYS - 4)
+    # The programme half, in the same run: the seed's programme figures at this scale.
+    assert (data["broadcasts"], data["departments"], data["guests"]) == (
+        want["programmes"], want["departments"], want["guests"],
+    )  # fmt: skip
+    assert (data["participants"], data["questions_asked"], data["questions_answered"]) == (
+        want["participants"], want["questions_asked"], want["questions_answered"],
+    )  # fmt: skip
     page = Client().get("/stats/")
     assert page.status_code == 200
     html = page.content.decode()

@@ -76,6 +76,10 @@ def _flush_redis() -> Iterator[None]:
         client = redis.Redis.from_url(settings.REDIS_URL)
         client.flushdb()
         client.close()
+    else:  # the in-memory cache: a programme id reused after a rollback must not find the last one's page
+        from django.core.cache import cache
+
+        cache.clear()
     yield
 
 

@@ -112,13 +112,15 @@ def my_questions(request: HttpRequest, broadcast_id: int) -> HttpResponse:
     if not request.session.session_key:
         return JsonResponse({"questions": []})
     key = request_netizen_key(request)
+    questions = shapes.my_questions(broadcast_id, key)
+    if not questions:  # most visitors have asked nothing: no letters to look up either
+        return JsonResponse({"questions": []})
     links = {
         link.question_id: link.letter
         for link in QuestionLetter.objects.filter(
             question__broadcast_id=broadcast_id, question__netizen_key=key
         ).select_related("letter")
     }
-    questions = shapes.my_questions(broadcast_id, key)
     for question in questions:
         letter = links.get(question["question_id"])
         if letter is not None:

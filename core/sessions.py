@@ -8,12 +8,39 @@ would answer 500. Sessions live in the database either way, so nothing is lost b
 import logging
 
 from django.contrib.sessions.backends import cached_db
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS
 from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
+from django.utils.crypto import get_random_string
 
 log = logging.getLogger(__name__)
 
 
 class SessionStore(cached_db.SessionStore):
+    # What create() wrote, serialised: the save() Django's middleware makes at the end of the same
+    # request (create() marks the session modified so that the cookie is set) writes the same
+    # row again unless the data changed since. A first visit to a live page cost an INSERT and an
+    # UPDATE, two transactions on a pooled connection, where one does (issue #18).
+    _created_payload: bytes | None = None
+
+    def _get_new_session_key(self) -> str:
+        # No exists() check (a cache read and a database query): 32 random characters of 36 never
+        # collide in practice, and if one did, create()'s INSERT fails with CreateError and
+        # create() draws another key, so the check adds nothing but a round trip per new session.
+        return get_random_string(32, VALID_KEY_CHARS)
+
+    def create(self) -> None:
+        super().create()
+        self._created_payload = self._payload()
+
+    def save(self, must_create: bool = False) -> None:
+        if not must_create and self._created_payload is not None and self._payload() == self._created_payload:
+            return
+        self._created_payload = None
+        super().save(must_create)
+
+    def _payload(self) -> bytes:
+        return self.serializer().dumps(self._get_session(no_load=True))  # type: ignore[attr-defined]
+
     def load(self) -> dict:
         try:
             return super().load()

@@ -160,7 +160,7 @@ LOGGING = logging_config(env_str("MINXIN_LOG_FORMAT", "text"), env_str("LOG_LEVE
 # so a viewer's connect costs one cache read, not a database query.
 SESSION_ENGINE = "core.sessions"  # cached_db that falls back to the database without Redis
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "core.cache.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -87,10 +87,10 @@ def _flush_redis() -> Iterator[None]:
         client = redis.Redis.from_url(settings.REDIS_URL)
         client.flushdb()
         client.close()
-    else:
-        from django.core.cache import cache
+    else:  # the in-memory cache: a programme id reused after a rollback must not find the last one's
+        from django.core.cache import cache  # cached page or transcript
 
-        cache.clear()  # the in-memory cache: a programme's cached transcript must not outlive its test
+        cache.clear()
     yield
 
 

@@ -129,6 +129,8 @@ def server_env(database_url: str) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "REDIS_URL": str(settings.REDIS_URL),
         "MINXIN_PRESENCE_INTERVAL": "1",
+        # The outage below lasts a few seconds: refusals must come within it (production waits 10 s).
+        "MINXIN_DB_POOL_TIMEOUT": "3",
     }
 
 

@@ -143,7 +143,12 @@ def test_postgres_connections_come_from_a_bounded_pool_and_are_never_persistent(
     monkeypatch.delenv("MINXIN_DB_POOL_TIMEOUT", raising=False)
     config = env.env_database(VAR, tmp_path / "unused.sqlite3")
     assert config["CONN_MAX_AGE"] == 0  # Django refuses a pool with persistent connections
-    assert config["OPTIONS"]["pool"] == {"min_size": 0, "max_size": 10, "timeout": 3, "reconnect_timeout": 3}
+    assert config["OPTIONS"]["pool"] == {
+        "min_size": 0,
+        "max_size": 10,
+        "timeout": 10,
+        "reconnect_timeout": 10,
+    }
     monkeypatch.setenv("MINXIN_DB_POOL_MAX_SIZE", "4")
     monkeypatch.setenv("MINXIN_DB_POOL_TIMEOUT", "1")
     pool = env.env_database(VAR, tmp_path / "unused.sqlite3")["OPTIONS"]["pool"]

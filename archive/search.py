@@ -15,6 +15,7 @@ from archive.models import TranscriptEntry
 from archive.search_index import (
     RANKED,
     STOPWORDS,
+    as_lookups,
     filters_of,
     index_words,
     like_page,
@@ -108,13 +109,9 @@ def transcript_results(
         table = TranscriptEntry._meta.db_table
         rows = ranked_rows(table, TRANSCRIPT_COLUMNS, TRANSCRIPT_JOINS, words, filters, limit + 1, offset)
     else:
-        found = TranscriptEntry.objects.select_related("broadcast", "department")
-        if department_id is not None:
-            found = found.filter(department_id=department_id)
-        if start:
-            found = found.filter(at__gte=start)
-        if end:
-            found = found.filter(at__lt=end)
+        found = TranscriptEntry.objects.select_related("broadcast", "department").filter(
+            **as_lookups(filters_of(department_id, start, end))
+        )
         rows = [
             (
                 e.broadcast_id,

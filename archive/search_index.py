@@ -111,6 +111,18 @@ def filters_of(department_id: int | None, start: Any, end: Any) -> dict[str, Any
     return filters
 
 
+LOOKUPS = {" =": "", " >=": "__gte", " <": "__lt"}
+
+
+def as_lookups(filters: dict[str, Any]) -> dict[str, Any]:
+    """filters_of's filters as the ORM's keyword lookups, for the path without PostgreSQL."""
+    lookups = {}
+    for key, value in filters.items():
+        column, operator = key.split(" ")
+        lookups[column + LOOKUPS[" " + operator]] = value
+    return lookups
+
+
 def snippet(text: str, words: list[str]) -> str:
     """Escaped HTML around the first match, the query's words wrapped in <mark>."""
     lower = text.lower()

@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from archive.models import LetterEntry
-from archive.search_index import filters_of, like_page, ranked_rows, snippet, tokens_of
+from archive.search_index import as_lookups, filters_of, like_page, ranked_rows, snippet, tokens_of
 from archive.transcripts import plain_text
 from core.privacy import mask_personal_data
 from letters.models import Letter, LetterStatus
@@ -105,14 +105,10 @@ def letter_results(
         rows = ranked_rows(table, LETTER_COLUMNS, LETTER_JOINS, words, filters, limit + 1, offset)
     else:
         found = LetterEntry.objects.select_related("letter", "department").filter(
-            letter__public=True, letter__status__in=VISIBLE
+            letter__public=True,
+            letter__status__in=VISIBLE,
+            **as_lookups(filters_of(department_id, start, end)),
         )
-        if department_id is not None:
-            found = found.filter(department_id=department_id)
-        if start:
-            found = found.filter(at__gte=start)
-        if end:
-            found = found.filter(at__lt=end)
         rows = [
             (e.letter.code, e.letter.kind, e.letter.subject)
             + ((e.department.code, e.department.name) if e.department else (None, None))

@@ -1,6 +1,7 @@
 """HTTP side of the live studio: the JSON API of PROTOCOL.md §2 and the pages."""
 
 import json
+import zlib
 
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
@@ -134,14 +135,18 @@ def live_page(request: HttpRequest, broadcast_id: int) -> HttpResponse:
 
 # The programme's part of the live page is the same for every viewer in a language and time zone
 # (no token, no session in it): rendered once every 2 s and shared through the cache instead of per
-# visit, the larger part of a visit's CPU (issue #18). A change of status shows at once (it is in
-# the key); a new title or guest within 2 s; live events come over the socket anyway.
+# visit, the larger part of a visit's CPU (issue #18). A change of the programme's own fields
+# (status, title, summary, time, stream) shows at once — they are in the key, read with the page's
+# programme anyway; a change of guests within 2 s; live events come over the socket.
 ARTICLE_SECONDS = 2
 
 
 def live_article(broadcast: Broadcast) -> str:
     language, zone = translation.get_language(), timezone.get_current_timezone_name()
-    key = f"live-article:{broadcast.pk}:{broadcast.status}:{language}:{zone}"
+    fields = (broadcast.status, broadcast.title, broadcast.summary, broadcast.starts_at, broadcast.stream_url,
+              broadcast.number, broadcast.department_id)  # fmt: skip
+    version = zlib.crc32(repr(fields).encode())  # the same in every process, unlike hash()
+    key = f"live-article:{broadcast.pk}:{version:08x}:{language}:{zone}"
     try:
         article = cache.get(key)
     except Exception:  # the cache is down: render it, as before

@@ -4,13 +4,16 @@ Pure functions, no database, except the few tests of the per-process automaton t
 the banned-word lists in the database and rebuilt when their version in the cache changes.
 """
 
+import datetime as dt
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from django.core.cache import cache
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core import clock as core_clock
 from core import ratelimit
 from moderation import screening
 from moderation.screening import (
@@ -267,20 +270,20 @@ def test_single_characters_are_compared_too():
 
 
 class Clock:
-    """Stands in for the time module inside ratelimit."""
+    """Holds the one clock (core/clock.py) at `now`, in seconds since the epoch."""
 
     def __init__(self, now: float) -> None:
         self.now = now
 
-    def time(self) -> float:
-        return self.now
+    def __call__(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.now, dt.UTC)
 
 
 @pytest.fixture
-def clock(monkeypatch) -> Clock:
+def clock() -> Iterator[Clock]:
     fake = Clock(1_800_000_000.0)  # a whole number of minutes and hours
-    monkeypatch.setattr(ratelimit, "time", fake)
-    return fake
+    with core_clock.use(fake):
+        yield fake
 
 
 @pytest.fixture

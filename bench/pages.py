@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from bench.database import bench_redis_url, database_name, manage, with_database_name
+from bench.database import bench_redis_url, database_name, ensure_static_files, manage, with_database_name
 from bench.pages_data import PAGES, Page
 from bench.report import machine, percentile, print_grid, print_machine, progress
 from bench.servers import Children, ProjectServers, project_env
@@ -219,6 +219,7 @@ def run_dataset(dataset: str, args: argparse.Namespace, logdir: Path) -> tuple[l
     fresh_database(url, template)
     clear_django_cache(args.redis_url)
     env = project_env(url, args.redis_url)
+    ensure_static_files(env)  # settings.prod serves the collected, hashed files and needs them
     env["MINXIN_LETTER_LOOKUPS_PER_ADDRESS_PER_MINUTE"] = str(LOOKUPS)
     env["MINXIN_LETTER_LOOKUPS_PER_ADDRESS_PER_HOUR"] = str(LOOKUPS)
     began = time.monotonic()

@@ -81,7 +81,7 @@ PAGES = [
     Page("letters-division", "/letters/handler/", "handler_rsj_jiuye"),
     Page("letters-supervisor", "/letters/supervisor/", "supervisor"),
     Page("letters-contact-access", "/letters/supervisor/contact-access/", "supervisor"),
-    Page("api-letters-handler", "/api/letters/", "handler_jtw"),
+    Page("api-letters-handler", "/api/letters/?department=jtw", "handler_jtw"),  # its own unit's letters
     Page("api-assessment", "/api/assessment/", "supervisor"),
     Page("api-reports", "/api/reports/", "supervisor"),
 ]

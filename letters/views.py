@@ -3,6 +3,7 @@
 import datetime as dt
 from typing import Any
 
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -16,7 +17,7 @@ from departments.models import Department
 from departments.roles import has_role
 from letters import followup, handling, phone, privacy, reports, services, trail, units
 from letters.lights import light_at
-from letters.models import ContactAccess, Letter, LetterStatus
+from letters.models import ContactAccess, Extension, Letter, LetterStatus
 
 PAGE = 100
 
@@ -63,12 +64,27 @@ def letter_json(letter: Letter, *, private: bool, steps: list[dict] | None = Non
                 "redo_count": letter.redo_count,
                 "wrong_closure": letter.wrong_closure,
                 "pending_extensions": [
-                    {"id": e.pk, "days": e.days, "reason": e.reason}
-                    for e in letter.extensions.filter(state="pending")
+                    {"id": e.pk, "days": e.days, "reason": e.reason} for e in _pending_extensions(letter)
                 ],
             }
         )
     return data
+
+
+def _pending_extensions(letter: Letter) -> list[Extension]:
+    """The letter's undecided extension requests: fetched with the list (`PENDING_EXTENSIONS`), so
+    that a page of 100 letters is not 100 more queries, else one query for this letter."""
+    pending = getattr(letter, "pending_extensions", None)
+    if pending is None:
+        pending = list(letter.extensions.filter(state=Extension.State.PENDING).order_by("id"))
+    return pending
+
+
+PENDING_EXTENSIONS = Prefetch(
+    "extensions",
+    queryset=Extension.objects.filter(state=Extension.State.PENDING).order_by("id"),
+    to_attr="pending_extensions",
+)
 
 
 def _json(data: dict, status: int = 200) -> JsonResponse:
@@ -125,6 +141,8 @@ def _letter_list(request: HttpRequest) -> JsonResponse:
         found = found.filter(public=True, status__in=[LetterStatus.REPLIED, LetterStatus.CLOSED])
     elif department and (division := units.division_scope(request.user, department.pk)) is not None:
         found = found.filter(division_id=division)  # a division's handler: its division's letters
+    if private:
+        found = found.prefetch_related(PENDING_EXTENSIONS)
     shown = list(found[:PAGE])
     steps = trail.trails(shown)
     if private:

@@ -2,6 +2,8 @@
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from core.privacy import mask_personal_data
@@ -100,6 +102,13 @@ class Erasure(models.TextChoices):
     WRITER = "writer", _("the writer asked")
 
 
+def published_at() -> Coalesce:
+    """When a public letter appeared on the public list: its reply, or for a thank-you letter (which
+    has none) its delivery. Ordering by replied_at alone put every thank-you letter first on
+    PostgreSQL (NULLs sort first in a descending order)."""
+    return Coalesce("replied_at", "closed_at")
+
+
 class Letter(models.Model):
     """A netizen's letter to a department. Its workflow lives in letters.services, one function a step.
 
@@ -177,11 +186,12 @@ class Letter(models.Model):
             models.Index(fields=["status", "department"]),
             models.Index(fields=["contact_erased_at", "closed_at"]),
             models.Index(fields=["department", "submitted_at"]),
-            # The public lists (/letters/ newest reply first, /api/letters/ newest letter first)
+            # The public lists (/letters/ newest published first, /api/letters/ newest letter first)
             # read only public replied letters: without these a year of letters is sorted per page.
             models.Index(
-                fields=["-replied_at", "-id"],
-                name="letter_public_by_reply",
+                published_at().desc(),
+                F("id").desc(),
+                name="letter_public_by_published",
                 condition=models.Q(public=True, status__in=["replied", "closed"]),
             ),
             models.Index(

@@ -53,6 +53,7 @@ from letters.models import (
     LetterLog,
     LetterStatus,
     Rating,
+    published_at,
 )
 
 S = LetterStatus
@@ -120,20 +121,34 @@ def _decide(request: HttpRequest, template: str, context: Callable[[], dict], he
 
 
 def public_letters(request: HttpRequest) -> HttpResponse:
-    """Public letters with their replies, newest first, by department."""
+    """Public letters with their replies (and thank-you letters as delivered), newest first, by
+    department and kind: `?department=jtw&kind=thanks` is a department's thank-you letters."""
     departments = list(_departments())
     chosen = next((d for d in departments if d.code == request.GET.get("department")), None)
+    kind = request.GET.get("kind") if request.GET.get("kind") in LetterKind.values else None
     found = Letter.objects.filter(public=True, status__in=[S.REPLIED, S.CLOSED]).select_related("department")
     if chosen:
         found = found.filter(department=chosen)
-    page = Paginator(found.order_by("-replied_at", "-id"), 20).get_page(request.GET.get("page"))
+    if kind:
+        found = found.filter(kind=kind)
+    ordered = found.order_by(published_at().desc(), "-id")  # the index letter_public_by_published
+    page = Paginator(ordered, 20).get_page(request.GET.get("page"))
     steps = trail.trails(list(page))
     for letter in page:
         letter.trail = trail.labelled(steps[letter.pk])  # type: ignore[attr-defined]
+    shown = (("department", chosen.code if chosen else ""), ("kind", kind or ""))
+    query = urlencode({name: value for name, value in shown if value})
     return _render(
         request,
         "letters/public.html",
-        {"departments": departments, "chosen": chosen, "page": page},
+        {
+            "departments": departments,
+            "chosen": chosen,
+            "kinds": LetterKind.choices,
+            "kind": kind,
+            "query": query,
+            "page": page,
+        },
     )
 
 

@@ -179,7 +179,37 @@ def test_a_thank_you_letter_has_no_limit_no_light_and_counts_only_as_thanks(api,
     period = reports.Period(at(2026, 1, 1), at(2027, 1, 1))
     assert [row["letters"] for row in reports.assessment(period)] == [1]
     board = api.get("/letters/scoreboard/").content.decode()
-    assert '<td class="thanks">1</td>' in board
+    row_html = board[board.index('data-department="jtw"') :]
+    thanks_cell = row_html[row_html.index('<td class="thanks">') : row_html.index("</tr>")]
+    assert 'href="/letters/?department=jtw&amp;kind=thanks"' in thanks_cell and ">1</a>" in thanks_cell
+
+
+def test_the_public_list_shows_a_thank_you_letter_where_it_was_delivered_and_lists_a_units_thanks(api, clock):
+    """Ordered by replied_at alone, PostgreSQL put every thank-you letter (no reply) first."""
+    clock.set(2026, 6, 8, 9)
+    older, _ = api.letter("closed", subject="早先的答复")
+    clock.set(2026, 6, 9, 9)
+    thanks, _ = api.letter("forwarded", kind="thanks", subject="感谢交通委", body="站台积水很快处理好了。")
+    clock.set(2026, 6, 10, 9)
+    newer, _ = api.letter("replied", subject="后来的答复")
+    other, _ = api.letter("forwarded", department="wjw", kind="thanks", subject="感谢卫健委")
+
+    def listed(**params) -> list[str]:
+        page = api.get("/letters/", **params).content.decode()
+        shown = [code for code in (older, thanks, newer, other) if f'data-code="{code}"' in page]
+        return sorted(shown, key=lambda code: page.index(f'data-code="{code}"'))
+
+    assert listed() == [other, newer, thanks, older]
+    page = api.get("/letters/").content.decode()
+    item = page[page.index(f'data-code="{thanks}"') :]
+    item = item[: item.index("</li>")]
+    assert 'class="reply"' not in item  # no empty "replied" block
+    delivered = item[item.index('class="meta delivered"') :]
+    assert delivered.startswith('class="meta delivered">已送达北京市交通委员会 2026年6月9日')
+    assert listed(kind="thanks") == [other, thanks]
+    assert listed(department="jtw", kind="thanks") == [thanks]
+    assert listed(kind="no-such-kind") == [other, newer, thanks, older]  # an unknown kind: all kinds
+    assert listed(department="wjw", kind="complaint") == []
 
 
 # --- the redo's reason --------------------------------------------------------------------------

@@ -387,3 +387,48 @@ def test_handlers_see_red_and_yellow_letters_first_and_supervisors_count_lights_
 
         for watched in (handler, supervisor):
             assert watched.errors == [], watched.report()
+
+
+def test_a_writer_rates_a_letter_the_clock_closed_unrated_from_the_tracking_page(daphne, personas):
+    """未评价办结 is not the end of the writer's say: for 30 days the tracking page explains why the
+    letter is closed and still takes the rating, on a phone (the Django-client test checks the rules)."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from letters import followup, services
+
+    server = daphne()
+    answer, _ = in_thread(
+        services.submit,
+        {"kind": "consultation", "subject": "小区路灯不亮", "body": "东门的路灯坏了一周。", "name": "王先生",
+         "contact": "13912345678", "public": True, "consent": True},
+    )  # fmt: skip
+    code, key = answer["code"], answer["key"]
+    in_thread(services.forward, code, "jtw", personas["operator"])
+    in_thread(services.sign, code, personas["handler_a"])
+    in_thread(services.reply, code, "<p>已安排维修，三日内修复。</p>", personas["handler_a"])
+    # Two weeks on, past the seven working days, the clock closes it without a rating.
+    assert in_thread(followup.close_unrated, timezone.now() + dt.timedelta(days=15)) == 1
+    closed = stored_letter(code)
+    assert (closed.status, closed.closure, closed.rating) == ("closed", "unrated", "")
+    with chromium() as browser:
+        netizen = Watched(browser, "netizen-late", viewport=PHONE, locale="zh-CN")
+        page = netizen.page
+        track(page, server, code, key)
+        expect(page.locator("#late-rating")).to_contain_text("因未评价已自动办结；您仍可对答复进行满意度评价")
+        fits_the_phone(page)
+        page.check("#rating-basic")
+        page.fill("#rate-comment", "修好了，但等了一周。")
+        page.click("#rate-form button[type=submit]")
+        expect(page.locator("#letter-rating")).to_contain_text("基本满意", timeout=WAIT)
+        expect(page.locator("#rate-form")).to_have_count(0)
+        expect(page.locator("#late-rating")).to_have_count(0)
+        assert netizen.errors == [], netizen.report()
+    rated = stored_letter(code)
+    assert (rated.status, rated.closure, rated.rating, rated.rating_comment) == (
+        "closed",
+        "unrated",
+        "basic",
+        "修好了，但等了一周。",
+    )

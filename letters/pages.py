@@ -532,7 +532,7 @@ def _supervisor_context(request: HttpRequest) -> dict:
     context.update(
         period_from=period.start.date().isoformat(),
         period_to=last_day.isoformat(),
-        assessment=reports.assessment(period),
+        assessment=reports.recent_assessment(period),
     )
     return context
 

@@ -6,7 +6,7 @@
 Needs PostgreSQL and Redis (its own database and Redis db, as bench/fanout.py). Each person
 (bench/rush_load.py) loads the live page, its stylesheet and scripts (hashed names; a returning
 visitor has them cached and asks for none), opens the socket with the page's cookies while the
-page's two JSON lists load, and waits for the first `hello`. Arrivals are spread at random over the
+page's JSON list (the 附议 counts) loads, and waits for the first `hello`. Arrivals are spread at random over the
 window (seeded), round-robin over the processes, from several load-generator processes.
 
 Beside the project, in the same run and with the same people: bench/rush_ref.py, the same bytes
@@ -116,10 +116,9 @@ def prepare(env: dict, database_url: str) -> int:
 def site_paths(broadcast_id: int) -> dict[str, Any]:
     return {
         "page": f"/live/{broadcast_id}/",
-        "apis": [
-            f"/api/broadcasts/{broadcast_id}/my-questions/",
-            f"/api/broadcasts/{broadcast_id}/supports/",
-        ],
+        # What the page's script asks for at the start of a programme: the 附议 counts. Its
+        # my-questions only for a browser that asked in this programme, and nobody has yet.
+        "apis": [f"/api/broadcasts/{broadcast_id}/supports/"],
     }
 
 

@@ -9,8 +9,9 @@ Each simulated person does what a browser does when it opens /live/<id>/:
    visitor: those files are served `immutable` with a year's max-age, so a browser that has them
    does not ask again, not even conditionally. A first-time visitor's response must say so too
    (else counted as an error: the next visit would fetch them again).
-3. Open the WebSocket (with the page's cookies) and, meanwhile, GET the two JSON lists the page's
-   script asks for (the person's questions and the 附议 counts) on the page's connection.
+3. Open the WebSocket (with the page's cookies) and, meanwhile, GET the JSON lists the page's
+   script asks for (bench/rush.py's `site_paths`: the 附议 counts; the person's own questions only
+   after asking, which nobody arriving at the start has done) on the page's connection.
 4. Wait for the socket's first `hello` frame: the time from arriving to it is the figure.
 
 The socket stays open to the end of the run, as a viewer's would: N people means N sockets.

@@ -4,7 +4,7 @@
 
 One asyncio process, no framework: HTTP/1.1 with keep-alive and a WebSocket upgrade, parsed by
 hand. It answers with the bytes the project answered (bench/rush.py reads them from the project
-once, into DIR: the live page, the two JSON lists, the socket's `hello` frame) and the collected
+once, into DIR: the live page, the JSON lists, the socket's `hello` frame) and the collected
 static files of STATIC_ROOT (Brotli or gzip copies as accepted, cached `immutable` for a year, as
 the project serves them). No database, no session, no Django: what the rush costs without the
 application, on the same cores, at the same moment.

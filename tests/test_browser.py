@@ -240,14 +240,17 @@ def test_a_question_left_unanswered_shows_its_letter_in_my_questions_and_the_ask
     question_text = "夜班公交能否延长到凌晨两点？我的电话13812345678"
 
     with chromium() as browser:
-        netizen = open_live(
-            browser, server, broadcast.pk, "netizen", viewport={"width": 360, "height": 780}, locale="zh-CN"
-        )
+        netizen = Watched(browser, "netizen", viewport={"width": 360, "height": 780}, locale="zh-CN")
         page = netizen.page
+        lists: list[str] = []
+        page.on("request", lambda r: lists.append(r.url) if "/my-questions/" in r.url else None)
+        page.goto(f"{server.url}/live/{broadcast.pk}/")
+        expect(page.locator("#conn")).not_to_have_text("…", timeout=LIVE_WAIT)
         page.fill("#question", question_text)
         page.check("#consent")
         page.click("#ask-form button[type=submit]")
         expect(page.locator("#mine li[data-id]")).to_have_count(1, timeout=LIVE_WAIT)
+        assert lists == []  # a browser that had asked nothing did not ask for its questions
         question = in_thread(Question.objects.get, broadcast=broadcast)
         in_thread(approve_question, broadcast.pk, question.pk, publish=False, by="mona")
         in_thread(set_status, broadcast.pk, personas["host"], "ended")  # unanswered: it becomes a letter
@@ -255,6 +258,7 @@ def test_a_question_left_unanswered_shows_its_letter_in_my_questions_and_the_ask
         page.reload()
         link = page.locator("#mine li[data-id] a.letter")
         expect(link).to_have_count(1, timeout=LIVE_WAIT)
+        assert len(lists) == 1  # having asked, it does after the reload
         expect(page.locator("#mine li[data-id] .badge")).to_have_text("已作为留言转交部门办理")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.locator("#mine").screenshot(path=ARTIFACTS / "live-my-questions-letter-360.png")

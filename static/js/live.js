@@ -160,12 +160,17 @@
     live.send({ type: "ask", client_id: clientId, text: text, nickname: nickname, consent: true }, clientId);
   });
 
-  fetch("/api/broadcasts/" + id + "/my-questions/", { credentials: "same-origin" })
-    .then((r) => r.json())
-    .then((body) =>
-      body.questions.forEach((q) => showMine(q.question_id, q.status, q.text, q.reason, q.letter)),
-    )
-    .catch(() => {});
+  // After a reload: this browser's questions and what became of them. Only if it asked any in this
+  // programme: at the start of a programme nearly everyone arrives having asked nothing, and the
+  // request is a sixth of a visit's server time (bench/README.md, "Rush").
+  if (Object.keys(asked).length) {
+    fetch("/api/broadcasts/" + id + "/my-questions/", { credentials: "same-origin" })
+      .then((r) => r.json())
+      .then((body) =>
+        body.questions.forEach((q) => showMine(q.question_id, q.status, q.text, q.reason, q.letter)),
+      )
+      .catch(() => {});
+  }
   // After a reload: the counts so far and which questions this session already supported.
   fetch("/api/broadcasts/" + id + "/supports/", { credentials: "same-origin" })
     .then((r) => r.json())

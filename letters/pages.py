@@ -46,7 +46,6 @@ from letters import (
 )
 from letters.lights import light_case
 from letters.models import (
-    ContactAccess,
     Erasure,
     Extension,
     Letter,
@@ -110,6 +109,7 @@ def _decide(request: HttpRequest, template: str, context: Callable[[], dict], he
         services.decide_extension(code, extension_id, approve, request.user)  # type: ignore[arg-type]
     except ServiceError as error:
         return _refused(request, template, context(), error)
+    reports.assessment_changed()
     if approve:
         messages.success(request, _("The extension of letter %(code)s was approved.") % {"code": code})
     else:
@@ -563,37 +563,11 @@ def supervisor(request: HttpRequest) -> HttpResponse:
             context = _supervisor_context(request)
             context.update(failed_code=code, failed_action=action)
             return _refused(request, template, context, error)
+        reports.assessment_changed()
         messages.success(request, message % {"code": code})
         return redirect("letters-supervisor")
     context = _supervisor_context(request)
     return _render(request, template, context, status=400 if context.get("period_error") else 200)
-
-
-ACCESS_PAGE = 50
-
-
-@role_page("supervisor")
-@require_http_methods(["GET"])
-def contact_accesses(request: HttpRequest) -> HttpResponse:
-    """The record of every time staff opened a writer's contact, newest first; by letter or person."""
-    found = ContactAccess.objects.select_related("letter", "letter__department")
-    # No NUL: PostgreSQL cannot compare with one, and no code or user name holds one.
-    code = request.GET.get("letter", "").replace("\x00", "").strip().upper()
-    by = request.GET.get("by", "").replace("\x00", "").strip()
-    if code:
-        found = found.filter(letter__code=code)
-    if by:
-        found = found.filter(by=by)
-    page = Paginator(found.order_by("-at", "-id"), ACCESS_PAGE).get_page(request.GET.get("page"))
-    for access in page:
-        role = ROLES.get(access.role)
-        access.role_label = role.label if role else access.role  # type: ignore[attr-defined]
-    query = urlencode({name: value for name, value in (("letter", code), ("by", by)) if value})
-    return _render(
-        request,
-        "letters/contact_accesses.html",
-        {"page": page, "letter_code": code, "by": by, "query": query},
-    )
 
 
 urlpatterns = [
@@ -604,5 +578,4 @@ urlpatterns = [
     path("operator/", operator, name="letters-operator"),
     path("handler/", handler, name="letters-handler"),
     path("supervisor/", supervisor, name="letters-supervisor"),
-    path("supervisor/contact-access/", contact_accesses, name="letters-contact-accesses"),
 ]

@@ -8,10 +8,12 @@ cache computes it once. The assessment's formula is written down in docs/ASSESSM
 import csv
 import datetime as dt
 import io
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, F, Q
 
 from core import clock, exports, params
@@ -233,12 +235,29 @@ def assessment(period: Period, now: dt.datetime | None = None) -> list[dict]:
 ASSESSMENT_SECONDS = 60
 
 
+ASSESSMENT_GENERATION_KEY = "assessment:generation"
+
+
 def recent_assessment(period: Period) -> list[dict]:
     """The assessment as the supervisor's page shows it: computed at most once a minute per period
-    (two passes over the period's letters, ~70 ms on the seed's year, on every visit otherwise). The
-    API and the exports compute it afresh."""
-    key = f"assessment:{period.start:%Y%m%d%H%M}-{period.end:%Y%m%d%H%M}"
+    (two passes over the period's letters, ~70 ms on the seed's year, on every visit otherwise), and
+    anew after a supervisor's or operator's own step on the page (`assessment_changed`). The API and
+    the exports compute it afresh."""
+    try:
+        generation = cache.get(ASSESSMENT_GENERATION_KEY, 0)
+    except Exception:  # the cache is down: clock.cached computes it anyway
+        generation = 0
+    key = f"assessment:{generation}:{period.start:%Y%m%d%H%M}-{period.end:%Y%m%d%H%M}"
     return clock.cached(key, ASSESSMENT_SECONDS, lambda: assessment(period))
+
+
+def assessment_changed() -> None:
+    """A redo, a wrong closure or an extension decided from a page: the page that follows shows the
+    assessment with it, not up to a minute later (every period's cached table is left behind)."""
+    try:
+        cache.set(ASSESSMENT_GENERATION_KEY, uuid.uuid4().hex, None)  # unlike the clock, never repeats
+    except Exception:
+        pass
 
 
 def _assessment_counts(period: Period, now: dt.datetime) -> dict[int, dict]:

@@ -55,6 +55,7 @@ urlpatterns = [
     path("search/", archive_views.search_page, name="search"),
     path("letters/", include("letters.pages")),
     path("letters/", include("letters.report_views")),
+    path("letters/", include("letters.access_views")),
     path("api/", include(api)),
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

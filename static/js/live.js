@@ -161,9 +161,11 @@
   });
 
   // After a reload: this browser's questions and what became of them. Only if it asked any in this
-  // programme: at the start of a programme nearly everyone arrives having asked nothing, and the
-  // request is a sixth of a visit's server time (bench/README.md, "Rush").
-  if (Object.keys(asked).length) {
+  // programme (at the start of a programme nearly everyone arrives having asked nothing, and the
+  // request is a sixth of a visit's server time: bench/README.md, "Rush"), or once the programme has
+  // ended — no rush then, and a browser whose storage was cleared still finds the letter its
+  // unanswered question became (the list follows the session cookie, not the storage).
+  if (Object.keys(asked).length || ended()) {
     fetch("/api/broadcasts/" + id + "/my-questions/", { credentials: "same-origin" })
       .then((r) => r.json())
       .then((body) =>

@@ -297,8 +297,9 @@ def test_the_supervisors_assessment_shows_their_own_step_at_once_though_it_is_ke
         page = api.get("/letters/supervisor/", "supervisor").content.decode()
         row = page[page.index('<table id="assessment"') :]
         row = row[row.index('<tr data-department="jtw">') :]
+        # The cells: letters, overdue, three rates, extensions, wrong sign-fors, wrong closures, …
         cells = row[: row.index("</tr>")].split("<td")
-        return cells[8].split(">", 1)[1].split("<", 1)[0]  # letters, overdue, 3 rates, ext, wrong signs, wrong closures
+        return cells[8].split(">", 1)[1].split("<", 1)[0]
 
     assert wrong_closures() == "0"
     clock.now += dt.timedelta(seconds=20)  # the kept table is still fresh

@@ -126,6 +126,18 @@ def busiest_slice(instants: list[float], width: float) -> int:
     return most
 
 
+async def balancer_counts(cluster: Cluster, viewers: int, seconds: float = 10) -> dict[str, dict]:
+    """The balancer's counts once they include every viewer's return: it writes them to its file
+    once an interval, so a read right after the last viewer caught up can predate the last
+    reconnects (CI once read 7 open of 90 while all 90 held the whole log)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        stats = cluster.stats()
+        if sum(counts["open"] for counts in stats.values()) >= viewers or time.monotonic() > deadline:
+            return stats
+        await asyncio.sleep(0.2)
+
+
 async def programme(personas, tmp_path, hosts: int, extra_env: dict) -> tuple:
     broadcast = await database_sync_to_async(make_broadcast)(
         "jtw", personas["host"], [personas["guest"]], status="live"
@@ -145,7 +157,9 @@ async def test_a_host_killed_mid_programme_loses_its_viewers_to_the_others_and_n
         await asyncio.to_thread(cluster.start)
         audience = Audience(cluster.url, broadcast.pk, viewers)
         await audience.connected()
-        spread = {address: counts["open"] for address, counts in cluster.stats().items()}
+        spread = {
+            address: counts["open"] for address, counts in (await balancer_counts(cluster, viewers)).items()
+        }
         sent: list[str] = []
         answering = asyncio.create_task(answers(cluster.url, broadcast.pk, cookie, total, sent))
         while len(sent) < 4:  # noqa: ASYNC110 — the guest's task fills it
@@ -155,7 +169,7 @@ async def test_a_host_killed_mid_programme_loses_its_viewers_to_the_others_and_n
         await asyncio.wait_for(answering, timeout=60)
         last = await last_seq(broadcast)
         await audience.hold(last)
-        stats = cluster.stats()
+        stats = await balancer_counts(cluster, viewers)
         crashed = cluster.crash_report()
     finally:
         await asyncio.to_thread(cluster.stop)

@@ -230,7 +230,7 @@ def test_a_moderator_sees_times_publishes_withdraws_with_a_confirmation_and_reje
         expect(dialog.locator(".dialog-quote")).to_have_text(texts[0])
         page.keyboard.press("Escape")
         expect(dialog).to_be_hidden()
-        assert withdraw.evaluate("(b) => b === document.activeElement")
+        expect(withdraw).to_be_focused()  # waits: the dialog's close hands focus back after it hides
         expect(published).to_have_count(1)
         withdraw.click()
         dialog.get_by_role("button", name="撤回", exact=True).click()
@@ -273,7 +273,7 @@ def test_a_moderator_sees_times_publishes_withdraws_with_a_confirmation_and_reje
         expect(page.locator("#edit-dialog .dialog-error")).to_have_text("问题须为 1 至 500 个字。")
         page.keyboard.press("Escape")
         expect(page.locator("#edit-dialog")).to_be_hidden()
-        assert remaining.evaluate("(li) => li === document.activeElement")  # focus back on the question
+        expect(remaining).to_be_focused()  # focus back on the question (waits, as above)
         assert page.evaluate(QUEUE_KEPT) == [True]  # every update touched the item in place
         assert load_question(third).text == texts[2]
 

@@ -109,7 +109,6 @@ def _decide(request: HttpRequest, template: str, context: Callable[[], dict], he
         services.decide_extension(code, extension_id, approve, request.user)  # type: ignore[arg-type]
     except ServiceError as error:
         return _refused(request, template, context(), error)
-    reports.assessment_changed()
     if approve:
         messages.success(request, _("The extension of letter %(code)s was approved.") % {"code": code})
     else:
@@ -563,7 +562,6 @@ def supervisor(request: HttpRequest) -> HttpResponse:
             context = _supervisor_context(request)
             context.update(failed_code=code, failed_action=action)
             return _refused(request, template, context, error)
-        reports.assessment_changed()
         messages.success(request, message % {"code": code})
         return redirect("letters-supervisor")
     context = _supervisor_context(request)

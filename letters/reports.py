@@ -241,8 +241,9 @@ ASSESSMENT_GENERATION_KEY = "assessment:generation"
 def recent_assessment(period: Period) -> list[dict]:
     """The assessment as the supervisor's page shows it: computed at most once a minute per period
     (two passes over the period's letters, ~70 ms on the seed's year, on every visit otherwise), and
-    anew after a supervisor's or operator's own step on the page (`assessment_changed`). The API and
-    the exports compute it afresh."""
+    anew after a redo, a wrong closure or an extension decided (`assessment_changed`, called by
+    letters.services whether the step came from a page or the API). The API and the exports
+    compute it afresh."""
     try:
         generation = cache.get(ASSESSMENT_GENERATION_KEY, 0)
     except Exception:  # the cache is down: clock.cached computes it anyway
@@ -252,8 +253,9 @@ def recent_assessment(period: Period) -> list[dict]:
 
 
 def assessment_changed() -> None:
-    """A redo, a wrong closure or an extension decided from a page: the page that follows shows the
-    assessment with it, not up to a minute later (every period's cached table is left behind)."""
+    """After a redo, a wrong closure or an extension decided, once committed (so that no request
+    caches the figures from before it under the new key): the supervisor's page that follows shows
+    the assessment with it, not up to a minute later (every period's cached table is left behind)."""
     try:
         cache.set(ASSESSMENT_GENERATION_KEY, uuid.uuid4().hex, None)  # unlike the clock, never repeats
     except Exception:

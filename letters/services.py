@@ -28,7 +28,7 @@ from core.errors import ServiceError
 from core.sanitize import clean_plain, clean_rich
 from departments.models import Department, LetterKind
 from departments.roles import has_role
-from letters import units
+from letters import reports, units
 from letters.deadlines import limit_for, schedule
 from letters.models import Channel, Closure, Extension, Letter, LetterLog, LetterStatus, Light, Rating
 
@@ -417,6 +417,7 @@ def decide_extension(code: str, extension_id: object, approve: bool, user: User)
     extension.save()
     if approve:
         letter.save()
+    transaction.on_commit(reports.assessment_changed)  # the supervisor's page shows it at once
     return letter
 
 
@@ -508,6 +509,7 @@ def redo(code: str, reason: object, user: User) -> Letter:
     schedule(letter)
     letter.light = Light.GREEN
     letter.save()
+    transaction.on_commit(reports.assessment_changed)  # the supervisor's page shows it at once
     return letter
 
 
@@ -521,6 +523,7 @@ def mark_wrong_closure(code: str, reason: object, user: User) -> Letter:
     _step(letter, "wrong_closure", _name(user), (S.CLOSED,), None, note=reason)
     letter.wrong_closure = True
     letter.save()
+    transaction.on_commit(reports.assessment_changed)  # the supervisor's page shows it at once
     return letter
 
 

@@ -287,7 +287,9 @@ def test_a_supervisor_sends_a_reminder_that_the_handler_reads(api, clock):
     assert f'data-code="{code}"' in supervision_page[supervision_page.index('id="due-soon"') :]
 
 
-def test_the_supervisors_assessment_shows_their_own_step_at_once_though_it_is_kept_a_minute(api, clock):
+def test_the_supervisors_assessment_shows_their_own_step_at_once_though_it_is_kept_a_minute(
+    api, clock, django_capture_on_commit_callbacks
+):
     """The page keeps the assessment a minute per period (~70 ms on a year), but a wrong closure the
     supervisor has just marked is in the table the redirect shows, not a minute later."""
     clock.set(2026, 6, 8, 9)
@@ -303,8 +305,16 @@ def test_the_supervisors_assessment_shows_their_own_step_at_once_though_it_is_ke
 
     assert wrong_closures() == "0"
     clock.now += dt.timedelta(seconds=20)  # the kept table is still fresh
-    done = api.client("supervisor").post(
-        "/letters/supervisor/", {"action": "wrong-closure", "code": code, "reason": "并未实际解决"}
-    )
+    # The bump runs once the step's transaction commits (the test's own transaction never does).
+    with django_capture_on_commit_callbacks(execute=True):
+        done = api.client("supervisor").post(
+            "/letters/supervisor/", {"action": "wrong-closure", "code": code, "reason": "并未实际解决"}
+        )
     assert done.status_code == 302
     assert wrong_closures() == "1"
+    # The same from the API: the step, not the page, moves the kept table.
+    other, _ = api.letter("closed")
+    assert wrong_closures() == "1"  # kept: a handler's letter closing does not bump it
+    with django_capture_on_commit_callbacks(execute=True):
+        api.ok(other, "wrong-closure", "supervisor", reason="答复未落实")
+    assert wrong_closures() == "2"

@@ -10,7 +10,7 @@ from archive.models import QuestionLetter
 from core import clock, exports, paging, params
 from core.errors import ServiceError
 from core.http import api_error, error_response
-from core.netizens import request_netizen_key
+from core.netizens import existing_netizen_key
 from departments.models import Department
 from moderation import shapes
 from studio.models import Broadcast
@@ -109,9 +109,9 @@ def stats_view(request: HttpRequest) -> HttpResponse:
 @require_GET
 def my_questions(request: HttpRequest, broadcast_id: int) -> HttpResponse:
     """This session's questions in a programme, with the letter each unanswered one became."""
-    if not request.session.session_key:
+    key = existing_netizen_key(request)
+    if key is None:  # no identity, no questions: nothing to look up, and none is issued
         return JsonResponse({"questions": []})
-    key = request_netizen_key(request)
     questions = shapes.my_questions(broadcast_id, key)
     if not questions:  # most visitors have asked nothing: no letters to look up either
         return JsonResponse({"questions": []})

@@ -7,14 +7,13 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.exceptions import SuspiciousFileOperation
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
-from django.middleware.csrf import get_token
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from core.errors import ServiceError
+from core.netizens import has_identity_cookie
 
 log = logging.getLogger(__name__)
 
@@ -70,23 +69,21 @@ def json_body(request: HttpRequest) -> dict:
 def csrf_for_sessions(view: Callable) -> Callable:
     """CSRF for JSON endpoints that anonymous clients also call (ask, write a letter, rate a reply).
 
-    A client without our session cookie (a third-party app, a script) is not riding anyone's
-    session, so it needs no token; a request that carries the cookie — a browser — must bring the
-    token, so that no other site can act in its user's name. So when such a request is answered
-    with a new session (an anonymous ask starts one), the answer also sets the CSRF cookie: the
-    client's next POST carries the session cookie and needs the token (issue #13).
+    A client without a cookie that names it (a third-party app, a script) is not riding anyone's
+    identity, so it needs no token; a request that carries the session or the netizen identity
+    cookie — a browser — must bring the token, so that no other site can act in its user's name.
+    When an answer gives a client its identity (an anonymous ask), it also sets the CSRF cookie
+    (core.netizens.NetizenCookieMiddleware): the client's next POST carries the identity and needs
+    the token (issue #13).
     """
     protected = csrf_protect(view)
 
     @csrf_exempt
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if settings.SESSION_COOKIE_NAME in request.COOKIES:
+        if has_identity_cookie(request):
             return protected(request, *args, **kwargs)
-        response = view(request, *args, **kwargs)
-        if getattr(request, "session", None) is not None and request.session.session_key:
-            get_token(request)  # CsrfViewMiddleware sets the cookie on the way out
-        return response
+        return view(request, *args, **kwargs)
 
     return wrapper
 

@@ -116,10 +116,14 @@ def phone_letter(request: HttpRequest) -> JsonResponse:
 
 
 def _client(request: HttpRequest) -> str:
-    """Whose idempotency keys these are: the browser's session, else the address."""
+    """Whose idempotency keys these are: the browser's session, else its netizen identity, else the
+    address."""
     session_key = getattr(getattr(request, "session", None), "session_key", None)
     if session_key:
         return "session:" + session_key
+    netizen = existing_netizen_key(request)
+    if netizen:
+        return "netizen:" + netizen
     return "address:" + (request.META.get("REMOTE_ADDR") or "?")
 
 

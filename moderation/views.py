@@ -4,8 +4,10 @@ counts viewers read when the live page loads."""
 import csv
 import json
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -13,7 +15,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from core.http import api_view
-from core.netizens import existing_netizen_key
+from core.netizens import existing_netizen_key, request_netizen_key
 from departments.roles import has_role
 from moderation import supports as support_counts
 from moderation.models import ModerationAction
@@ -81,8 +83,15 @@ def supports(request: HttpRequest, broadcast_id: int) -> JsonResponse:
     counts = support_counts.public_counts(broadcast_id)
     if counts is None:
         raise Http404
-    key = existing_netizen_key(request)  # no session, no supports: nothing to look up
-    mine = support_counts.supported_by(counts, key) if key else []
+    key = existing_netizen_key(request)
+    mine = support_counts.supported_by(counts, key) if key else []  # a new browser supported nothing
+    if key is None:
+        # The live page's first personal request: it gives the browser its identity (and CSRF)
+        # cookies before the page opens its socket, so that its questions and 附议 follow it across
+        # reloads without a session written per visitor (core/netizens.py).
+        request_netizen_key(request)
+    elif settings.CSRF_COOKIE_NAME not in request.COOKIES:
+        get_token(request)  # the shared live page's forms take their token from this cookie
     response = JsonResponse({"counts": counts, "mine": mine})
-    response["Cache-Control"] = "private, no-cache"  # `mine` is this session's
+    response["Cache-Control"] = "private, no-cache"  # `mine` is this browser's
     return response

@@ -16,7 +16,7 @@ from django.utils.translation.trans_real import get_supported_language_variant, 
 
 from core import logs
 from core.errors import ServiceError
-from core.netizens import session_netizen_key
+from core.netizens import cookies_netizen_key
 from studio import drain
 
 log = logging.getLogger(__name__)
@@ -64,10 +64,12 @@ def scope_language(scope: dict) -> str:
 
 
 def netizen_key(scope: dict) -> str:
-    """An opaque id for the netizen: its session's, or a per-connection id without a session."""
+    """An opaque id for the netizen: its session's or identity cookie's (core/netizens.py), or a
+    per-connection id without either (the live page fetches its identity before it connects)."""
     session = scope.get("session")
-    key = getattr(session, "session_key", None) if session is not None else None
-    return session_netizen_key(key) if key else "c" + uuid.uuid4().hex
+    session_key = getattr(session, "session_key", None) if session is not None else None
+    key = cookies_netizen_key(scope.get("cookies") or {}, session_key)
+    return key or "c" + uuid.uuid4().hex
 
 
 class FrameConsumer(AsyncWebsocketConsumer):

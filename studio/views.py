@@ -3,13 +3,16 @@
 import json
 import zlib
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.cache import patch_cache_control
 from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_http_methods
@@ -126,11 +129,28 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html", {"broadcasts": broadcasts, "live": live, "departments": departments})
 
 
-@ensure_csrf_cookie
 def live_page(request: HttpRequest, broadcast_id: int) -> HttpResponse:
+    """The live page. For a visitor without a session (every netizen) it is the same for everyone in
+    a language and time zone — no session started, no CSRF token in it, no cookie set — so that a
+    front proxy may answer the start-of-programme rush from its cache (issue #18, docs/DEPLOY.md).
+    What is personal comes afterwards: the page's script fetches `supports`, which gives the browser
+    its identity and CSRF cookies (core/netizens.py) before it opens the socket."""
     broadcast = get_object_or_404(Broadcast.objects.select_related("department"), pk=broadcast_id)
-    request_netizen_key(request)  # a session, so that this browser's questions follow it across reloads
-    return render(request, "studio/live.html", {"broadcast": broadcast, "article": live_article(broadcast)})
+    context = {"broadcast": broadcast, "article": live_article(broadcast)}
+    shareable = settings.SESSION_COOKIE_NAME not in request.COOKIES
+    if shareable:
+        # No look at the session (it would add Vary: Cookie), and the header's forms take their token
+        # from the CSRF cookie when they are sent (static/js/live.js).
+        context.update(user=AnonymousUser(), shareable=True)
+    response = render(request, "studio/live.html", context)
+    if shareable:
+        patch_cache_control(response, public=True, max_age=0, s_maxage=SHARED_PAGE_SECONDS)
+    return response
+
+
+# How long a shared cache may answer the live page without asking: as long as its article is kept
+# (live_article), so that a status change shows within the same 2 s.
+SHARED_PAGE_SECONDS = 2
 
 
 # The programme's part of the live page is the same for every viewer in a language and time zone

@@ -248,6 +248,18 @@ def pytest_terminal_summary(terminalreporter) -> None:
                 terminalreporter.write_line(f"  {count:6d}  {key}")
 
 
+def netizen_cookie(client: Client, broadcast_id: int) -> str:
+    """What a netizen's browser does on opening the live page, as static/js/live.js does: the page
+    (the same for everyone: it sets no cookie), then its `supports` list, which gives a new browser
+    its identity. Returns the identity as a Cookie header's `name=value`."""
+    from core.netizens import NETIZEN_COOKIE
+
+    page = client.get(f"/live/{broadcast_id}/")
+    assert page.status_code == 200 and not page.cookies
+    assert client.get(f"/api/broadcasts/{broadcast_id}/supports/").status_code == 200
+    return f"{NETIZEN_COOKIE}={client.cookies[NETIZEN_COOKIE].value}"
+
+
 def session_cookie(user) -> bytes:
     client = Client()
     client.force_login(user)

@@ -280,6 +280,48 @@ def test_a_question_left_unanswered_shows_its_letter_in_my_questions_and_the_ask
             assert watched.errors == [], watched.report()
 
 
+def test_a_new_visitor_gets_the_shared_page_then_its_identity_and_keeps_both_across_a_language_switch(
+    daphne, personas
+):
+    """The live page is the same for every new visitor (issue #18: a front proxy may answer the rush
+    from its cache); the browser gets its identity from the `supports` list before its socket opens,
+    so its question follows it, and the header's language switch, whose token the page does not
+    carry, still works — also for a browser whose CSRF cookie is gone."""
+    broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")
+    server = daphne()
+    with chromium() as browser:
+        netizen = Watched(browser, "netizen", viewport={"width": 360, "height": 780}, locale="zh-CN")
+        page = netizen.page
+        pages: list = []
+        page.on("response", lambda r: pages.append(r) if r.url.endswith(f"/live/{broadcast.pk}/") else None)
+        page.goto(f"{server.url}/live/{broadcast.pk}/")
+        expect(page.locator("#conn")).not_to_have_text("…", timeout=LIVE_WAIT)
+        headers = pages[0].all_headers()
+        assert "set-cookie" not in headers and "public" in headers["cache-control"]
+        cookies = {c["name"]: c for c in page.context.cookies()}
+        assert {"minxin_netizen", "csrftoken"} <= set(cookies) and "sessionid" not in cookies
+        assert cookies["minxin_netizen"]["httpOnly"]
+
+        page.fill("#question", "地铁末班车能否延后半小时？")
+        page.check("#consent")
+        page.click("#ask-form button[type=submit]")
+        expect(page.locator("#mine li[data-id]")).to_have_count(1, timeout=LIVE_WAIT)
+
+        # The header's switch sends the token from the cookie; the same browser, now in English.
+        page.locator("header.site button[name=language]").click()
+        expect(page.locator("html")).to_have_attribute("lang", "en", timeout=LIVE_WAIT)
+        expect(page.locator("#conn")).not_to_have_text("…", timeout=LIVE_WAIT)
+        expect(page.locator("#mine li[data-id]")).to_have_count(1, timeout=LIVE_WAIT)
+        expect(page.locator("#mine li[data-id]")).to_contain_text("地铁末班车")
+
+        # Without its CSRF cookie the switch first fetches one, then goes.
+        page.context.clear_cookies(name="csrftoken")
+        page.locator("header.site button[name=language]").click()
+        expect(page.locator("html")).to_have_attribute("lang", "zh-hans", timeout=LIVE_WAIT)
+        expect(page.locator("#mine li[data-id]")).to_have_count(1, timeout=LIVE_WAIT)
+        assert netizen.errors == [], netizen.report()
+
+
 def test_the_live_page_shows_times_in_the_programmes_zone_and_offers_the_replay_once_it_ends(
     daphne, personas
 ):

@@ -54,6 +54,17 @@ def test_a_browser_with_a_session_cookie_must_send_the_token(strict, personas):
     assert accepted.status_code == 201 and Letter.objects.count() == 1
 
 
+def test_a_browser_with_a_netizen_identity_cookie_must_send_the_token(strict, personas):
+    """The identity cookie (core/netizens.py) names a browser as the session did: another site could
+    make that browser send it (the first ask that gives it: tests/test_hostile_input.py)."""
+    from letters.models import Letter
+
+    strict.get("/letters/write/")  # the page sets the csrftoken cookie
+    strict.cookies["minxin_netizen"] = "an-identity-a-forged-request-would-ride"
+    refused = strict.post("/api/letters/", json.dumps(LETTER), content_type="application/json")
+    assert refused.status_code == 403 and Letter.objects.count() == 0
+
+
 def test_staff_actions_always_need_the_token(strict, personas):
     from letters import services
 

@@ -235,9 +235,11 @@ def test_after_an_anonymous_ask_the_next_post_with_the_cookie_and_header_succeed
     path = f"/api/broadcasts/{broadcast.pk}/questions/"
     first = browser.post(path, json.dumps({"client_id": "c1", "text": "末班车能延后吗"}), "application/json")
     assert first.status_code == 201
-    assert "sessionid" in first.cookies and "csrftoken" in first.cookies
+    # Its identity (core/netizens.py; no session is written for it) and the token its next POST needs.
+    assert "minxin_netizen" in first.cookies and "csrftoken" in first.cookies
+    assert "sessionid" not in first.cookies
     token = browser.cookies["csrftoken"].value
-    # Without the header the session cookie makes it a refused (CSRF) request that stores nothing.
+    # Without the header the identity cookie makes it a refused (CSRF) request that stores nothing.
     asked = Question.objects.count()
     refused = browser.post(path, json.dumps({"client_id": "c2", "text": "第二个问题"}), "application/json")
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
@@ -252,3 +254,4 @@ def test_after_an_anonymous_ask_the_next_post_with_the_cookie_and_header_succeed
     letter = browser.post("/api/letters/", json.dumps(LETTER), "application/json", HTTP_X_CSRFTOKEN=token)
     assert letter.status_code == 201
     assert Question.objects.count() == asked + 1
+    assert len(set(Question.objects.values_list("netizen_key", flat=True))) == 1  # one browser

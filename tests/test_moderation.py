@@ -12,7 +12,6 @@ import uuid
 
 import pytest
 from channels.db import database_sync_to_async
-from django.conf import settings as django_settings
 from django.test import Client
 
 from core.errors import ServiceError
@@ -24,7 +23,7 @@ from moderation.shapes import studio_queue
 from studio import services as studio
 from studio.models import Broadcast, Event
 
-from .conftest import make_broadcast, make_staff, session_cookie
+from .conftest import make_broadcast, make_staff, netizen_cookie, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -154,9 +153,9 @@ def post_question(client: Client, broadcast_id: int, body: dict):
 
 
 def anonymous_session(client: Client, broadcast_id: int) -> str:
-    """The session a netizen's browser gets from the live page; returns the cookie's value."""
-    client.get(f"/live/{broadcast_id}/")
-    return client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    """The identity a netizen's browser gets on the live page (from its `supports` list, which the
+    page fetches before it opens the socket); returns the Cookie header's `name=value`."""
+    return netizen_cookie(client, broadcast_id)
 
 
 async def fresh_window(window: int = 60, needed: float = 5.0) -> None:
@@ -1028,7 +1027,7 @@ async def test_http_and_socket_questions_of_one_browser_session_share_one_limit(
             client, live_broadcast.pk, {"client_id": f"h-{n}", "text": f"问题{n}"}
         )
         assert response.status_code == 201
-    cookie = (b"cookie", f"{django_settings.SESSION_COOKIE_NAME}={session}".encode())
+    cookie = (b"cookie", session.encode())
     netizen = await open_viewer(sockets, live_broadcast.pk, headers=[cookie])
     await ask_over_socket(netizen, "第三个问题")
     await netizen.send_json_to(ask_frame("第四个问题"))
@@ -1056,7 +1055,7 @@ async def test_with_redis_a_session_is_counted_across_server_processes(daphne, l
     client = Client()
     session = await database_sync_to_async(anonymous_session)(client, live_broadcast.pk)
     await fresh_window(needed=8)
-    cookie = f"{django_settings.SESSION_COOKIE_NAME}={session}"
+    cookie = session
     async with connect(
         server.ws + f"/ws/live/{live_broadcast.pk}/", origin=server.url, additional_headers={"Cookie": cookie}
     ) as ws:
@@ -1184,7 +1183,7 @@ async def test_supporting_counts_each_netizen_once_and_viewers_get_the_count_in_
     console, _ = await open_console(sockets, live_broadcast.pk, personas["moderator"])
     client = Client()
     session = await database_sync_to_async(anonymous_session)(client, live_broadcast.pk)
-    cookie = [(b"cookie", f"{django_settings.SESSION_COOKIE_NAME}={session}".encode())]
+    cookie = [(b"cookie", session.encode())]
     netizen = await open_viewer(sockets, live_broadcast.pk, headers=cookie)
     same_browser = await open_viewer(sockets, live_broadcast.pk, headers=cookie)
     stranger = await open_viewer(sockets, live_broadcast.pk)

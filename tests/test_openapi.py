@@ -55,6 +55,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from settings.openapi import document
+from tests.conftest import netizen_cookie
 
 EXAMPLES = int(os.environ.get("MINXIN_OPENAPI_EXAMPLES", "25"))
 TALLY: Counter = Counter()  # (operation, persona, status) -> cases; printed with -s
@@ -340,7 +341,7 @@ def _world() -> World:
 
     live = Client()
     broadcast_ids = list(Broadcast.objects.order_by("pk").values_list("pk", flat=True))
-    live.get(f"/live/{broadcast_ids[-1]}/")  # a netizen's browser: a session and the CSRF cookie
+    netizen_cookie(live, broadcast_ids[-1])  # a netizen's browser: its identity and the CSRF cookie
     netizen_cookies = {name: morsel.value for name, morsel in live.cookies.items()}
     token = netizen_cookies[settings.CSRF_COOKIE_NAME]
     personas = {

@@ -34,13 +34,14 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
+from core.netizens import NETIZEN_COOKIE
 from letters import services as letter_services
 from letters.models import Letter
 from moderation.actions import approve_question
 from moderation.asking import ask_question
 from studio.models import Broadcast
 
-from .conftest import make_broadcast, make_staff
+from .conftest import make_broadcast, make_staff, netizen_cookie
 
 # --- the matrix --------------------------------------------------------------------------------
 
@@ -49,7 +50,7 @@ N = 404  # a letter read without its key answers as if no such code existed (no 
 
 ACTORS = (
     "anonymous",  # no session at all
-    "netizen",  # a session without an account: it has visited /live/<id>/
+    "netizen",  # an identity cookie without an account: it has visited /live/<id>/
     "moderator",  # named among this programme's moderators
     "other_moderator",  # a moderator named on another programme only
     "guest",  # a guest of this programme (department jtw)
@@ -156,7 +157,7 @@ def judged(outcome: object, expected: object, before: object, after: object) -> 
 @dataclass
 class World:
     users: dict  # actor -> user; anonymous and netizen have none
-    netizen: Client  # a browser session that has opened a live page
+    netizen: Client  # a browser that has opened a live page: its identity cookie, no session
     programme: Broadcast  # "this programme"; every cell gets a fresh one
 
     def client(self, actor: str) -> Client:
@@ -169,12 +170,12 @@ class World:
 
     @property
     def netizen_cookie(self) -> bytes:
-        name = settings.SESSION_COOKIE_NAME
-        return f"{name}={self.netizen.cookies[name].value}".encode()
+        return f"{NETIZEN_COOKIE}={self.netizen.cookies[NETIZEN_COOKIE].value}".encode()
 
     def visit_live_page(self) -> None:
-        """What a netizen's browser does before it asks: open the programme's live page."""
-        assert self.netizen.get(f"/live/{self.programme.pk}/").status_code == 200
+        """What a netizen's browser does before it asks: open the programme's live page (which
+        fetches its `supports` list, where a new browser gets its identity)."""
+        netizen_cookie(self.netizen, self.programme.pk)
 
     def fresh_programme(self) -> Broadcast:
         """A live programme of department jtw: host harry, guest grace, moderator mona named on it."""
@@ -226,7 +227,8 @@ def world(personas) -> World:
     other.moderators.add(users["other_moderator"])
     world = World(users=users, netizen=Client(), programme=other)
     world.visit_live_page()
-    assert settings.SESSION_COOKIE_NAME in world.netizen.cookies  # a session, and no account
+    assert NETIZEN_COOKIE in world.netizen.cookies  # an identity, and no account
+    assert settings.SESSION_COOKIE_NAME not in world.netizen.cookies
     return world
 
 

@@ -6,10 +6,12 @@ from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
 
-from core.netizens import session_netizen_key
+from core.netizens import NETIZEN_COOKIE, cookie_netizen_key
 from moderation.actions import approve_question, withdraw_event
 from moderation.asking import ask_question
 from moderation.supports import support_question
+
+from .conftest import netizen_cookie
 
 pytestmark = pytest.mark.django_db
 
@@ -21,10 +23,10 @@ def _empty_cache():
 
 
 def netizen(broadcast_id: int) -> tuple[Client, str]:
-    """A browser that opened the live page (which gives it a session), and its netizen key."""
+    """A browser that opened the live page (its `supports` list gives it an identity), and its key."""
     client = Client()
-    client.get(f"/live/{broadcast_id}/")
-    return client, session_netizen_key(client.cookies[settings.SESSION_COOKIE_NAME].value)
+    cookie = netizen_cookie(client, broadcast_id)
+    return client, cookie_netizen_key(cookie.split("=", 1)[1]) or ""
 
 
 def question(broadcast_id: int, n: int, publish: bool = True) -> int:
@@ -55,10 +57,32 @@ def test_a_reloaded_page_gets_the_counts_of_shown_questions_and_what_this_sessio
 
     assert supports(alice, pk) == {"counts": {str(first): 2, str(second): 1}, "mine": [first]}
     assert supports(bob, pk) == {"counts": {str(first): 2, str(second): 1}, "mine": [first, second]}
-    # A browser without a session has supported nothing (and gets no session from asking).
+    # A new browser has supported nothing; it gets its identity from this answer (signed, HttpOnly,
+    # for a year), and a CSRF cookie beside it, but no session: nothing is stored for it.
     stranger = Client()
     assert supports(stranger, pk) == {"counts": {str(first): 2, str(second): 1}, "mine": []}
     assert settings.SESSION_COOKIE_NAME not in stranger.cookies
+    identity = stranger.cookies[NETIZEN_COOKIE]
+    assert identity["httponly"] and identity["samesite"] == "Lax" and identity["max-age"] == 365 * 24 * 3600
+    assert cookie_netizen_key(identity.value) not in (None, alice_key, bob_key)
+    assert settings.CSRF_COOKIE_NAME in stranger.cookies
+    # The next answer keeps that identity: no new cookie.
+    assert supports(stranger, pk)["mine"] == []
+    assert stranger.cookies[NETIZEN_COOKIE].value == identity.value
+
+
+def test_a_made_up_or_tampered_identity_cookie_is_no_identity(live_broadcast):
+    pk = live_broadcast.pk
+    first = question(pk, 1)
+    alice, alice_key = netizen(pk)
+    support_question(pk, first, alice_key)
+    genuine = alice.cookies[NETIZEN_COOKIE].value
+    for forged in ("1", alice_key, genuine[:-1] + ("A" if genuine[-1] != "A" else "B"), "x" * 5000):
+        forger = Client()
+        forger.cookies[NETIZEN_COOKIE] = forged
+        assert supports(forger, pk)["mine"] == []  # not alice's 附议
+        assert cookie_netizen_key(forger.cookies[NETIZEN_COOKIE].value) not in (None, alice_key)
+    assert supports(alice, pk)["mine"] == [first]
 
 
 def test_a_question_nobody_supported_or_not_shown_has_no_count(live_broadcast):
@@ -84,7 +108,7 @@ def test_every_viewer_loading_the_page_costs_at_most_one_query_once_the_counts_a
     first = question(pk, 1)
     alice, alice_key = netizen(pk)
     support_question(pk, first, alice_key)
-    with django_assert_max_num_queries(4 + (0 if settings.REDIS_URL else 1)):  # + the session
+    with django_assert_max_num_queries(4):
         supports(alice, pk)
     with django_assert_max_num_queries(0):
         supports(Client(), pk)

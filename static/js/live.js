@@ -173,8 +173,11 @@
       )
       .catch(() => {});
   }
-  // After a reload: the counts so far and which questions this session already supported.
-  fetch("/api/broadcasts/" + id + "/supports/", { credentials: "same-origin" })
+  // The counts so far and which questions this browser already supported. For a browser new to the
+  // site this answer also brings its identity cookie (core/netizens.py): the page itself is the same
+  // for everyone and sets none, so the socket waits for it, or its questions would not follow it
+  // across a reload.
+  const identified = fetch("/api/broadcasts/" + id + "/supports/", { credentials: "same-origin" })
     .then((r) => r.json())
     .then((body) => {
       body.mine.forEach((qid) => supported.add(String(qid)));
@@ -187,6 +190,33 @@
       onFrame: onFrame,
       onOpen: () => showConnection("open", t("connected")),
       onClose: () => showConnection("reconnecting", t("reconnecting")),
+      ready: identified,
     }
   );
+
+  // The shared page carries no CSRF token (studio.views.live_page): the header's forms (the language
+  // switch) take it from the cookie the supports answer set, when they are sent — after fetching it
+  // again if that answer never came.
+  const csrfCookie = () => (document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/) || [])[1] || "";
+  document.querySelectorAll("input[data-csrf-cookie]").forEach((input) => {
+    input.form.addEventListener("submit", (submit) => {
+      input.value = csrfCookie();
+      if (input.value) return;
+      submit.preventDefault();
+      const button = submit.submitter;
+      fetch("/api/broadcasts/" + id + "/supports/", { credentials: "same-origin" })
+        .catch(() => {})
+        .finally(() => {
+          input.value = csrfCookie();
+          if (button && button.name) {
+            const chosen = el("input");
+            chosen.type = "hidden";
+            chosen.name = button.name;
+            chosen.value = button.value;
+            input.form.appendChild(chosen);
+          }
+          input.form.submit();
+        });
+    });
+  });
 })();

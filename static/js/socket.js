@@ -10,7 +10,7 @@
   const utf8Bytes = (text) => new TextEncoder().encode(text).length;
 
   // path: a string, or a function returning the path (e.g. with ?after=<last seq>).
-  // handlers: onFrame(frame), onOpen(), onClose(closeEvent), onTooBig(frame). Close codes
+  // handlers: onFrame(frame), onOpen(), onClose(closeEvent), onTooBig(frame), ready. Close codes
   // 4400–4499 are final.
   // After an open socket is lost, the first reconnect waits a random time in [0, SPREAD): when a
   // server dies, all its viewers lose their sockets at once, and the spread turns their return into
@@ -67,7 +67,10 @@
       delete self.unacked[ref];
       return frame;
     };
-    connect();
+    // handlers.ready: a promise to wait for before the first connect (the live page's identity
+    // cookie, which the server reads in the handshake); frames sent meanwhile wait as above.
+    if (handlers.ready) handlers.ready.finally(connect);
+    else connect();
     return self;
   }
 

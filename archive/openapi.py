@@ -241,8 +241,9 @@ def paths() -> dict[str, dict]:
             "get": {
                 "operationId": "listMyQuestions",
                 "tags": ["broadcasts"],
-                "summary": "This browser session's questions in the programme, with their statuses",
-                "description": "Empty without a session (and for a programme that does not exist).",
+                "summary": "This browser's questions in the programme, with their statuses",
+                "description": "Empty for a browser without a netizen identity (its session or "
+                "`minxin_netizen` cookie) and for a programme that does not exist.",
                 "security": READ_SECURITY,
                 "parameters": [BROADCAST_ID],
                 "responses": {

@@ -51,14 +51,20 @@ from bench.servers import (
     cpu_seconds,
     crash_report,
     free_port,
+    nginx,
     project_env,
     raise_nofile,
+    start_nginx,
     wait_listening,
 )
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/minxin_bench"
 BROADCAST_ID_FLOOR = 900_000_000  # as bench/fanout.py: ids no test database reaches
-DESIGNS = ("minxin", "bare asyncio reference")
+DESIGNS = ("minxin", "minxin behind nginx", "bare asyncio reference")
+# --designs names them: the project's daphne processes alone, the same behind the documented front
+# proxy (docs/nginx.conf: it answers the shared live page and the static files from its cache), and
+# the reference.
+DESIGN_NAMES = {"daphne": DESIGNS[0], "nginx": DESIGNS[1], "reference": DESIGNS[2]}
 
 PROGRAMME_SCRIPT = """
 import io
@@ -80,6 +86,7 @@ class Row:
     people: int
     returning: int = 0
     hellos: int = 0
+    pages_from_cache: int = 0  # answered by the front proxy's cache, not a web process
     errors: dict[str, int] = field(default_factory=dict)
     hello: tuple[float, float, float, float] = (float("nan"),) * 4  # p50, p95, p99, max
     html: tuple[float, float, float, float] = (float("nan"),) * 4
@@ -169,11 +176,19 @@ def plan(args: argparse.Namespace) -> list[tuple[int, float, bool]]:
 
 
 async def rush(
-    args: argparse.Namespace, loadgens: list[LoadGen], servers: list[Server], name: str, broadcast_id: int
+    args: argparse.Namespace,
+    loadgens: list[LoadGen],
+    servers: list[Server],
+    name: str,
+    broadcast_id: int,
+    behind: list[Server] | None = None,
 ) -> Row:
-    """Everyone arrives; the time each took to its first hello, and what failed."""
+    """Everyone arrives at `servers`; the time each took to its first hello, and what failed.
+
+    `behind`: the processes a front proxy passes to; their CPU is the server's too."""
     people = plan(args)
-    row = Row(name, len(servers), len(people), returning=sum(1 for p in people if p[2]))
+    workers = behind or servers
+    row = Row(name, len(workers), len(people), returning=sum(1 for p in people if p[2]))
     targets = [
         {
             "host": "127.0.0.1",
@@ -185,7 +200,8 @@ async def rush(
     ]
     start_at = time.time() + 1.0
     row.load = (os.getloadavg()[0], float("nan"))
-    cpu_before = sum(cpu_seconds(s.pid) for s in servers)
+    everyone = servers + (behind or [])
+    cpu_before = sum(cpu_seconds(s.pid) for s in everyone)
     loadgen_before = sum(cpu_seconds(g.pid) for g in loadgens)
     began = time.monotonic()
     shares = [people[k :: len(loadgens)] for k in range(len(loadgens))]
@@ -194,17 +210,18 @@ async def rush(
         *(g.call(within, "run", share, targets, start_at) for g, share in zip(loadgens, shares, strict=True))
     )
     row.seconds = time.monotonic() - began
-    row.server_cpu = sum(cpu_seconds(s.pid) for s in servers) - cpu_before
+    row.server_cpu = sum(cpu_seconds(s.pid) for s in everyone) - cpu_before
     row.loadgen_cpu = sum(cpu_seconds(g.pid) for g in loadgens) - loadgen_before
     row.load = (row.load[0], os.getloadavg()[0])
     records = [r for answer in answers for r in answer["records"]]
     errors = collections.Counter(r[5] for r in records if r[5])
     row.errors = dict(errors.most_common())
     row.hellos = sum(1 for r in records if r[4] == r[4] and not r[5])
+    row.pages_from_cache = sum(1 for r in records if r[6])
     row.hello = quartet([r[4] for r in records if not r[5]])
     row.html = quartet([r[2] for r in records if not r[5]])
     await asyncio.gather(*(g.call(120, "close") for g in loadgens))
-    if crashed := crash_report(servers):
+    if crashed := crash_report(everyone):
         row.error = "a server exited" + crashed
     return row
 
@@ -253,6 +270,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--returning", type=float, default=0.5, help="share with the static files cached (default 0.5)"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--designs",
+        default="daphne,nginx,reference",
+        help="rows, in order: daphne (the processes alone), nginx (behind docs/nginx.conf), reference",
+    )
     parser.add_argument("--no-reference", action="store_true", help="skip the bare asyncio reference")
     parser.add_argument("--database-url", default=default_database_url(dict(os.environ)))
     parser.add_argument(
@@ -267,6 +289,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         or not 0 <= args.returning <= 1
     ):
         parser.error("bad arguments")
+    args.designs = [d.strip() for d in args.designs.split(",") if d.strip()]
+    if args.no_reference:
+        args.designs = [d for d in args.designs if d != "reference"]
+    if not args.designs or set(args.designs) - set(DESIGN_NAMES):
+        parser.error(f"--designs: some of {', '.join(DESIGN_NAMES)}")
+    if "nginx" in args.designs and nginx() is None:
+        parser.error("--designs nginx needs nginx (apt-get install nginx)")
     return args
 
 
@@ -311,8 +340,12 @@ def main(argv: list[str] | None = None) -> Result:
                 loadgen.stop()
     print()
     print_grid(HEADER, [cells(r) for r in result.rows])
+    if DESIGNS[1] in [r.design for r in result.rows]:
+        print(f"  {DESIGNS[1]}: its server CPU is nginx's and the daphne processes' together")
     for row in result.rows:
         notes = [f"{k} ×{v:,}" for k, v in row.errors.items()] + ([row.error] if row.error else [])
+        if row.pages_from_cache:
+            notes.append(f"{row.pages_from_cache:,} of {row.people:,} pages from nginx's cache")
         if notes:
             print(f"  {row.design}: " + "; ".join(notes))
     return result
@@ -326,24 +359,37 @@ async def run(
     broadcast_id = await asyncio.to_thread(prepare, env, args.database_url)
     print(f"setup    programme {broadcast_id} live ({time.monotonic() - began:.1f} s)", flush=True)
     result = Result([], info, broadcast_id)
-    project = ProjectServers(children, env, args.processes, broadcast_id, DESIGNS[0])
-    await asyncio.wait_for(project.start(), 180)
     routes = tmp / "routes"
     routes.mkdir()
-    await capture(project.servers[0].port, broadcast_id, routes)
-    await asyncio.sleep(1)
-    began = time.monotonic()
-    row = await rush(args, loadgens, project.servers, DESIGNS[0], broadcast_id)
-    progress(f"{DESIGNS[0]}, {args.people:,} people", row.error, summary(row), began)
-    result.rows.append(row)
-    project.stop()
-    if not args.no_reference:
-        servers = await start_reference(children, args.processes, routes, env["STATIC_ROOT"])
-        began = time.monotonic()
-        row = await rush(args, loadgens, servers, DESIGNS[1], broadcast_id)
-        progress(f"{DESIGNS[1]}, {args.people:,} people", row.error, summary(row), began)
+    for design in args.designs:
+        name = DESIGN_NAMES[design]
+        if design == "reference":
+            if not (routes / "routes.json").exists():
+                project = ProjectServers(children, env, 1, broadcast_id, DESIGNS[0])
+                await asyncio.wait_for(project.start(), 180)
+                await capture(project.servers[0].port, broadcast_id, routes)
+                project.stop()
+            servers = await start_reference(children, args.processes, routes, env["STATIC_ROOT"])
+            began = time.monotonic()
+            row = await rush(args, loadgens, servers, name, broadcast_id)
+            children.stop(servers)
+        else:
+            project = ProjectServers(
+                children, env, args.processes, broadcast_id, name, proxy_headers=design == "nginx"
+            )
+            await asyncio.wait_for(project.start(), 180)
+            if not (routes / "routes.json").exists():
+                await capture(project.servers[0].port, broadcast_id, routes)
+            front = []
+            if design == "nginx":
+                front = [await start_nginx(children, project.servers, tmp / "nginx", name)]
+            await asyncio.sleep(1)
+            began = time.monotonic()
+            row = await rush(args, loadgens, front or project.servers, name, broadcast_id, project.servers)
+            children.stop(front)
+            project.stop()
+        progress(f"{name}, {args.people:,} people", row.error, summary(row), began)
         result.rows.append(row)
-        children.stop(servers)
     return result
 
 

@@ -111,12 +111,13 @@ def cookie_header(jar: dict[str, str]) -> str:
 
 
 class Person:
-    __slots__ = ("assets", "error", "hello", "html", "index", "returning", "task", "ws")
+    __slots__ = ("assets", "error", "from_cache", "hello", "html", "index", "returning", "task", "ws")
 
     def __init__(self, index: int, returning: bool) -> None:
         self.index, self.returning = index, returning
         self.html = self.assets = self.hello = float("nan")  # seconds from arriving
         self.error: str | None = None
+        self.from_cache = False  # the page came from a front proxy's cache (its X-Cache header)
         self.ws: leanws.LeanSocket | None = None
         self.task: asyncio.Task | None = None
 
@@ -145,6 +146,7 @@ async def _visit(person: Person, server: dict[str, Any], source: str | None, hel
         if status != 200:
             raise HttpError("page", status)
         person.html = time.monotonic() - began
+        person.from_cache = ",".join(headers.get("x-cache", [])).upper() in ("HIT", "STALE", "UPDATING")
         cookies_of(headers, jar)
         paths = ASSET_RE.findall(decoded(headers, body))
         if not paths:
@@ -208,7 +210,7 @@ async def run_people(people: list[tuple[int, float, bool]], servers: list[dict],
         state.append(person)
     await asyncio.wait(done, timeout=HELLO_TIMEOUT * 3)
     return {
-        "records": [(p.index, p.returning, p.html, p.assets, p.hello, p.error) for p in state],
+        "records": [(p.index, p.returning, p.html, p.assets, p.hello, p.error, p.from_cache) for p in state],
         "people": state,
     }
 

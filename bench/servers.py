@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -172,13 +173,21 @@ class ProjectServers:
     HTTP and warmed up with one live socket before anything is measured."""
 
     def __init__(
-        self, children: Children, env: dict, processes: int, broadcast_id: int, name: str = "minxin hub"
+        self,
+        children: Children,
+        env: dict,
+        processes: int,
+        broadcast_id: int,
+        name: str = "minxin hub",
+        proxy_headers: bool = False,
     ) -> None:
         self.children = children
         self.env = env
         self.processes = processes
         self.broadcast_id = broadcast_id
         self.name = name
+        # Behind a front proxy, as README › Behind a proxy says: the client's address from X-Forwarded-For.
+        self.extra = ["--proxy-headers"] if proxy_headers else []
         self.servers: list[Server] = []
 
     async def start(self) -> None:
@@ -187,7 +196,7 @@ class ProjectServers:
             self.servers.append(
                 self.children.start(
                     self.name,
-                    [daphne(), "-b", "127.0.0.1", "-p", str(port), "asgi:application"],
+                    [daphne(), "-b", "127.0.0.1", "-p", str(port), *self.extra, "asgi:application"],
                     self.env,
                     port,
                 )
@@ -232,3 +241,49 @@ def crash_report(servers: list[Server]) -> str:
         for server in servers
         if server.process.poll() is not None
     )
+
+
+NGINX_SITE = ROOT / "docs" / "nginx.conf"
+
+
+def nginx() -> str | None:
+    """Debian's nginx, if this machine has it (.ci/run installs it)."""
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
+
+
+def nginx_command(upstreams: list[int], workdir: Path, port: int) -> list[str]:
+    """The documented site (docs/nginx.conf) filled in for the web processes on the ports `upstreams`,
+    listening on `port`, in the foreground
+    as one process (its CPU is then one /proc entry), its cache, temporary files and log in `workdir`."""
+    binary = nginx()
+    if binary is None:
+        raise RuntimeError("nginx is not installed (apt-get install nginx)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    site = NGINX_SITE.read_text()
+    for placeholder, value in (
+        ("@@CACHE_DIR@@", str(workdir / "cache")),
+        ("@@UPSTREAM_SERVERS@@", "\n    ".join(f"server 127.0.0.1:{p};" for p in upstreams)),
+        ("@@LISTEN@@", f"127.0.0.1:{port}"),
+    ):
+        site = site.replace(placeholder, value)
+    (workdir / "site.conf").write_text(site)
+    temp = "".join(
+        f"{kind}_temp_path {workdir / kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (workdir / "nginx.conf").write_text(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\nworker_rlimit_nofile 65536;\n"
+        f"pid {workdir / 'nginx.pid'};\nerror_log {workdir / 'error.log'} warn;\n"
+        "events { worker_connections 40000; }\n"
+        f"http {{\naccess_log off;\n{temp}include {workdir / 'site.conf'};\n}}\n"
+    )
+    return [binary, "-p", str(workdir), "-e", str(workdir / "error.log"), "-c", str(workdir / "nginx.conf")]
+
+
+async def start_nginx(children: Children, upstreams: list[Server], workdir: Path, name: str) -> Server:
+    """nginx as the front proxy of `upstreams` (nginx_command), listening on a free port."""
+    port = free_port()
+    command = await asyncio.to_thread(nginx_command, [s.port for s in upstreams], workdir, port)
+    server = children.start(name, command, dict(os.environ), port)
+    await wait_listening(server)
+    return server

@@ -49,8 +49,10 @@ class ContentSecurityPolicyMiddleware:
                 "Content-Security-Policy", content_security_policy(settings.MINXIN_STREAM_ORIGINS)
             )
         if "Cache-Control" not in response and response.get("Content-Type", "").startswith("text/html"):
-            # Every page carries a CSRF token (the language form) and the live page starts a
+            # A page carries a CSRF token (the language form, a form of its own) or a staff member's
             # session: a proxy or CDN must not keep one for the next visitor (README › Operations).
+            # The one page that is the same for everyone, the live page a netizen opens, says so
+            # itself (studio.views.live_page).
             response["Cache-Control"] = "private, no-cache"
         return response
 

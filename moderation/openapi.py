@@ -30,8 +30,8 @@ def schemas() -> dict[str, Schema]:
                 "mine": {
                     "type": "array",
                     "items": INTEGER,
-                    "description": "The ids of those questions this browser session supported "
-                    "(empty without a session).",
+                    "description": "The ids of those questions this browser supported "
+                    "(empty for a browser without an identity).",
                 },
             }
         ),
@@ -48,10 +48,12 @@ def paths() -> dict[str, dict]:
             "get": {
                 "operationId": "getSupportCounts",
                 "tags": ["broadcasts"],
-                "summary": "附议 counts of the programme's questions, and which this session supported",
+                "summary": "附议 counts of the programme's questions, and which this browser supported",
                 "description": "Read by the live page when it loads; later changes arrive in the "
                 "`support` frames of /ws/live/. The counts may be up to a few seconds old, except "
-                "that a support of this session is counted at once.",
+                "that a support of this browser is counted at once. A request without a netizen "
+                "identity gets one here: the `minxin_netizen` cookie (signed, HttpOnly, a year) and "
+                "`csrftoken`; its questions and 附议 then follow it (docs/PROTOCOL.md §4).",
                 "security": READ_SECURITY,
                 "parameters": [{"$ref": "#/components/parameters/BroadcastId"}],
                 "responses": {

@@ -56,7 +56,8 @@ INFO = {
     'are integers. Errors are `{"error": {"code", "message", "fields"}}`; an unexpected server '
     "error is 500 with code `internal`. Reading needs no "
     "login; staff steps need Django's session, and every unsafe request that carries the session "
-    "cookie must send the CSRF cookie's value as `X-CSRFToken`. The WebSocket endpoints "
+    "cookie or a netizen's identity cookie (`minxin_netizen`) must send the CSRF cookie's value as "
+    "`X-CSRFToken`. The WebSocket endpoints "
     "(PROTOCOL.md §1) are not described here.",
 }
 

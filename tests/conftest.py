@@ -1,6 +1,6 @@
 """Shared fixtures: service markers, named personas, programmes, WebSocket and daphne helpers.
 
-Tests that need a real service are marked (postgres, redis, browser). Outside CI they skip
+Tests that need a real service are marked (postgres, redis, browser, nginx, …). Outside CI they skip
 with the reason; with CI=true a skip of such a test fails the run instead.
 """
 
@@ -42,6 +42,11 @@ def _missing_service(item: pytest.Item) -> str | None:
         return f"needs Chromium at {CHROMIUM} (apt-get install chromium chromium-driver)"
     if item.get_closest_marker("netns") and (problem := _netns_problem()):
         return f"needs network namespaces (root, iproute2): {problem}"
+    if item.get_closest_marker("nginx"):
+        from bench.servers import nginx
+
+        if nginx() is None:
+            return "needs nginx (apt-get install nginx)"
     if item.get_closest_marker("axe") and not AXE.exists():
         return (
             f"needs axe-core at {AXE.relative_to(ROOT)} (apt-get install nodejs npm; python3.11 dev.py setup)"

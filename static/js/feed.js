@@ -144,7 +144,7 @@
     if (question && !question.querySelector("li.answer")) markAnswered(question, false);
   }
 
-  // A question's 附议 as the page knows it: the count, and whether this session gave one.
+  // A question's 附议 as the page knows it: the count, and whether this browser gave one.
   function showSupport(item, count, mine, t) {
     const control = item.querySelector(":scope > .support");
     item.dataset.support = count;

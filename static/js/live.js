@@ -70,7 +70,7 @@
     item.querySelector(".badge").textContent = t(status) + (reason ? "：" + reason : "");
     item.dataset.status = status;
     if (letter && !item.querySelector(".letter")) {
-      // Unanswered when the programme ended, it became a letter to the department: this session
+      // Unanswered when the programme ended, it became a letter to the department: this browser
       // follows (and rates) it on the tracking page without a key.
       const link = el("a", "letter");
       link.href = "/letters/track/?code=" + encodeURIComponent(letter.code);
@@ -164,7 +164,7 @@
   // programme (at the start of a programme nearly everyone arrives having asked nothing, and the
   // request is a sixth of a visit's server time: bench/README.md, "Rush"), or once the programme has
   // ended — no rush then, and a browser whose storage was cleared still finds the letter its
-  // unanswered question became (the list follows the session cookie, not the storage).
+  // unanswered question became (the list follows the identity cookie, not the storage).
   if (Object.keys(asked).length || ended()) {
     fetch("/api/broadcasts/" + id + "/my-questions/", { credentials: "same-origin" })
       .then((r) => r.json())

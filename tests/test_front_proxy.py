@@ -92,7 +92,8 @@ def test_the_proxy_answers_the_shared_live_page_from_its_cache_and_nothing_perso
     supports = f"{front}/api/broadcasts/{broadcast.pk}/supports/"
     answers = [get(supports) for _ in range(3)]
     identities = {
-        next(c for c in headers["set-cookie"] if c.startswith("minxin_netizen=")) for _s, headers, _b in answers
+        next(c for c in headers["set-cookie"] if c.startswith("minxin_netizen="))
+        for _s, headers, _b in answers
     }
     assert len(identities) == 3
     assert all(cache_status(headers) != "HIT" for _s, headers, _b in answers)

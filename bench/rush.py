@@ -200,7 +200,7 @@ async def rush(
     ]
     start_at = time.time() + 1.0
     row.load = (os.getloadavg()[0], float("nan"))
-    everyone = servers + (behind or [])
+    everyone = servers + [s for s in behind or [] if s not in servers]  # each process once
     cpu_before = sum(cpu_seconds(s.pid) for s in everyone)
     loadgen_before = sum(cpu_seconds(g.pid) for g in loadgens)
     began = time.monotonic()
@@ -385,7 +385,9 @@ async def run(
                 front = [await start_nginx(children, project.servers, tmp / "nginx", name)]
             await asyncio.sleep(1)
             began = time.monotonic()
-            row = await rush(args, loadgens, front or project.servers, name, broadcast_id, project.servers)
+            row = await rush(
+                args, loadgens, front or project.servers, name, broadcast_id, behind=project.servers
+            )
             children.stop(front)
             project.stop()
         progress(f"{name}, {args.people:,} people", row.error, summary(row), began)

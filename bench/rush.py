@@ -55,6 +55,7 @@ from bench.servers import (
     project_env,
     raise_nofile,
     start_nginx,
+    tree_cpu_seconds,
     wait_listening,
 )
 
@@ -87,6 +88,7 @@ class Row:
     returning: int = 0
     hellos: int = 0
     pages_from_cache: int = 0  # answered by the front proxy's cache, not a web process
+    proxy_errors: list[str] = field(default_factory=list)  # what nginx's error log says went wrong
     errors: dict[str, int] = field(default_factory=dict)
     hello: tuple[float, float, float, float] = (float("nan"),) * 4  # p50, p95, p99, max
     html: tuple[float, float, float, float] = (float("nan"),) * 4
@@ -201,7 +203,7 @@ async def rush(
     start_at = time.time() + 1.0
     row.load = (os.getloadavg()[0], float("nan"))
     everyone = servers + [s for s in behind or [] if s not in servers]  # each process once
-    cpu_before = sum(cpu_seconds(s.pid) for s in everyone)
+    cpu_before = sum(tree_cpu_seconds(s.pid) for s in everyone)
     loadgen_before = sum(cpu_seconds(g.pid) for g in loadgens)
     began = time.monotonic()
     shares = [people[k :: len(loadgens)] for k in range(len(loadgens))]
@@ -210,7 +212,7 @@ async def rush(
         *(g.call(within, "run", share, targets, start_at) for g, share in zip(loadgens, shares, strict=True))
     )
     row.seconds = time.monotonic() - began
-    row.server_cpu = sum(cpu_seconds(s.pid) for s in everyone) - cpu_before
+    row.server_cpu = sum(tree_cpu_seconds(s.pid) for s in everyone) - cpu_before
     row.loadgen_cpu = sum(cpu_seconds(g.pid) for g in loadgens) - loadgen_before
     row.load = (row.load[0], os.getloadavg()[0])
     records = [r for answer in answers for r in answer["records"]]
@@ -344,6 +346,7 @@ def main(argv: list[str] | None = None) -> Result:
         print(f"  {DESIGNS[1]}: its server CPU is nginx's and the daphne processes' together")
     for row in result.rows:
         notes = [f"{k} ×{v:,}" for k, v in row.errors.items()] + ([row.error] if row.error else [])
+        notes += [f"nginx: {line}" for line in row.proxy_errors]
         if row.pages_from_cache:
             notes.append(f"{row.pages_from_cache:,} of {row.people:,} pages from nginx's cache")
         if notes:
@@ -390,9 +393,25 @@ async def run(
             )
             children.stop(front)
             project.stop()
+            if front:
+                row.proxy_errors = proxy_errors(tmp / "nginx" / "error.log")
         progress(f"{name}, {args.people:,} people", row.error, summary(row), began)
         result.rows.append(row)
     return result
+
+
+def proxy_errors(log: Path) -> list[str]:
+    """nginx's own complaints (error, crit, alert, emerg), counted by what they say."""
+    if not log.exists():
+        return []
+    found: collections.Counter = collections.Counter()
+    for line in log.read_text(errors="replace").splitlines():
+        for level in ("[error]", "[crit]", "[alert]", "[emerg]"):
+            if level in line:
+                # "2026/12/06 17:25:01 [alert] 123#0: *5 socket() failed (24: …) while …, client: …"
+                what = line.split(level, 1)[1].split(": ", 1)[-1].split(", client:")[0]
+                found[f"{level} {what.split(' while ')[0][:80]}"] += 1
+    return [f"{what} ×{n:,}" for what, n in found.most_common(5)]
 
 
 def summary(row: Row) -> str:

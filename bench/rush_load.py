@@ -9,11 +9,11 @@ Each simulated person does what a browser does when it opens /live/<id>/:
    visitor: those files are served `immutable` with a year's max-age, so a browser that has them
    does not ask again, not even conditionally. A first-time visitor's response must say so too
    (else counted as an error: the next visit would fetch them again).
-3. GET the JSON lists the page's script asks for (bench/rush.py's `site_paths`: the 附议 counts;
-   the person's own questions only after asking, which nobody arriving at the start has done) on the
-   page's connection, keeping the cookies they set (a new browser's identity), then open the
-   WebSocket with them, as static/js/live.js does. Every person arrives as a browser new to the site
-   (no identity cookie yet), a returning one too: the server's most work.
+3. Open the WebSocket (with the page's cookies) and, meanwhile, GET the JSON lists the page's
+   script asks for (bench/rush.py's `site_paths`: the 附议 counts; the person's own questions only
+   after asking, which nobody arriving at the start has done) on the page's connection. Nobody here
+   has a netizen identity yet (the page asks for one before a first question or 附议 only), so the
+   counts are the answer everyone shares.
 4. Wait for the socket's first `hello` frame: the time from arriving to it is the figure.
 
 The socket stays open to the end of the run, as a viewer's would: N people means N sockets.
@@ -155,15 +155,17 @@ async def _visit(person: Person, server: dict[str, Any], source: str | None, hel
             await _assets(person, page, spare, paths)
         person.assets = time.monotonic() - began
         origin = f"http://{host}:{port}"
+        ws_task = asyncio.ensure_future(
+            leanws.connect(
+                server["ws"], origin, open_timeout=HELLO_TIMEOUT, source=source, cookie=cookie_header(jar)
+            )
+        )
         for path in server["apis"]:
             api_headers = {**BROWSER, "Accept": "*/*", "Cookie": cookie_header(jar)}
-            status, api_headers_in, _body = await page.get(path, api_headers)
+            status, _headers, _body = await page.get(path, api_headers)
             if status != 200:
                 raise HttpError(path, status)
-            cookies_of(api_headers_in, jar)  # the identity cookie the socket is opened with
-        person.ws = ws = await leanws.connect(
-            server["ws"], origin, open_timeout=HELLO_TIMEOUT, source=source, cookie=cookie_header(jar)
-        )
+        person.ws = ws = await ws_task
 
         def on_text(now: float, text: str) -> None:
             if '"type":"hello"' in text and person.hello != person.hello:

@@ -33,6 +33,12 @@ def schemas() -> dict[str, Schema]:
                     "description": "The ids of those questions this browser supported "
                     "(empty for a browser without an identity).",
                 },
+                "identified": {
+                    "type": "boolean",
+                    "description": "Whether the request carried a netizen identity (its session or "
+                    "`minxin_netizen` cookie); without one the answer is the same for everyone and "
+                    "may be kept 2 s by a shared cache.",
+                },
             }
         ),
     }
@@ -52,8 +58,8 @@ def paths() -> dict[str, dict]:
                 "description": "Read by the live page when it loads; later changes arrive in the "
                 "`support` frames of /ws/live/. The counts may be up to a few seconds old, except "
                 "that a support of this browser is counted at once. A request without a netizen "
-                "identity gets one here: the `minxin_netizen` cookie (signed, HttpOnly, a year) and "
-                "`csrftoken`; its questions and 附议 then follow it (docs/PROTOCOL.md §4).",
+                "identity gets the counts shared by everyone (`public, s-maxage=2`); the identity "
+                "itself comes from GET /api/netizen/.",
                 "security": READ_SECURITY,
                 "parameters": [{"$ref": "#/components/parameters/BroadcastId"}],
                 "responses": {

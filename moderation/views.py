@@ -10,12 +10,13 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from core.http import api_view
-from core.netizens import existing_netizen_key, request_netizen_key
+from core.netizens import existing_netizen_key
 from departments.roles import has_role
 from moderation import supports as support_counts
 from moderation.models import ModerationAction
@@ -75,6 +76,12 @@ def audit_csv(request: HttpRequest, broadcast_id: int) -> HttpResponse:
     )
 
 
+# How long a shared cache may keep the counts a browser without an identity gets: they are up to
+# 5 s old anyway (moderation/supports.py), and a support is counted at once only for the browser
+# that gave it, which has an identity and is never answered from such a copy.
+SHARED_COUNTS_SECONDS = 2
+
+
 @require_GET
 @api_view
 def supports(request: HttpRequest, broadcast_id: int) -> JsonResponse:
@@ -84,14 +91,17 @@ def supports(request: HttpRequest, broadcast_id: int) -> JsonResponse:
     if counts is None:
         raise Http404
     key = existing_netizen_key(request)
-    mine = support_counts.supported_by(counts, key) if key else []  # a new browser supported nothing
     if key is None:
-        # The live page's first personal request: it gives the browser its identity (and CSRF)
-        # cookies before the page opens its socket, so that its questions and 附议 follow it across
-        # reloads without a session written per visitor (core/netizens.py).
-        request_netizen_key(request)
-    elif settings.CSRF_COOKIE_NAME not in request.COOKIES:
+        # A browser without an identity (nearly everyone arriving at the start of a programme) has
+        # supported nothing, and the answer is the same for all of them: a front proxy may keep
+        # it as briefly as the counts themselves are (docs/nginx.conf). Its identity comes only
+        # when it first asks or supports (GET /api/netizen/, static/js/live.js).
+        response = JsonResponse({"counts": counts, "mine": [], "identified": False})
+        patch_cache_control(response, public=True, max_age=0, s_maxage=SHARED_COUNTS_SECONDS)
+        return response
+    if settings.CSRF_COOKIE_NAME not in request.COOKIES:
         get_token(request)  # the shared live page's forms take their token from this cookie
-    response = JsonResponse({"counts": counts, "mine": mine})
+    mine = support_counts.supported_by(counts, key)
+    response = JsonResponse({"counts": counts, "mine": mine, "identified": True})
     response["Cache-Control"] = "private, no-cache"  # `mine` is this browser's
     return response

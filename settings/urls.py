@@ -21,6 +21,7 @@ api = [  # PROTOCOL.md §2
     path("reports/<int:report_id>/", report_views.report_detail),
     path("search/", archive_views.search_view),
     path("stats/", archive_views.stats_view),
+    path("netizen/", studio_views.netizen_identity),
     path("broadcasts/", studio_views.broadcast_list),
     path("broadcasts/<int:broadcast_id>/", studio_views.broadcast_detail),
     path("broadcasts/<int:broadcast_id>/events/", studio_views.broadcast_events),

@@ -128,6 +128,24 @@ def paths() -> dict[str, dict]:
         },
         "/api/broadcasts/{broadcast_id}/events/": {"get": _events()},
         "/api/broadcasts/{broadcast_id}/questions/": {"post": _ask()},
+        "/api/netizen/": {
+            "get": {
+                "operationId": "getNetizenIdentity",
+                "tags": ["broadcasts"],
+                "summary": "This browser's netizen identity, issued if it has none",
+                "description": "A request without a session or a valid `minxin_netizen` cookie gets one "
+                "(signed, HttpOnly, a year) and the `csrftoken` cookie. Questions and 附议 sent with it, "
+                "over /ws/live/ (whose handshake reads it) or HTTP, belong to this browser. The live "
+                "page asks for it before its first question or 附议 (docs/PROTOCOL.md §4).",
+                "security": READ_SECURITY,
+                "responses": {
+                    "200": json_response(
+                        obj({"identity": {"type": "string", "enum": ["new", "known"]}}),
+                        "`new` when this answer issued it, `known` when the request had one.",
+                    ),
+                },
+            }
+        },
     }
 
 

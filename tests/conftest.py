@@ -254,14 +254,16 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 
 def netizen_cookie(client: Client, broadcast_id: int) -> str:
-    """What a netizen's browser does on opening the live page, as static/js/live.js does: the page
-    (the same for everyone: it sets no cookie), then its `supports` list, which gives a new browser
-    its identity. Returns the identity as a Cookie header's `name=value`."""
+    """What a netizen's browser does on the live page before its first question or 附议, as
+    static/js/live.js does: the page and the counts (the same for everyone: no cookie), then its
+    identity (GET /api/netizen/). Returns it as a Cookie header's `name=value`."""
     from core.netizens import NETIZEN_COOKIE
 
     page = client.get(f"/live/{broadcast_id}/")
     assert page.status_code == 200 and not page.cookies
-    assert client.get(f"/api/broadcasts/{broadcast_id}/supports/").status_code == 200
+    counts = client.get(f"/api/broadcasts/{broadcast_id}/supports/")
+    assert counts.status_code == 200 and not counts.cookies
+    assert client.get("/api/netizen/").json()["identity"] in ("new", "known")  # "known": a return visit
     return f"{NETIZEN_COOKIE}={client.cookies[NETIZEN_COOKIE].value}"
 
 

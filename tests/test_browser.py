@@ -298,14 +298,20 @@ def test_a_new_visitor_gets_the_shared_page_then_its_identity_and_keeps_both_acr
         expect(page.locator("#conn")).not_to_have_text("…", timeout=LIVE_WAIT)
         headers = pages[0].all_headers()
         assert "set-cookie" not in headers and "public" in headers["cache-control"]
-        cookies = {c["name"]: c for c in page.context.cookies()}
-        assert {"minxin_netizen", "csrftoken"} <= set(cookies) and "sessionid" not in cookies
-        assert cookies["minxin_netizen"]["httpOnly"]
+        assert page.context.cookies() == []  # watching needs no identity
 
         page.fill("#question", "地铁末班车能否延后半小时？")
         page.check("#consent")
         page.click("#ask-form button[type=submit]")
         expect(page.locator("#mine li[data-id]")).to_have_count(1, timeout=LIVE_WAIT)
+        # Asking gave it one (and the socket reopened with it): signed, HttpOnly, no session.
+        cookies = {c["name"]: c for c in page.context.cookies()}
+        assert {"minxin_netizen", "csrftoken"} <= set(cookies) and "sessionid" not in cookies
+        assert cookies["minxin_netizen"]["httpOnly"]
+        # A reload finds the question again through the identity (my-questions follows the cookie).
+        page.reload()
+        expect(page.locator("#conn")).not_to_have_text("…", timeout=LIVE_WAIT)
+        expect(page.locator("#mine li[data-id]")).to_contain_text("地铁末班车", timeout=LIVE_WAIT)
 
         # The header's switch sends the token from the cookie; the same browser, now in English.
         page.locator("header.site button[name=language]").click()

@@ -88,15 +88,23 @@ def test_the_proxy_answers_the_shared_live_page_from_its_cache_and_nothing_perso
     assert '<html lang="en"' in english[2]
     assert '<html lang="zh-hans"' in get(page, **{"Accept-Language": "zh-CN"})[2]
 
-    # The supports list gives each browser its own identity: never kept, never shared.
+    # The 附议 counts as everyone without an identity gets them: kept.
     supports = f"{front}/api/broadcasts/{broadcast.pk}/supports/"
-    answers = [get(supports) for _ in range(3)]
+    get(supports)
+    shared = get(supports)
+    assert cache_status(shared[1]) == "HIT" and json.loads(shared[2])["identified"] is False
+    # An identity is each browser's own: never kept, never shared …
+    answers = [get(f"{front}/api/netizen/") for _ in range(3)]
     identities = {
         next(c for c in headers["set-cookie"] if c.startswith("minxin_netizen="))
         for _s, headers, _b in answers
     }
-    assert len(identities) == 3
-    assert all(cache_status(headers) != "HIT" for _s, headers, _b in answers)
+    assert len(identities) == 3 and all(cache_status(headers) == "-" for _s, headers, _b in answers)
+    # … and a browser that has one gets its own counts, past the cache.
+    cookie = next(iter(identities)).split(";", 1)[0]
+    own = get(supports, Cookie=cookie)
+    assert cache_status(own[1]) == "BYPASS" and json.loads(own[2])["identified"] is True
+    assert "private" in own[1]["cache-control"][0]
 
     # A static file, hashed and immutable: kept after the first request.
     stylesheet = first[2].split('href="', 2)[1].split('"', 1)[0]
@@ -110,7 +118,7 @@ def test_a_netizen_asks_through_the_proxy_and_its_identity_holds_over_the_socket
     from moderation.models import Question
 
     broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")
-    _status, headers, _body = get(f"{front}/api/broadcasts/{broadcast.pk}/supports/")
+    _status, headers, _body = get(f"{front}/api/netizen/")
     cookie = next(c for c in headers["set-cookie"] if c.startswith("minxin_netizen=")).split(";", 1)[0]
 
     async def ask() -> dict:

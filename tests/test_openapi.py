@@ -202,6 +202,7 @@ OPERATION_IDS = {
     ("get", "/api/broadcasts/{broadcast_id}/my-questions/"): "listMyQuestions",
     ("get", "/api/broadcasts/{broadcast_id}/supports/"): "getSupportCounts",
     ("get", "/api/broadcasts/{broadcast_id}/transcript/"): "getTranscript",
+    ("get", "/api/netizen/"): "getNetizenIdentity",
     ("get", "/api/contact-accesses/"): "listContactAccesses",
     ("get", "/api/letters/"): "listLetters",
     ("post", "/api/letters/"): "postLetter",

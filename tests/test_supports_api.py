@@ -37,11 +37,21 @@ def question(broadcast_id: int, n: int, publish: bool = True) -> int:
     return asked.pk
 
 
+def shared_counts(broadcast_id: int) -> dict:
+    """The answer every browser without an identity gets."""
+    response = Client().get(f"/api/broadcasts/{broadcast_id}/supports/")
+    assert response.status_code == 200 and response["Cache-Control"] == "public, max-age=0, s-maxage=2"
+    return response.json()
+
+
 def supports(client: Client, broadcast_id: int) -> dict:
+    """The answer as a browser with an identity gets it: its own, never kept by a shared cache."""
     response = client.get(f"/api/broadcasts/{broadcast_id}/supports/")
     assert response.status_code == 200
     assert response["Cache-Control"] == "private, no-cache"
-    return response.json()
+    body = response.json()
+    assert body.pop("identified") is True
+    return body
 
 
 def test_a_reloaded_page_gets_the_counts_of_shown_questions_and_what_this_session_supported(live_broadcast):
@@ -57,17 +67,24 @@ def test_a_reloaded_page_gets_the_counts_of_shown_questions_and_what_this_sessio
 
     assert supports(alice, pk) == {"counts": {str(first): 2, str(second): 1}, "mine": [first]}
     assert supports(bob, pk) == {"counts": {str(first): 2, str(second): 1}, "mine": [first, second]}
-    # A new browser has supported nothing; it gets its identity from this answer (signed, HttpOnly,
-    # for a year), and a CSRF cookie beside it, but no session: nothing is stored for it.
+    # A browser without an identity has supported nothing, and its answer is the one everybody
+    # without one gets: no cookie, and a shared cache may keep it 2 s.
     stranger = Client()
-    assert supports(stranger, pk) == {"counts": {str(first): 2, str(second): 1}, "mine": []}
+    response = stranger.get(f"/api/broadcasts/{pk}/supports/")
+    assert response.json() == {"counts": {str(first): 2, str(second): 1}, "mine": [], "identified": False}
+    assert response["Cache-Control"] == "public, max-age=0, s-maxage=2" and not response.cookies
+    assert "cookie" not in response.get("Vary", "").lower()
+    # Its identity comes when it first asks or supports (signed, HttpOnly, a year), with a CSRF
+    # cookie beside it, but no session: nothing is stored for it.
+    assert stranger.get("/api/netizen/").json() == {"identity": "new"}
     assert settings.SESSION_COOKIE_NAME not in stranger.cookies
     identity = stranger.cookies[NETIZEN_COOKIE]
     assert identity["httponly"] and identity["samesite"] == "Lax" and identity["max-age"] == 365 * 24 * 3600
     assert cookie_netizen_key(identity.value) not in (None, alice_key, bob_key)
     assert settings.CSRF_COOKIE_NAME in stranger.cookies
-    # The next answer keeps that identity: no new cookie.
+    # From then on its answers are its own, and the identity stays.
     assert supports(stranger, pk)["mine"] == []
+    assert stranger.get("/api/netizen/").json() == {"identity": "known"}
     assert stranger.cookies[NETIZEN_COOKIE].value == identity.value
 
 
@@ -80,7 +97,11 @@ def test_a_made_up_or_tampered_identity_cookie_is_no_identity(live_broadcast):
     for forged in ("1", alice_key, genuine[:-1] + ("A" if genuine[-1] != "A" else "B"), "x" * 5000):
         forger = Client()
         forger.cookies[NETIZEN_COOKIE] = forged
-        assert supports(forger, pk)["mine"] == []  # not alice's 附议
+        assert cookie_netizen_key(forged) is None
+        answer = forger.get(f"/api/broadcasts/{pk}/supports/").json()
+        assert (answer["mine"], answer["identified"]) == ([], False)  # not alice's 附议
+        # Asking for an identity with it gets a new, genuine one.
+        assert forger.get("/api/netizen/").json() == {"identity": "new"}
         assert cookie_netizen_key(forger.cookies[NETIZEN_COOKIE].value) not in (None, alice_key)
     assert supports(alice, pk)["mine"] == [first]
 
@@ -89,7 +110,7 @@ def test_a_question_nobody_supported_or_not_shown_has_no_count(live_broadcast):
     pk = live_broadcast.pk
     question(pk, 1)
     question(pk, 2, publish=False)
-    assert supports(Client(), pk) == {"counts": {}, "mine": []}
+    assert shared_counts(pk) == {"counts": {}, "mine": [], "identified": False}
 
 
 def test_a_support_counts_at_once_for_the_session_that_gave_it_despite_the_cache(live_broadcast):
@@ -111,7 +132,7 @@ def test_every_viewer_loading_the_page_costs_at_most_one_query_once_the_counts_a
     with django_assert_max_num_queries(4):
         supports(alice, pk)
     with django_assert_max_num_queries(0):
-        supports(Client(), pk)
+        shared_counts(pk)
     with django_assert_max_num_queries(1 + (0 if settings.REDIS_URL else 1)):
         supports(alice, pk)
 

@@ -41,7 +41,10 @@
       }
     },
     onSupport: (questionId, button) => {
-      if (live.send({ type: "support", question_id: questionId })) button.disabled = true;
+      button.disabled = true;
+      withIdentity(() => {
+        if (!live.send({ type: "support", question_id: questionId })) button.disabled = false;
+      });
     },
     support: (questionId) => ({ count: counts[questionId] || 0, mine: supported.has(String(questionId)) }),
   };
@@ -157,8 +160,32 @@
     document.getElementById("ask-error").textContent = "";
     box.value = "";
     const nickname = document.getElementById("nickname").value.trim();
-    live.send({ type: "ask", client_id: clientId, text: text, nickname: nickname, consent: true }, clientId);
+    const frame = { type: "ask", client_id: clientId, text: text, nickname: nickname, consent: true };
+    withIdentity(() => live.send(frame, clientId));
   });
+
+  // This browser's identity (core/netizens.py): the page and the counts are the same for everyone
+  // and bring none, so that the thousands who only watch cost the server nothing personal. Before
+  // the first question or 附议 the page asks for one (a signed cookie) and reopens its socket, whose
+  // handshake reads it; from then on its questions and 附议 follow it across reloads. If that fails
+  // the frame still goes, on this socket's own id.
+  let identified = false;
+  let identifying = null;
+  function withIdentity(send) {
+    if (identified) return send();
+    if (!identifying) {
+      identifying = fetch("/api/netizen/", { credentials: "same-origin" })
+        .then((r) => {
+          if (!r.ok) throw new Error("identity " + r.status);
+          identified = true;
+          return live.reopen();
+        })
+        .catch(() => {
+          identifying = null;
+        });
+    }
+    identifying.then(send);
+  }
 
   // After a reload: this browser's questions and what became of them. Only if it asked any in this
   // programme (at the start of a programme nearly everyone arrives having asked nothing, and the
@@ -173,13 +200,11 @@
       )
       .catch(() => {});
   }
-  // The counts so far and which questions this browser already supported. For a browser new to the
-  // site this answer also brings its identity cookie (core/netizens.py): the page itself is the same
-  // for everyone and sets none, so the socket waits for it, or its questions would not follow it
-  // across a reload.
-  const identified = fetch("/api/broadcasts/" + id + "/supports/", { credentials: "same-origin" })
+  // The counts so far and which questions this browser already supported (if it has an identity).
+  fetch("/api/broadcasts/" + id + "/supports/", { credentials: "same-origin" })
     .then((r) => r.json())
     .then((body) => {
+      if (body.identified) identified = true;
       body.mine.forEach((qid) => supported.add(String(qid)));
       Object.entries(body.counts).forEach(([qid, n]) => setSupport(qid, n));
     })
@@ -190,13 +215,12 @@
       onFrame: onFrame,
       onOpen: () => showConnection("open", t("connected")),
       onClose: () => showConnection("reconnecting", t("reconnecting")),
-      ready: identified,
     }
   );
 
   // The shared page carries no CSRF token (studio.views.live_page): the header's forms (the language
-  // switch) take it from the cookie the supports answer set, when they are sent — after fetching it
-  // again if that answer never came.
+  // switch) take it from the CSRF cookie when they are sent — fetching one first (with the
+  // identity, /api/netizen/) if this browser has none yet.
   const csrfCookie = () => (document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/) || [])[1] || "";
   document.querySelectorAll("input[data-csrf-cookie]").forEach((input) => {
     input.form.addEventListener("submit", (submit) => {
@@ -204,7 +228,7 @@
       if (input.value) return;
       submit.preventDefault();
       const button = submit.submitter;
-      fetch("/api/broadcasts/" + id + "/supports/", { credentials: "same-origin" })
+      fetch("/api/netizen/", { credentials: "same-origin" })
         .catch(() => {})
         .finally(() => {
           input.value = csrfCookie();

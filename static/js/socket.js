@@ -10,7 +10,7 @@
   const utf8Bytes = (text) => new TextEncoder().encode(text).length;
 
   // path: a string, or a function returning the path (e.g. with ?after=<last seq>).
-  // handlers: onFrame(frame), onOpen(), onClose(closeEvent), onTooBig(frame), ready. Close codes
+  // handlers: onFrame(frame), onOpen(), onClose(closeEvent), onTooBig(frame). Close codes
   // 4400–4499 are final.
   // After an open socket is lost, the first reconnect waits a random time in [0, SPREAD): when a
   // server dies, all its viewers lose their sockets at once, and the spread turns their return into
@@ -30,6 +30,11 @@
         self.opened = true;
         if (handlers.onOpen) handlers.onOpen();
         Object.values(self.unacked).forEach((frame) => socket.send(JSON.stringify(frame)));
+        if (self.whenOpen) {
+          const opened = self.whenOpen;
+          self.whenOpen = null;
+          opened();
+        }
       };
       socket.onmessage = (message) => handlers.onFrame(JSON.parse(message.data));
       socket.onclose = (closed) => {
@@ -67,10 +72,21 @@
       delete self.unacked[ref];
       return frame;
     };
-    // handlers.ready: a promise to wait for before the first connect (the live page's identity
-    // cookie, which the server reads in the handshake); frames sent meanwhile wait as above.
-    if (handlers.ready) handlers.ready.finally(connect);
-    else connect();
+    // A new socket now, the old one dropped without the onClose handler: the live page's, once the
+    // browser has an identity cookie the handshake should carry. Resolves when the new one opens
+    // (frames kept for their ack are resent first).
+    self.reopen = () =>
+      new Promise((resolve) => {
+        self.whenOpen = resolve;
+        const old = self.socket;
+        if (old) {
+          old.onclose = null;
+          old.onmessage = null;
+          old.close();
+        }
+        connect();
+      });
+    connect();
     return self;
   }
 

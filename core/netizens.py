@@ -4,8 +4,8 @@ questions, 附议 and the letters they become follow one browser.
 The id comes from a signed cookie of its own (`minxin_netizen`), not from a session: a session is a
 database row written on the first visit, and it made every visitor's live page personal (a new
 session, a CSRF token), so that no cache could answer the start-of-programme rush (issue #18). The
-cookie is issued by the first request that needs an identity — the live page's `supports` list,
-or an ask — and nothing is stored for it. A browser that already has a session (from before, or a
+cookie is issued by the first request that needs an identity — `GET /api/netizen/`, which the live
+page asks before a first question or 附议, or an HTTP ask — and nothing is stored for it. A browser that already has a session (from before, or a
 member of staff) keeps the id its session gave it.
 """
 

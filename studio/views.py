@@ -149,9 +149,10 @@ def home(request: HttpRequest) -> HttpResponse:
 def live_page(request: HttpRequest, broadcast_id: int) -> HttpResponse:
     """The live page. For a visitor without a session (every netizen) it is the same for everyone in
     a language and time zone — no session started, no CSRF token in it, no cookie set — so that a
-    front proxy may answer the start-of-programme rush from its cache (issue #18, docs/DEPLOY.md).
-    What is personal comes afterwards: the page's script fetches `supports`, which gives the browser
-    its identity and CSRF cookies (core/netizens.py) before it opens the socket."""
+    front proxy may answer the start-of-programme rush from its cache (issue #18, docs/nginx.conf).
+    What is personal comes afterwards, and only for who needs it: the page's script asks for the
+    browser's identity and CSRF cookies (GET /api/netizen/, core/netizens.py) before its first
+    question or 附议."""
     broadcast = get_object_or_404(Broadcast.objects.select_related("department"), pk=broadcast_id)
     context = {"broadcast": broadcast, "article": live_article(broadcast)}
     shareable = settings.SESSION_COOKIE_NAME not in request.COOKIES

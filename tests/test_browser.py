@@ -284,7 +284,7 @@ def test_a_new_visitor_gets_the_shared_page_then_its_identity_and_keeps_both_acr
     daphne, personas
 ):
     """The live page is the same for every new visitor (issue #18: a front proxy may answer the rush
-    from its cache); the browser gets its identity from the `supports` list before its socket opens,
+    from its cache); the browser gets its identity (GET /api/netizen/) before its first question and
     so its question follows it, and the header's language switch, whose token the page does not
     carry, still works — also for a browser whose CSRF cookie is gone."""
     broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")

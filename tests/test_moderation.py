@@ -153,8 +153,8 @@ def post_question(client: Client, broadcast_id: int, body: dict):
 
 
 def anonymous_session(client: Client, broadcast_id: int) -> str:
-    """The identity a netizen's browser gets on the live page (from its `supports` list, which the
-    page fetches before it opens the socket); returns the Cookie header's `name=value`."""
+    """The identity a netizen's browser gets on the live page (GET /api/netizen/, which the
+    page asks before the first question or 附议); returns the Cookie header's `name=value`."""
     return netizen_cookie(client, broadcast_id)
 
 

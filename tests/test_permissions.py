@@ -174,7 +174,7 @@ class World:
 
     def visit_live_page(self) -> None:
         """What a netizen's browser does before it asks: open the programme's live page (which
-        fetches its `supports` list, where a new browser gets its identity)."""
+        asks for its identity before the first question)."""
         netizen_cookie(self.netizen, self.programme.pk)
 
     def fresh_programme(self) -> Broadcast:

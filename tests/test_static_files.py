@@ -147,7 +147,7 @@ def test_pages_are_never_cached_by_shared_caches(site, personas):
 def test_the_live_page_is_the_same_for_every_new_visitor_and_a_shared_cache_may_keep_it(site, personas):
     """The start of a programme is thousands of first visits to one page (issue #18): for a visitor
     without a session it sets no cookie, holds no token and varies with no cookie, so a front proxy
-    may answer it for 2 s (docs/DEPLOY.md); the identity comes from the `supports` list after it."""
+    may answer it for 2 s (docs/nginx.conf); an identity comes only before a first question."""
     broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")
     path = f"{site.url}/live/{broadcast.pk}/"
     answers = [get(path, **{"Accept-Language": "zh-CN"}) for _ in range(2)]

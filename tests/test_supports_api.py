@@ -23,7 +23,7 @@ def _empty_cache():
 
 
 def netizen(broadcast_id: int) -> tuple[Client, str]:
-    """A browser that opened the live page (its `supports` list gives it an identity), and its key."""
+    """A browser that opened the live page and got its identity (GET /api/netizen/), and its key."""
     client = Client()
     cookie = netizen_cookie(client, broadcast_id)
     return client, cookie_netizen_key(cookie.split("=", 1)[1]) or ""

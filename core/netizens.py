@@ -85,6 +85,11 @@ def request_netizen_key(request: HttpRequest) -> str:
         return key
     token = secrets.token_urlsafe(24)
     key = token_netizen_key(token)
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        # Another site's page made the browser send this (a form posted to our API: SameSite=Lax
+        # keeps its cookie back, so it looks identity-less). An identity issued now would replace
+        # the browser's own, and the other site's question would become its. Used once, never set.
+        return key
     setattr(request, _ISSUED, (signing.Signer(salt=NETIZEN_SALT).sign(token), key))
     return key
 

@@ -57,6 +57,23 @@ class ContentSecurityPolicyMiddleware:
         return response
 
 
+class SharedAnswerGuardMiddleware:
+    """An answer marked for shared caches (`public`: the live page, the counts) that sets a cookie
+    after all — Django's CSRF middleware renews a malformed `csrftoken` cookie on any answer — is
+    made private: a cache that keeps answers with Set-Cookie (some CDNs do; nginx does not) would
+    otherwise hand that cookie to everyone. Listed before CsrfViewMiddleware, so it sees the answer
+    after that has set its cookie."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.cookies and "public" in response.get("Cache-Control", ""):
+            response["Cache-Control"] = "private, no-cache"
+        return response
+
+
 DEVICE_COOKIE = "minxin_device"
 DEVICE_SALT = "minxin.login.device"
 DEVICE_MAX_AGE = 90 * 24 * 3600

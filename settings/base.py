@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "core.logs.RequestIdMiddleware",  # first: its id is on every line logged for the request
     "core.params.NulCharacterMiddleware",  # before anything looks a value up in PostgreSQL
     "django.middleware.security.SecurityMiddleware",
+    "core.security.SharedAnswerGuardMiddleware",  # before CSRF and sessions: sees the cookies they set
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -65,6 +65,22 @@ def test_a_browser_with_a_netizen_identity_cookie_must_send_the_token(strict, pe
     assert refused.status_code == 403 and Letter.objects.count() == 0
 
 
+def test_a_question_posted_from_another_site_gives_the_browser_no_identity(strict, personas):
+    """SameSite=Lax keeps the browser's cookies off another site's POST, so it arrives without an
+    identity; issuing one then would replace the browser's own and make that question its own."""
+    from moderation.models import Question
+
+    broadcast = make_broadcast("jtw", personas["host"], [personas["guest"]], status="live")
+    asked = strict.post(
+        f"/api/broadcasts/{broadcast.pk}/questions/",
+        json.dumps({"client_id": "x1", "text": "别的网站代发的问题"}),
+        content_type="application/json",
+        HTTP_SEC_FETCH_SITE="cross-site",
+    )
+    assert asked.status_code == 201 and Question.objects.count() == 1
+    assert "minxin_netizen" not in asked.cookies and "csrftoken" not in asked.cookies
+
+
 def test_staff_actions_always_need_the_token(strict, personas):
     from letters import services
 

@@ -163,6 +163,10 @@ def test_the_live_page_is_the_same_for_every_new_visitor_and_a_shared_cache_may_
     # A returning netizen's identity cookie changes nothing in the page either.
     returning = get(path, **{"Accept-Language": "zh-CN", "Cookie": "minxin_netizen=x; csrftoken=" + "y" * 32})
     assert gzip_or_plain(returning[1], returning[2]) == first and "set-cookie" not in returning[1]
+    # A malformed CSRF cookie makes Django set a new one on the answer: then it is nobody's to share.
+    renewed = get(path, **{"Accept-Language": "zh-CN", "Cookie": "csrftoken=y"})
+    assert "set-cookie" in renewed[1]
+    assert directives(renewed[1]["cache-control"]) == {"private", "no-cache"}
 
 
 def gzip_or_plain(headers: dict[str, str], body: bytes) -> str:

@@ -161,7 +161,13 @@
     box.value = "";
     const nickname = document.getElementById("nickname").value.trim();
     const frame = { type: "ask", client_id: clientId, text: text, nickname: nickname, consent: true };
-    withIdentity(() => live.send(frame, clientId));
+    if (identified) {
+      live.send(frame, clientId);
+    } else if (live.hold(frame, clientId)) {
+      // Kept for its ack now, so that nothing typed is lost whatever happens next; it goes with
+      // the socket that carries the identity (or with this one, if none could be had).
+      withIdentity(() => live.flush());
+    }
   });
 
   // This browser's identity (core/netizens.py): the page and the counts are the same for everyone
@@ -177,8 +183,11 @@
       identifying = fetch("/api/netizen/", { credentials: "same-origin" })
         .then((r) => {
           if (!r.ok) throw new Error("identity " + r.status);
-          identified = true;
           return live.reopen();
+        })
+        .then(() => {
+          identified = true; // only now: until the new socket is open, frames wait for it
+          identifying = null;
         })
         .catch(() => {
           identifying = null;

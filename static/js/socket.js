@@ -19,33 +19,50 @@
   const SPREAD = 2000;
   const GOING_AWAY = 4503;
   function open(path, handlers) {
-    const self = { socket: null, unacked: {}, backoff: 500, opened: false };
+    const self = { socket: null, unacked: {}, backoff: 500, opened: false, timer: null, whenOpen: null };
+
+    // Settle whoever waits for the next open (reopen), with whether it opened.
+    function settleOpen(opened) {
+      const waiting = self.whenOpen;
+      self.whenOpen = null;
+      if (waiting) waiting(opened);
+    }
+    function later(fn, delay) {
+      clearTimeout(self.timer);
+      self.timer = setTimeout(fn, delay);
+    }
 
     function connect() {
+      clearTimeout(self.timer);
       const scheme = location.protocol === "https:" ? "wss://" : "ws://";
       const socket = new WebSocket(scheme + location.host + (typeof path === "function" ? path() : path));
       self.socket = socket;
+      // Events of a socket this one replaced (reopen) are not this connection's.
+      const current = () => self.socket === socket;
       socket.onopen = () => {
+        if (!current()) return;
         self.backoff = 500;
         self.opened = true;
         if (handlers.onOpen) handlers.onOpen();
         Object.values(self.unacked).forEach((frame) => socket.send(JSON.stringify(frame)));
-        if (self.whenOpen) {
-          const opened = self.whenOpen;
-          self.whenOpen = null;
-          opened();
-        }
+        settleOpen(true);
       };
-      socket.onmessage = (message) => handlers.onFrame(JSON.parse(message.data));
+      socket.onmessage = (message) => {
+        if (current()) handlers.onFrame(JSON.parse(message.data));
+      };
       socket.onclose = (closed) => {
+        if (!current()) return;
         if (handlers.onClose) handlers.onClose(closed);
-        if (closed.code >= 4400 && closed.code < 4500) return;
-        if (self.opened) {
-          self.opened = false;
-          setTimeout(connect, Math.random() * (closed.code === GOING_AWAY ? 500 : SPREAD));
+        if (closed.code >= 4400 && closed.code < 4500) {
+          settleOpen(false); // final: nothing will open
           return;
         }
-        setTimeout(connect, self.backoff + Math.random() * self.backoff);
+        if (self.opened) {
+          self.opened = false;
+          later(connect, Math.random() * (closed.code === GOING_AWAY ? 500 : SPREAD));
+          return;
+        }
+        later(connect, self.backoff + Math.random() * self.backoff);
         self.backoff = Math.min(self.backoff * 2, 15000);
       };
     }
@@ -72,18 +89,33 @@
       delete self.unacked[ref];
       return frame;
     };
-    // A new socket now, the old one dropped without the onClose handler: the live page's, once the
-    // browser has an identity cookie the handshake should carry. Resolves when the new one opens
-    // (frames kept for their ack are resent first).
+    // Keep a frame for its ack without sending it now: it goes with the next open (reopen).
+    self.hold = (frame, ref) => {
+      if (!self.fits(frame)) {
+        if (handlers.onTooBig) handlers.onTooBig(frame);
+        return false;
+      }
+      self.unacked[ref] = frame;
+      return true;
+    };
+    // Send every frame kept for its ack, if connected (after a reopen that did not happen).
+    self.flush = () => {
+      if (self.socket && self.socket.readyState === WebSocket.OPEN) {
+        Object.values(self.unacked).forEach((frame) => self.socket.send(JSON.stringify(frame)));
+      }
+    };
+    // A new socket now, in place of the current one (and of any reconnect waiting to happen): the
+    // live page's, once the browser has an identity cookie the handshake should carry. Resolves
+    // with true when the new one opens (frames kept for their ack are resent first), false if it
+    // closes for good.
     self.reopen = () =>
       new Promise((resolve) => {
+        settleOpen(false);
         self.whenOpen = resolve;
         const old = self.socket;
-        if (old) {
-          old.onclose = null;
-          old.onmessage = null;
-          old.close();
-        }
+        self.socket = null;
+        self.opened = false;
+        if (old) old.close();
         connect();
       });
     connect();

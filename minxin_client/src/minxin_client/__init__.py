@@ -28,7 +28,7 @@ resumes with ``?after=<last seq>``, so every event comes out once, in order::
   ``client_id``); ``rate_limited``/``unavailable`` wait ``retry_after`` (counted in
   ``viewer.retries`` by code); any other refusal raises ``Refused``.
   ``my_question`` frames follow the asker's identity: without an identity ``cookie`` (the
-  ``minxin_netizen=…`` that ``GET /api/broadcasts/<id>/supports/`` sets, or a session's) and
+  ``minxin_netizen=…`` that ``GET /api/netizen/`` sets, or a session's) and
   ``mine=True``, a reconnected viewer no longer hears about questions asked before the drop.
 - ``StudioConsole(urls, broadcast_id, cookie=...)``: ``answer()``, ``host_message()``,
   ``start_programme()``, ``end_programme()``, each resent until ``ack`` (all idempotent

@@ -183,8 +183,9 @@
       identifying = fetch("/api/netizen/", { credentials: "same-origin" })
         .then((r) => {
           if (!r.ok) throw new Error("identity " + r.status);
-          return live.reopen();
+          return r.json(); // read to the end: a body left unread keeps the request open
         })
+        .then(() => live.reopen())
         .then(() => {
           identified = true; // only now: until the new socket is open, frames wait for it
           identifying = null;
@@ -238,6 +239,7 @@
       submit.preventDefault();
       const button = submit.submitter;
       fetch("/api/netizen/", { credentials: "same-origin" })
+        .then((r) => r.json())
         .catch(() => {})
         .finally(() => {
           input.value = csrfCookie();

@@ -108,7 +108,8 @@ def stats_view(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def my_questions(request: HttpRequest, broadcast_id: int) -> HttpResponse:
-    """This session's questions in a programme, with the letter each unanswered one became."""
+    """This browser's questions in a programme (its netizen identity), with the letter each
+    unanswered one became."""
     key = existing_netizen_key(request)
     if key is None:  # no identity, no questions: nothing to look up, and none is issued
         return JsonResponse({"questions": []})

@@ -260,13 +260,14 @@ PROXY_WORKERS = 2
 
 def nginx() -> str | None:
     """Debian's nginx, if this machine has it (.ci/run installs it)."""
-    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
+    # /usr/sbin is not on every PATH (a non-root shell's on Debian).
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
 
 def nginx_command(upstreams: list[int], workdir: Path, port: int) -> list[str]:
     """The documented site (docs/nginx.conf) filled in for the web processes on the ports `upstreams`,
-    listening on `port`, in the foreground
-    as one process (its CPU is then one /proc entry), its cache, temporary files and log in `workdir`."""
+    listening on `port`, in the foreground (its workers are the master's children: tree_cpu_seconds),
+    its cache, temporary files and log in `workdir`."""
     binary = nginx()
     if binary is None:
         raise RuntimeError("nginx is not installed (apt-get install nginx)")

@@ -5,8 +5,8 @@ The id comes from a signed cookie of its own (`minxin_netizen`), not from a sess
 database row written on the first visit, and it made every visitor's live page personal (a new
 session, a CSRF token), so that no cache could answer the start-of-programme rush (issue #18). The
 cookie is issued by the first request that needs an identity — `GET /api/netizen/`, which the live
-page asks before a first question or 附议, or an HTTP ask — and nothing is stored for it. A browser that already has a session (from before, or a
-member of staff) keeps the id its session gave it.
+page asks before a first question or 附议, or an HTTP ask — and nothing is stored for it. A browser
+that already has a session (from before, or a member of staff) keeps the id its session gave it.
 """
 
 import hashlib
@@ -92,6 +92,13 @@ def request_netizen_key(request: HttpRequest) -> str:
         return key
     setattr(request, _ISSUED, (signing.Signer(salt=NETIZEN_SALT).sign(token), key))
     return key
+
+
+def keep_csrf_cookie(request: HttpRequest) -> None:
+    """A browser with an identity must send the CSRF token with its unsafe requests (issue #13), and
+    the shared live page carries none: give it the cookie it takes the token from, if it has none."""
+    if settings.CSRF_COOKIE_NAME not in request.COOKIES:
+        get_token(request)  # CsrfViewMiddleware sets the cookie on the way out
 
 
 def has_identity_cookie(request: HttpRequest) -> bool:

@@ -4,10 +4,8 @@ counts viewers read when the live page loads."""
 import csv
 import json
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
@@ -16,7 +14,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from core.http import api_view
-from core.netizens import existing_netizen_key
+from core.netizens import existing_netizen_key, keep_csrf_cookie
 from departments.roles import has_role
 from moderation import supports as support_counts
 from moderation.models import ModerationAction
@@ -86,7 +84,7 @@ SHARED_COUNTS_SECONDS = 2
 @api_view
 def supports(request: HttpRequest, broadcast_id: int) -> JsonResponse:
     """GET /api/broadcasts/<id>/supports/: the counts on viewers' screens, and which of those
-    questions this browser session supported (so a reloaded page shows both right)."""
+    questions this browser supported (so a reloaded page shows both right)."""
     counts = support_counts.public_counts(broadcast_id)
     if counts is None:
         raise Http404
@@ -99,8 +97,7 @@ def supports(request: HttpRequest, broadcast_id: int) -> JsonResponse:
         response = JsonResponse({"counts": counts, "mine": [], "identified": False})
         patch_cache_control(response, public=True, max_age=0, s_maxage=SHARED_COUNTS_SECONDS)
         return response
-    if settings.CSRF_COOKIE_NAME not in request.COOKIES:
-        get_token(request)  # the shared live page's forms take their token from this cookie
+    keep_csrf_cookie(request)
     mine = support_counts.supported_by(counts, key)
     response = JsonResponse({"counts": counts, "mine": mine, "identified": True})
     response["Cache-Control"] = "private, no-cache"  # `mine` is this browser's

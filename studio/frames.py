@@ -65,7 +65,8 @@ def scope_language(scope: dict) -> str:
 
 def netizen_key(scope: dict) -> str:
     """An opaque id for the netizen: its session's or identity cookie's (core/netizens.py), or a
-    per-connection id without either (the live page fetches its identity before it connects)."""
+    per-connection id without either (the live page gets an identity before its first question or
+    附议 and then reopens its socket)."""
     session = scope.get("session")
     session_key = getattr(session, "session_key", None) if session is not None else None
     key = cookies_netizen_key(scope.get("cookies") or {}, session_key)

@@ -9,7 +9,6 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -20,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from core import clock, params
 from core.http import api_view, csrf_for_sessions, json_body
-from core.netizens import existing_netizen_key, request_netizen_key
+from core.netizens import existing_netizen_key, keep_csrf_cookie, request_netizen_key
 from departments.models import Department
 from departments.registry import department_json
 from moderation import asking
@@ -128,9 +127,10 @@ def netizen_identity(request: HttpRequest) -> JsonResponse:
     the browser's first question or 附议 and then reopens its socket, which reads the cookie:
     nothing personal is fetched by the thousands who only watch."""
     known = existing_netizen_key(request) is not None
-    request_netizen_key(request)
-    if known and settings.CSRF_COOKIE_NAME not in request.COOKIES:
-        get_token(request)
+    if known:
+        keep_csrf_cookie(request)
+    else:
+        request_netizen_key(request)  # NetizenCookieMiddleware sets it, and the CSRF cookie
     response = JsonResponse({"identity": "known" if known else "new"})
     response["Cache-Control"] = "private, no-store"
     return response
